@@ -1,0 +1,17 @@
+"""Amazon 2018 Clothing, Shoes & Jewelry (Table 1). Arg: method[,preset].
+
+Needs `Clothing_Shoes_and_Jewelry.json.gz` of the Amazon review data (2018), published at
+https://nijianmo.github.io/amazon/index.html; set data.path (relative to data.root). The
+2014 5-core stand-in in ../shared/data is `configs/clothing_standin.py`.
+"""
+
+from idw_jax import config as config_lib
+
+
+def get_config(arg=None):
+  return config_lib.get_config_for({
+      "data.name": "clothing",
+      "data.source": "amazon",
+      "data.path": "amazon2018/Clothing_Shoes_and_Jewelry.json.gz",
+      "train.batch_size": 256,
+  }, arg)

@@ -1,0 +1,12 @@
+"""Amazon 2014 Clothing 5-core STAND-IN (not the paper's 2018 data; pipeline checks only)."""
+
+from idw_jax import config as config_lib
+
+
+def get_config(arg=None):
+  return config_lib.get_config_for({
+      "data.name": "clothing-2014-standin",
+      "data.source": "user_sequences",
+      "data.path": "amazon2014_clothing_5core_STANDIN/Clothing.txt",
+      "train.batch_size": 256,
+  }, arg)

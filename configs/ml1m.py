@@ -1,0 +1,17 @@
+"""MovieLens-1M (Table 1, 2, 4). Arg: method[,preset], e.g. `:mur_idw` or `:mur,authors_code`.
+
+data.path points at either the GroupLens `ratings.dat` (data.source=movielens; published at
+https://grouplens.org/datasets/movielens/1m/) or a time-ordered `user item item ...` file
+(data.source=user_sequences), relative to data.root ($IDW_DATA_DIR or ../shared/data).
+"""
+
+from idw_jax import config as config_lib
+
+
+def get_config(arg=None):
+  return config_lib.get_config_for({
+      "data.name": "ml1m",
+      "data.source": "user_sequences",
+      "data.path": "ml-1m/ml-1m_user_sequences.txt.gz",
+      "train.batch_size": 64,
+  }, arg)

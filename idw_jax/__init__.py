@@ -1,0 +1,1 @@
+"""idw-jax: multi-interest sequential recommendation with Iterative Density Weighting."""

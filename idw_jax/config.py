@@ -1,0 +1,289 @@
+"""Configuration: every field with its default, its meaning and its source in the paper.
+
+`base_config()` is the single place where fields are defined; `configs/*.py` pick a dataset
+and a method. Fields that depend on the method (e.g. M) or on the protocol preset (the
+paper's text vs the authors' released code, DESIGN.md) are placeholders (None) until
+`finalize()` fills them, so `--config.method=focal` or `--config.preset=authors_code` on
+the command line behaves like the config arg, and an explicit field override always wins.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import ml_collections
+from ml_collections import config_dict
+
+METHODS = ("sur", "mur", "freq_balance", "focal", "qmargin", "item_norm", "item_norm_posthoc",
+           "sur_idw", "mur_idw")
+IDW_METHODS = ("sur_idw", "mur_idw")
+SINGLE_METHODS = ("sur", "sur_idw")
+
+# Preset-dependent fields (DESIGN.md, "Choices the paper leaves open").
+PRESETS = {
+    "paper": {
+        "model.affinity": "mixture",               # Eq. 4
+        "model.embed_dim": 16,                     # Sec. 4.4
+        "model.num_layers": 2,
+        "model.num_heads": 4,
+        "model.item_mlp_dims": (16, 16),
+        "model.temperature": 1.0,
+        "train.learning_rate": 0.01,               # Sec. 4.4
+        "data.protocol.stride": 30,                # consecutive windows (Sec. 4.1)
+        "data.protocol.tail_window": "remainder",
+        "data.protocol.train_targets": "every_prefix",
+        "data.protocol.negative_sampler": "uniform",  # Sec. 4.2
+        "data.protocol.min_count": 0,
+        "idw.momentum": 0.9,                       # Sec. 4.6.2
+        "idw.eta": 4e-4,
+        "idw.max_iterations": 8,
+        "idw.stopping_norm": "l2",                 # Alg. 1 line 6
+        "idw.weighting": "relative",               # Eq. 8-9
+        "idw.kde_sample_size": 0,                  # exact KDE over all items (Eq. 7)
+        "idw.kde_noise_std": 0.0,
+        "idw.calibration_lr_scale": 1.0,
+    },
+    "authors_code": {
+        "model.affinity": "max",
+        "model.embed_dim": 4,
+        "model.num_layers": 1,
+        "model.num_heads": 1,
+        "model.item_mlp_dims": (4,),
+        "model.temperature": 0.01,
+        "train.learning_rate": 1e-3,
+        "data.protocol.stride": 5,
+        "data.protocol.tail_window": "end_aligned",
+        "data.protocol.train_targets": "last",
+        "data.protocol.negative_sampler": "popularity",
+        "data.protocol.min_count": 5,
+        "idw.momentum": 0.8,
+        "idw.eta": 2e-4,
+        "idw.max_iterations": 5,
+        "idw.stopping_norm": "inf",
+        "idw.weighting": "inverse",
+        "idw.kde_sample_size": 10_000,
+        "idw.kde_noise_std": 0.1,
+        "idw.calibration_lr_scale": 0.1,
+    },
+}
+
+
+def repo_root() -> Path:
+  return Path(__file__).resolve().parents[1]
+
+
+def default_data_root() -> str:
+  """$IDW_DATA_DIR, else ../shared/data beside the repository (where CI lays the data)."""
+  return os.environ.get("IDW_DATA_DIR", str(repo_root().parent / "shared" / "data"))
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """All fields and their defaults (the synthetic benchmark, paper preset, MUR-IDW)."""
+  c = ml_collections.ConfigDict()
+  c.method = "mur_idw"          # one of METHODS (Table 1 rows)
+  c.preset = "paper"            # "paper" (default) or "authors_code": see PRESETS / DESIGN.md
+  c.seed = 0                    # model init, shuffling; the data seed is data.seed
+
+  c.data = ml_collections.ConfigDict()
+  c.data.name = "synthetic"     # a label for results and tables
+  c.data.source = "synthetic"   # "synthetic" or a reader format: movielens, amazon,
+  #                               user_item_timestamp, user_sequences
+  c.data.root = default_data_root()  # base folder for a relative data.path
+  c.data.path = ""              # raw file (absolute, or relative to data.root)
+  c.data.use_tfds = True        # real data: build/read through the TFDS builder (array_record)
+  c.data.tfds_dir = ""          # TFDS data_dir; "" = <workdir>/../tfds (shared by a grid)
+  c.data.seed = 0               # synthetic generator and evaluation negatives
+  c.data.synthetic = ml_collections.ConfigDict()
+  s = c.data.synthetic          # Appendix A, Table 3 (+ the authors' generator, DESIGN.md)
+  s.num_users = 10_000          # |U|
+  s.seq_len = 20                # T
+  s.num_clusters = 5            # C
+  s.num_items = 50              # |I| (10 items per cluster)
+  s.interests_per_user = 3      # draws of Y_u, with replacement (|Y_u| = 1..3)
+  s.alpha = 0.6                 # stay in the current interest
+  s.gamma = 0.3                 # switch to another interest of the user
+  s.epsilon = 0.1               # stay in a non-interest cluster
+  s.cluster_exponent = 1.0      # power law of the interest distribution (0 = balanced, 2 = skewed)
+  s.item_exponent = 0.5         # power law of items within a cluster
+  s.mean_len = 0.0              # > 0: variable lengths min_len + Poisson(mean_len - min_len)
+  s.min_len = 3
+  c.data.protocol = ml_collections.ConfigDict()
+  p = c.data.protocol           # Sec. 4.1-4.2
+  p.max_len = 30                # window length
+  p.stride = config_dict.placeholder(int)          # window stride (preset: 30 | 5)
+  p.tail_window = config_dict.placeholder(str)     # "remainder" | "end_aligned"
+  p.train_targets = config_dict.placeholder(str)   # "every_prefix" | "last"
+  p.num_negatives = 99          # sampled evaluation negatives per user
+  p.negative_sampler = config_dict.placeholder(str)  # "uniform" | "popularity"
+  p.min_count = config_dict.placeholder(int)       # drop users/items with fewer events (0 = off)
+  p.head_fraction = 0.2         # head = top 20% training targets (Pareto, Sec. 4.2)
+
+  c.model = ml_collections.ConfigDict()
+  m = c.model                   # Sec. 3.1, 4.4
+  m.num_interests = config_dict.placeholder(int)   # M: 1 for sur*, 5 otherwise
+  m.embed_dim = config_dict.placeholder(int)       # d
+  m.num_layers = config_dict.placeholder(int)      # encoder layers
+  m.num_heads = config_dict.placeholder(int)       # attention heads per layer
+  m.mlp_ratio = 4               # encoder feed-forward width / d (not in the paper)
+  m.dropout = 0.0               # not in the paper
+  m.item_mlp_dims = config_dict.placeholder(tuple)  # item tower widths; the last equals d
+  m.affinity = config_dict.placeholder(str)        # "mixture" (Eq. 4) | "max"
+  m.temperature = config_dict.placeholder(float)   # logits / temperature
+  m.item_norm = "none"          # "none" | "train_eval" (Item Norm) | "eval" (post-hoc)
+
+  c.loss = ml_collections.ConfigDict()
+  c.loss.use_logq = True        # logQ correction, Eq. 2
+  c.loss.remove_accidental_hits = False  # mask in-batch copies of the positive (TFRS option)
+  c.loss.focal_gamma = 2.0      # Focal balance (Lin et al.)
+  c.loss.qmargin_max = 0.5      # Qmargin: largest LDAM margin, delta_y ~ n_y^(-1/4)
+  c.loss.item_norm_temperature = 0.1  # temperature used by item_norm / item_norm_posthoc training
+
+  c.train = ml_collections.ConfigDict()
+  t = c.train
+  t.learning_rate = config_dict.placeholder(float)  # Adam (Sec. 4.4: 0.01)
+  t.batch_size = 128            # windows per step; every prefix of each is an example
+  t.max_epochs = 30             # per training phase
+  t.patience = 3                # early stopping on validation NDCG@20
+  t.steps_per_call = 50         # training steps fused into one jitted call (progress granularity)
+  t.reset_optimizer = True      # fresh Adam at the start of every phase
+
+  c.idw = ml_collections.ConfigDict()
+  i = c.idw                     # Sec. 3.3, Alg. 1-2
+  i.momentum = config_dict.placeholder(float)      # m in Eq. 9
+  i.eta = config_dict.placeholder(float)           # stopping threshold on ||w(t+1) - w(t)||
+  i.max_iterations = config_dict.placeholder(int)  # at most this many wake phases
+  i.stopping_norm = config_dict.placeholder(str)   # "l2" | "inf"
+  i.weighting = config_dict.placeholder(str)       # "relative" (h = 1 - p') | "inverse" (1/p)
+  i.kde_sample_size = config_dict.placeholder(int)  # 0 = exact over all items
+  i.kde_noise_std = config_dict.placeholder(float)
+  i.example_weight = "share"    # "share": e_y ~ w_y / p(y) | "literal": e_y ~ w_y
+  i.wake_max_epochs = 10        # per wake phase
+  i.calibrate = True            # user-tower calibration (Sec. 3.3)
+  i.calibration_max_epochs = 10
+  i.calibration_lr_scale = config_dict.placeholder(float)
+  i.kde_block = 2048            # KDE tile size (queries and items)
+
+  c.eval = ml_collections.ConfigDict()
+  c.eval.ks = (5, 20)           # HR@K and NDCG@K (Sec. 4.2, App. B)
+  c.eval.early_stop_metric = "NDCG@20"
+  c.eval.block_users = 2048     # full-corpus ranking tiles
+  c.eval.block_items = 4096
+
+  c.checkpoint = ml_collections.ConfigDict()
+  c.checkpoint.keep = 2         # last k checkpoints (plus the best)
+  c.checkpoint.every_steps = 0  # > 0: also checkpoint inside an epoch every this many steps
+
+  c.distributed = ml_collections.ConfigDict()
+  c.distributed.initialize = False  # call jax.distributed.initialize() (multi-host)
+
+  c.debug = ml_collections.ConfigDict()
+  c.debug.exit_after_save = -1  # testing: hard-exit right after the k-th checkpoint save
+  c.debug.exit_during_save = False  # testing: exit while that save is still being written
+  return c
+
+
+def _get(c, dotted):
+  for part in dotted.split("."):
+    c = c[part]
+  return c
+
+
+def _set(c, dotted, value):
+  parts = dotted.split(".")
+  for part in parts[:-1]:
+    c = c[part]
+  c[parts[-1]] = value
+
+
+def finalize(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Resolved, validated copy: method and preset placeholders filled, impossible values named."""
+  c = ml_collections.ConfigDict(config.to_dict())
+  if c.method not in METHODS:
+    raise ValueError(f"config.method must be one of {METHODS}, got {c.method!r}")
+  if c.preset not in PRESETS:
+    raise ValueError(f"config.preset must be one of {tuple(PRESETS)}, got {c.preset!r}")
+  for field, value in PRESETS[c.preset].items():
+    if _get(c, field) is None:
+      _set(c, field, value)
+  if c.model.num_interests is None:
+    c.model.num_interests = 1 if c.method in SINGLE_METHODS else 5
+  if c.method in SINGLE_METHODS and c.model.num_interests != 1:
+    raise ValueError(f"config.model.num_interests must be 1 for method {c.method!r}")
+  if c.method == "item_norm":
+    c.model.item_norm = "train_eval"
+  elif c.method == "item_norm_posthoc":
+    c.model.item_norm = "eval"
+  if c.model.item_norm == "train_eval" and c.model.temperature == 1.0:
+    c.model.temperature = c.loss.item_norm_temperature
+  c.model.item_mlp_dims = tuple(int(x) for x in c.model.item_mlp_dims)
+  _validate(c)
+  return c
+
+
+def _check(ok: bool, field: str, msg: str):
+  if not ok:
+    raise ValueError(f"config.{field}: {msg}")
+
+
+def _validate(c):
+  m, t, i, p = c.model, c.train, c.idw, c.data.protocol
+  _check(m.num_interests >= 1, "model.num_interests", f"must be >= 1, got {m.num_interests}")
+  _check(m.embed_dim >= 1, "model.embed_dim", f"must be >= 1, got {m.embed_dim}")
+  _check(m.embed_dim % m.num_heads == 0, "model.num_heads",
+         f"must divide model.embed_dim={m.embed_dim}, got {m.num_heads}")
+  _check(len(m.item_mlp_dims) >= 1 and m.item_mlp_dims[-1] == m.embed_dim, "model.item_mlp_dims",
+         f"last width must equal model.embed_dim={m.embed_dim}, got {m.item_mlp_dims}")
+  _check(m.affinity in ("mixture", "max"), "model.affinity", f"unknown {m.affinity!r}")
+  _check(m.item_norm in ("none", "train_eval", "eval"), "model.item_norm",
+         f"unknown {m.item_norm!r}")
+  _check(m.temperature > 0, "model.temperature", f"must be > 0, got {m.temperature}")
+  _check(0 <= m.dropout < 1, "model.dropout", f"must be in [0, 1), got {m.dropout}")
+  _check(t.learning_rate > 0, "train.learning_rate", f"must be > 0, got {t.learning_rate}")
+  _check(t.batch_size >= 1, "train.batch_size", f"must be >= 1, got {t.batch_size}")
+  _check(t.max_epochs >= 1, "train.max_epochs", f"must be >= 1, got {t.max_epochs}")
+  _check(t.patience >= 1, "train.patience", f"must be >= 1, got {t.patience}")
+  _check(t.steps_per_call >= 1, "train.steps_per_call", f"must be >= 1, got {t.steps_per_call}")
+  _check(0 <= i.momentum <= 1, "idw.momentum", f"must be in [0, 1], got {i.momentum}")
+  _check(i.eta >= 0, "idw.eta", f"must be >= 0, got {i.eta}")
+  _check(i.max_iterations >= 0, "idw.max_iterations", f"must be >= 0, got {i.max_iterations}")
+  _check(i.stopping_norm in ("l2", "inf"), "idw.stopping_norm", f"unknown {i.stopping_norm!r}")
+  _check(i.weighting in ("relative", "inverse"), "idw.weighting", f"unknown {i.weighting!r}")
+  _check(i.example_weight in ("share", "literal"), "idw.example_weight",
+         f"unknown {i.example_weight!r}")
+  _check(p.max_len >= 4, "data.protocol.max_len", f"must be >= 4, got {p.max_len}")
+  _check(0 < p.head_fraction < 1, "data.protocol.head_fraction",
+         f"must be in (0, 1), got {p.head_fraction}")
+  _check(p.num_negatives >= 0, "data.protocol.num_negatives", "must be >= 0")
+  _check(set(c.eval.ks) and all(k >= 1 for k in c.eval.ks), "eval.ks", f"bad {c.eval.ks}")
+  _check(c.eval.early_stop_metric in {f"{n}@{k}" for n in ("HR", "NDCG") for k in c.eval.ks},
+         "eval.early_stop_metric", f"must be HR@K or NDCG@K with K in eval.ks, got "
+         f"{c.eval.early_stop_metric!r}")
+  _check(c.checkpoint.keep >= 1, "checkpoint.keep", "must be >= 1")
+  s = c.data.synthetic
+  if c.data.source == "synthetic":
+    _check(s.num_items % s.num_clusters == 0, "data.synthetic.num_items",
+           f"must be a multiple of num_clusters={s.num_clusters}, got {s.num_items}")
+    _check(0 <= s.alpha and 0 <= s.gamma and s.alpha + s.gamma <= 1, "data.synthetic.alpha",
+           f"alpha, gamma >= 0 with alpha + gamma <= 1, got {s.alpha}, {s.gamma}")
+    _check(0 <= s.epsilon <= 1, "data.synthetic.epsilon", f"must be in [0, 1], got {s.epsilon}")
+  else:
+    _check(bool(c.data.path), "data.path", "must name the raw data file for a real dataset")
+
+
+def get_config_for(dataset_defaults: dict, arg: str | None) -> ml_collections.ConfigDict:
+  """Shared body of configs/*.py: arg = "method[,preset]" (e.g. "mur_idw,authors_code")."""
+  c = base_config()
+  for field, value in dataset_defaults.items():
+    _set(c, field, value)
+  if arg:
+    parts = [a.strip() for a in arg.split(",") if a.strip()]
+    for part in parts:
+      if part in METHODS:
+        c.method = part
+      elif part in PRESETS:
+        c.preset = part
+      else:
+        raise ValueError(f"config arg {part!r} is neither a method {METHODS} nor a preset "
+                         f"{tuple(PRESETS)}")
+  return c

@@ -1,0 +1,46 @@
+"""From a `data` config section to protocol splits: generate or read, then apply the protocol."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from idw_jax.data import protocol
+from idw_jax.data.types import UserSequences
+
+
+def resolve_path(data_cfg) -> Path:
+  """data.path, relative to data.root unless absolute."""
+  path = Path(data_cfg.path).expanduser()
+  return path if path.is_absolute() else Path(data_cfg.root).expanduser() / path
+
+
+def load_sequences(data_cfg, tfds_dir: str | None = None) -> UserSequences:
+  """UserSequences of the configured source (synthetic generator, or a raw file reader)."""
+  if data_cfg.source == "synthetic":
+    from idw_jax.data import synthetic
+    s = data_cfg.synthetic
+    return synthetic.generate(
+        num_users=s.num_users, seq_len=s.seq_len, num_clusters=s.num_clusters,
+        num_items=s.num_items, interests_per_user=s.interests_per_user, alpha=s.alpha,
+        gamma=s.gamma, epsilon=s.epsilon, cluster_exponent=s.cluster_exponent,
+        item_exponent=s.item_exponent, seed=data_cfg.seed, mean_len=s.mean_len,
+        min_len=s.min_len)
+  from idw_jax.data import readers
+  if data_cfg.source not in readers.FORMATS:
+    raise ValueError(f"config.data.source must be 'synthetic' or one of {readers.FORMATS}, "
+                     f"got {data_cfg.source!r}")
+  path = resolve_path(data_cfg)
+  if data_cfg.use_tfds and tfds_dir:
+    from idw_jax.data import tfds_builders
+    return tfds_builders.load_via_tfds(data_cfg.source, path, tfds_dir)
+  return readers.read(data_cfg.source, path)
+
+
+def make_splits(data_cfg, seqs: UserSequences) -> protocol.Splits:
+  """Applies the (finalized) protocol section to the sequences."""
+  p = data_cfg.protocol
+  return protocol.build_splits(
+      seqs, max_len=p.max_len, stride=p.stride, tail_window=p.tail_window,
+      train_targets=p.train_targets, num_negatives=p.num_negatives,
+      negative_sampler=p.negative_sampler, min_count=p.min_count,
+      head_fraction=p.head_fraction, seed=data_cfg.seed)

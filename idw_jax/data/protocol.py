@@ -1,0 +1,289 @@
+"""The sequence protocol of Sec. 4.1-4.2: windows, leave-one-out splits, negatives, head items.
+
+A user's time-ordered sequence is cut into windows of at most `max_len` items. In every
+window the last item is the test target, the second last the validation target and the rest
+the training part (Sec. 4.2, applied per window as in DESIGN.md). Training targets are every
+prefix of the training part (`train_targets="every_prefix"`, the paper) or the single item at
+position -3 (`"last"`, the authors' code). Everything is vectorised numpy over int32 arrays.
+
+Window layout, for a window w of length n (right-padded with 0 to max_len):
+  training:   inputs w[0..t], target w[t+1], t = 0..n-4   (every prefix) or t = n-4 (last)
+  validation: inputs w[0..n-3], target w[n-2]
+  test:       inputs w[0..n-2], target w[n-1]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from idw_jax.data.types import UserSequences
+
+MIN_WINDOW = 3  # a window needs one input item, a validation and a test target
+TAIL_WINDOWS = ("remainder", "end_aligned")
+TRAIN_TARGETS = ("every_prefix", "last")
+NEGATIVE_SAMPLERS = ("uniform", "popularity")
+
+
+@dataclasses.dataclass(frozen=True)
+class Splits:
+  """Windows and everything the trainer and the evaluator need.
+
+  Attributes:
+    windows: int32[W, L] item ids, right-padded with 0.
+    lengths: int32[W] window lengths (>= 3).
+    window_user: int32[W] index of the window's user in the source UserSequences.
+    num_items: catalogue size N (ids 1..N).
+    train_counts: int64[N+1] how often each item is a training target (index 0 = 0).
+    negatives: int32[U, K] evaluation negatives per user, or None when the catalogue is too
+      small for the sampled protocol (<= num_negatives + 1 items).
+    is_head: bool[N+1] head items (the most frequent training targets).
+    clusters: optional int32[N+1] ground-truth clusters (synthetic data).
+    train_targets: "every_prefix" or "last".
+    report: counts of what the protocol built and dropped.
+  """
+
+  windows: np.ndarray
+  lengths: np.ndarray
+  window_user: np.ndarray
+  num_items: int
+  train_counts: np.ndarray
+  negatives: np.ndarray | None
+  is_head: np.ndarray
+  clusters: np.ndarray | None
+  train_targets: str
+  report: dict
+
+  @property
+  def num_windows(self) -> int:
+    return int(self.windows.shape[0])
+
+  @property
+  def max_len(self) -> int:
+    return int(self.windows.shape[1])
+
+  @property
+  def num_train_examples(self) -> int:
+    return int(self.train_counts.sum())
+
+  @property
+  def item_prob(self) -> np.ndarray:
+    """float64[N+1] p(y): frequency among training targets (logQ, Eq. 2, and w(0), Alg. 1)."""
+    return self.train_counts / max(self.train_counts.sum(), 1)
+
+  def eval_targets(self, split: str) -> np.ndarray:
+    """int32[W] validation (w[n-2]) or test (w[n-1]) target of each window."""
+    offset = {"valid": 2, "test": 1}[split]
+    return self.windows[np.arange(self.num_windows), self.lengths - offset]
+
+  def eval_positions(self, split: str) -> np.ndarray:
+    """int32[W] position of the user-tower output that predicts the eval target."""
+    return self.lengths - {"valid": 3, "test": 2}[split]
+
+
+def window_bounds(lengths: np.ndarray, max_len: int, stride: int,
+                  tail: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+  """Start/end offsets (within each user's sequence) of every window.
+
+  Windows start at 0, stride, 2*stride, ... while they fit; the rest of the sequence is
+  `tail="remainder"`: a shorter window of the leftover items (dropped if < 3 items), or
+  `tail="end_aligned"`: one more window of max_len ending at the last item (the authors'
+  code; it overlaps the previous window). Sequences of <= max_len items are one window.
+
+  Returns (user index, start, end) int64 arrays of the windows and the number of windows
+  dropped as too short.
+  """
+  lengths = np.asarray(lengths, np.int64)
+  full = np.where(lengths >= max_len, (lengths - max_len) // stride + 1, 0)
+  covered = np.where(full > 0, (full - 1) * stride + max_len, 0)
+  leftover = lengths - covered
+  if tail == "remainder":
+    # Leftover items after the last full window; with stride < max_len they are new items only.
+    rest_start = np.where(full > 0, full * stride, 0)
+    rest_start = np.maximum(rest_start, covered)
+    rest_len = lengths - rest_start
+    has_rest = rest_len >= MIN_WINDOW
+    dropped = int(np.sum((rest_len > 0) & ~has_rest))
+    rest_s, rest_e = rest_start, lengths
+  elif tail == "end_aligned":
+    has_rest = (leftover > 0) & (lengths >= MIN_WINDOW)
+    dropped = int(np.sum((leftover > 0) & (lengths < MIN_WINDOW)))
+    rest_s, rest_e = np.maximum(lengths - max_len, 0), lengths
+  else:
+    raise ValueError(f"data.protocol.tail_window must be one of {TAIL_WINDOWS}, got {tail!r}")
+  counts = full + has_rest
+  user = np.repeat(np.arange(lengths.size), counts)
+  k = np.arange(user.size) - np.repeat(np.cumsum(counts) - counts, counts)
+  is_rest = k >= full[user]
+  start = np.where(is_rest, rest_s[user], k * stride)
+  end = np.where(is_rest, rest_e[user], k * stride + max_len)
+  return user, start, end, dropped
+
+
+def sample_negatives(exclude_offsets: np.ndarray, exclude_items: np.ndarray, num_items: int,
+                     k: int, probs: np.ndarray | None, rng: np.random.Generator,
+                     max_rounds: int = 64) -> np.ndarray:
+  """k distinct items per user, never one the user interacted with.
+
+  Successive sampling: items are drawn i.i.d. (uniformly over 1..N, or proportional to
+  `probs[1:]`), duplicates and excluded items are rejected, and the first k accepted
+  draws are kept. This is exactly sampling without replacement from the allowed items.
+
+  Args:
+    exclude_offsets: int64[U+1] CSR offsets into exclude_items.
+    exclude_items: int32[E] items of each user (any order, duplicates allowed).
+    num_items: N, ids 1..N.
+    k: negatives per user.
+    probs: optional float[N+1] sampling weights (index 0 ignored).
+    rng: numpy Generator (fixed by the data seed).
+  Returns:
+    int32[U, k].
+  """
+  num_users = exclude_offsets.size - 1
+  lengths = np.diff(exclude_offsets)
+  user_of = np.repeat(np.arange(num_users, dtype=np.int64), lengths)
+  banned = np.unique(user_of * (num_items + 1) + exclude_items.astype(np.int64))
+  n_banned = np.bincount(banned // (num_items + 1), minlength=num_users)
+  short = np.flatnonzero(num_items - n_banned < k)
+  if short.size:
+    raise ValueError(f"{short.size} users have fewer than {k} items they never interacted with "
+                     f"(first: user index {short[0]}, {num_items - n_banned[short[0]]} left); "
+                     "lower data.protocol.num_negatives")
+  if probs is not None:
+    cdf = np.cumsum(np.asarray(probs[1:], np.float64))
+    cdf /= cdf[-1]
+  out = np.zeros((num_users, k), np.int32)
+  filled = np.zeros(num_users, np.int64)
+  todo = np.arange(num_users)
+  draws = 2 * k + 8
+  for _ in range(max_rounds):
+    if todo.size == 0:
+      break
+    if probs is None:
+      cand = rng.integers(1, num_items + 1, size=(todo.size, draws), dtype=np.int64)
+    else:
+      cand = np.searchsorted(cdf, rng.random((todo.size, draws)), side="right") + 1
+      cand = np.minimum(cand, num_items)
+    keys = todo[:, None] * (num_items + 1) + cand
+    ok = ~np.isin(keys, banned)
+    # Reject repeats of an item already chosen for this user or drawn earlier in this row.
+    prev = out[todo]
+    ok &= ~(cand[:, :, None] == prev[:, None, :]).any(-1)
+    order = np.argsort(cand, axis=1, kind="stable")
+    sorted_c = np.take_along_axis(cand, order, 1)
+    first = np.ones_like(sorted_c, bool)
+    first[:, 1:] = sorted_c[:, 1:] != sorted_c[:, :-1]
+    is_first = np.empty_like(first)
+    np.put_along_axis(is_first, order, first, 1)
+    ok &= is_first
+    rank = np.cumsum(ok, axis=1) - 1 + filled[todo][:, None]
+    take = ok & (rank < k)
+    rows, cols = np.nonzero(take)
+    out[todo[rows], rank[rows, cols]] = cand[rows, cols]
+    filled[todo] = np.minimum(filled[todo] + ok.sum(1), k)
+    todo = todo[filled[todo] < k]
+  if todo.size:
+    raise RuntimeError(f"negative sampling did not finish for {todo.size} users")
+  return out
+
+
+def item_filter(seqs: UserSequences, min_count: int) -> tuple[UserSequences, dict]:
+  """Drops events whose user or item has < min_count events, in one pass (counts before).
+
+  The authors' preprocessing (DESIGN.md, `authors_code` preset); ids are re-indexed densely
+  in ascending order of the kept old ids. Returns the new sequences and a report.
+  """
+  if min_count <= 1:
+    return seqs, {}
+  lengths = seqs.lengths
+  item_count = np.bincount(seqs.items, minlength=seqs.num_items + 1)
+  user_of = np.repeat(np.arange(seqs.num_users), lengths)
+  keep = (item_count[seqs.items] >= min_count) & (lengths[user_of] >= min_count)
+  kept_items = np.flatnonzero(item_count >= min_count)
+  kept_items = kept_items[kept_items > 0]
+  remap = np.zeros(seqs.num_items + 1, np.int32)
+  remap[kept_items] = np.arange(1, kept_items.size + 1, dtype=np.int32)
+  new_len = np.bincount(user_of[keep], minlength=seqs.num_users)
+  keep_user = new_len > 0
+  offsets = np.concatenate([[0], np.cumsum(new_len[keep_user])]).astype(np.int64)
+  item_ids = None if seqs.item_ids is None else np.concatenate(
+      [seqs.item_ids[:1], seqs.item_ids[kept_items]])
+  clusters = None if seqs.clusters is None else np.concatenate(
+      [[-1], seqs.clusters[kept_items]]).astype(np.int32)
+  report = {"filter_min_count": min_count,
+            "filter_events_dropped": int((~keep).sum()),
+            "filter_items_dropped": int(seqs.num_items - kept_items.size),
+            "filter_users_dropped": int((~keep_user).sum())}
+  out = UserSequences(items=remap[seqs.items[keep]], offsets=offsets, num_items=int(kept_items.size),
+                      user_ids=None if seqs.user_ids is None else seqs.user_ids[keep_user],
+                      item_ids=item_ids, clusters=clusters, report={**seqs.report, **report})
+  return out, report
+
+
+def head_items(train_counts: np.ndarray, fraction: float) -> np.ndarray:
+  """bool[N+1]: the ceil(fraction * N) most frequent training targets (ties: smaller id first)."""
+  n = train_counts.size - 1
+  num_head = int(np.ceil(fraction * n))
+  order = np.lexsort((np.arange(1, n + 1), -train_counts[1:])) + 1
+  is_head = np.zeros(n + 1, bool)
+  is_head[order[:num_head]] = True
+  return is_head
+
+
+def build_splits(seqs: UserSequences, *, max_len: int = 30, stride: int | None = None,
+                 tail_window: str = "remainder", train_targets: str = "every_prefix",
+                 num_negatives: int = 99, negative_sampler: str = "uniform",
+                 min_count: int = 0, head_fraction: float = 0.2, seed: int = 0) -> Splits:
+  """Applies the protocol of Sec. 4.1-4.2 (defaults: the `paper` preset of DESIGN.md)."""
+  if max_len < MIN_WINDOW + 1:
+    raise ValueError(f"data.protocol.max_len must be >= {MIN_WINDOW + 1}, got {max_len}")
+  stride = max_len if not stride else stride
+  if not 0 < stride <= max_len:
+    raise ValueError(f"data.protocol.stride must be in 1..max_len={max_len}, got {stride}")
+  if train_targets not in TRAIN_TARGETS:
+    raise ValueError(f"data.protocol.train_targets must be one of {TRAIN_TARGETS}, "
+                     f"got {train_targets!r}")
+  if negative_sampler not in NEGATIVE_SAMPLERS:
+    raise ValueError(f"data.protocol.negative_sampler must be one of {NEGATIVE_SAMPLERS}, "
+                     f"got {negative_sampler!r}")
+  report = {"users_in": seqs.num_users, "items_in": seqs.num_items,
+            "interactions_in": seqs.num_interactions}
+  seqs, filter_report = item_filter(seqs, min_count)
+  report.update(filter_report)
+  user, start, end, dropped = window_bounds(seqs.lengths, max_len, stride, tail_window)
+  report["short_windows_dropped"] = dropped
+  report["users_without_window"] = int(seqs.num_users - np.unique(user).size)
+  lengths = (end - start).astype(np.int32)
+  # Trim padding columns nobody uses (e.g. T = 20 synthetic sequences in windows of 30).
+  width = int(min(max_len, max(int(lengths.max(initial=0)), MIN_WINDOW + 1)))
+  pos = np.arange(width)
+  idx = seqs.offsets[user][:, None] + start[:, None] + pos[None, :]
+  valid = pos[None, :] < lengths[:, None]
+  windows = np.where(valid, seqs.items[np.minimum(idx, seqs.items.size - 1)], 0).astype(np.int32)
+
+  # Training targets: positions 1..n-3 (every prefix) or position n-3 (last).
+  tpos = np.arange(1, width)
+  if train_targets == "every_prefix":
+    tmask = tpos[None, :] <= (lengths[:, None] - 3)
+  else:
+    tmask = tpos[None, :] == (lengths[:, None] - 3)
+  train_counts = np.bincount(windows[:, 1:][tmask], minlength=seqs.num_items + 1).astype(np.int64)
+  train_counts[0] = 0
+
+  negatives = None
+  if seqs.num_items > num_negatives + 1 and num_negatives > 0:
+    rng = np.random.default_rng(seed)
+    probs = None
+    if negative_sampler == "popularity":
+      probs = np.bincount(seqs.items, minlength=seqs.num_items + 1).astype(np.float64)
+    negatives = sample_negatives(seqs.offsets, seqs.items, seqs.num_items, num_negatives, probs,
+                                 rng)
+  report.update({"windows": int(windows.shape[0]),
+                 "train_examples": int(train_counts.sum()),
+                 "eval_examples_per_split": int(windows.shape[0]),
+                 "sampled_protocol": negatives is not None})
+  return Splits(windows=windows, lengths=lengths, window_user=user.astype(np.int32),
+                num_items=seqs.num_items, train_counts=train_counts, negatives=negatives,
+                is_head=head_items(train_counts, head_fraction), clusters=seqs.clusters,
+                train_targets=train_targets, report=report)

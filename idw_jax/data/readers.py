@@ -1,0 +1,484 @@
+"""Readers of real interaction files: one raw file in, one `UserSequences` out.
+
+Formats (`FORMATS`):
+  movielens:            MovieLens-1M `ratings.dat`, `UserID::MovieID::Rating::Timestamp`.
+  amazon:               Amazon review data (2018) JSON lines (reviewerID, asin, unixReviewTime),
+                        with the authors' filters (time threshold, single-pass < 5 filter).
+  user_item_timestamp:  `user item timestamp` per line (the authors' `user_item_mapped.txt`).
+  user_sequences:       `user item item ...` per line, already oldest first.
+
+Every file may be gzipped (detected by its magic bytes, not its name). Conventions shared by all
+readers, so that any two of them agree on the same data:
+  - Items get dense ids 1..num_items in ascending order of their original id (numeric order when
+    every id is an integer, else string order); `item_ids[k]` is the original id of dense id k.
+  - Users are ordered by ascending original id (same rule); `user_ids` keeps those ids.
+  - Each user's items are oldest first; ties in time keep file order (stable).
+  - Bad input raises `DataError` naming the file, the 1-based line and what was expected. The only
+    tolerated defect is a duplicate event (same user, item and timestamp; same user and item in
+    `user_sequences`, which has no time): the later one is dropped and counted in `report`
+    (`drop_duplicates=False` makes it an error instead). Nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import gc
+import gzip
+import json
+import os
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from idw_jax.data.types import UserSequences
+
+FORMATS = ("movielens", "amazon", "user_item_timestamp", "user_sequences")
+
+# The authors' Amazon preprocessing (multiple_user_representations/colabs/
+# Preprocessing_AmazonDataset.ipynb): reviews before 2002-07-17 are ignored, then any review whose
+# user or item has fewer than 5 reviews is dropped, in one pass.
+AMAZON_MIN_TIME = 1026900400
+AMAZON_MIN_COUNT = 5
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_CHUNK = 1 << 20
+_SNIPPET = 80
+_PathLike = str | os.PathLike
+
+
+class DataError(ValueError):
+  """A file that does not read as its format; the message names file, line and what was expected."""
+
+
+def _error(path: Path, line: int, msg: str) -> DataError:
+  return DataError(f"{path}, line {line}: {msg}")
+
+
+def _show(text: str) -> str:
+  """The start of an offending line, for error messages."""
+  return repr(text if len(text) <= _SNIPPET else text[:_SNIPPET] + "...")
+
+
+@contextlib.contextmanager
+def _no_gc():
+  """Pauses the cyclic GC while millions of small lists are built (it would rescan them all)."""
+  enabled = gc.isenabled()
+  gc.disable()
+  try:
+    yield
+  finally:
+    if enabled:
+      gc.enable()
+
+
+# ---------------------------------------------------------------------------------------------
+# Bytes and lines.
+
+
+def _existing(path: _PathLike) -> Path:
+  path = Path(path)
+  if not path.is_file():
+    raise FileNotFoundError(f"data file not found: {path}")
+  return path
+
+
+@contextlib.contextmanager
+def _open_binary(path: Path):
+  """Opens `path` for binary reading, through gzip when it starts with the gzip magic."""
+  with open(path, "rb") as raw:
+    is_gzip = raw.read(2) == _GZIP_MAGIC
+    raw.seek(0)
+    if not is_gzip:
+      yield raw
+      return
+    with gzip.GzipFile(fileobj=raw, mode="rb") as gz:
+      yield gz
+
+
+def _gzip_error(path: Path, complete_lines: int, err: Exception) -> DataError:
+  return _error(path, complete_lines + 1,
+                f"gzip stream is truncated or corrupt ({err}); only {complete_lines} complete "
+                "lines could be read. Fetch the file again.")
+
+
+def _blocks(path: Path) -> Iterator[bytes]:
+  """The file's bytes in blocks (gunzipped); a truncated or corrupt gzip stream is a DataError.
+
+  read1 returns what one step decompressed, so everything before a truncation point is yielded
+  and the error names the line the stream ends in.
+  """
+  newlines = 0
+  with _open_binary(path) as f:
+    while True:
+      try:
+        block = f.read1(_CHUNK)
+      except (EOFError, OSError, zlib.error) as err:  # gzip.BadGzipFile is an OSError.
+        raise _gzip_error(path, newlines, err) from None
+      if not block:
+        return
+      newlines += block.count(b"\n")
+      yield block
+
+
+def _read_text(path: Path, expected: str) -> str:
+  """Whole file as text (gunzipped); bad gzip, bad UTF-8 and an empty file are DataErrors."""
+  blocks = list(_blocks(path))
+  data = b"".join(blocks)
+  del blocks
+  try:
+    text = data.decode("utf-8")
+  except UnicodeDecodeError as err:
+    line = data.count(b"\n", 0, err.start) + 1
+    raise _error(path, line, f"not valid UTF-8 text ({err.reason}); expected {expected}") from None
+  if not text.strip():
+    raise _error(path, 1, f"empty file; expected {expected}")
+  if "\r" in text:
+    text = text.replace("\r\n", "\n")
+  return text
+
+
+def _text_lines(text: str) -> list[str]:
+  """Splits on '\\n' only (str.splitlines would also split on unicode separators)."""
+  lines = text.split("\n")
+  if lines[-1] == "":
+    lines.pop()
+  return lines
+
+
+def _iter_binary_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+  """Streams (1-based line number, raw line) without holding the file in memory."""
+  n, tail = 0, b""
+  for block in _blocks(path):
+    lines = (tail + block).split(b"\n")
+    tail = lines.pop()
+    for line in lines:
+      n += 1
+      yield n, line
+  if tail:
+    yield n + 1, tail
+
+
+def _split_rows(path: Path, lines: list[str], sep: str | None, n: int,
+                expected: str) -> list[list[str]]:
+  """Splits each line into exactly n fields (sep None: any whitespace); else a DataError."""
+  rows = [line.split(sep) for line in lines]
+  lengths = np.fromiter(map(len, rows), np.int64, len(rows))
+  bad = np.flatnonzero(lengths != n)
+  if bad.size:
+    i = int(bad[0])
+    raise _error(path, i + 1, f"expected {expected}, got {lengths[i]} field(s): {_show(lines[i])}")
+  return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Columns of strings to numbers and dense ids.
+
+
+def _first_bad(path: Path, col: list[str], line_of: np.ndarray, convert, what: str) -> DataError:
+  """Finds the first value `convert` rejects (the slow path, only taken on bad input)."""
+  for i, s in enumerate(col):
+    try:
+      convert(s)
+    except (ValueError, OverflowError):
+      return _error(path, int(line_of[i]), f"expected {what}, got {s!r}")
+  return _error(path, int(line_of[0]), f"expected {what}")  # Unreachable in practice.
+
+
+def _ints(path: Path, col: list[str], line_of: np.ndarray, what: str) -> np.ndarray:
+  try:
+    return np.fromiter(map(int, col), np.int64, len(col))
+  except (ValueError, OverflowError):
+    raise _first_bad(path, col, line_of, lambda s: np.int64(int(s)),
+                     f"an integer {what} (64-bit)") from None
+
+
+def _times(path: Path, col: list[str], line_of: np.ndarray) -> np.ndarray:
+  """Integer timestamps, or float ones when some are not integers; anything else is a DataError."""
+  try:
+    return np.fromiter(map(int, col), np.int64, len(col))
+  except (ValueError, OverflowError):
+    pass
+  try:
+    t = np.fromiter(map(float, col), np.float64, len(col))
+  except ValueError:
+    raise _first_bad(path, col, line_of, float, "a numeric timestamp") from None
+  if not np.all(np.isfinite(t)):
+    i = int(np.flatnonzero(~np.isfinite(t))[0])
+    raise _error(path, int(line_of[i]), f"expected a finite timestamp, got {col[i]!r}")
+  return t
+
+
+def _id_values(col: list[str]) -> np.ndarray:
+  """int64 ids when every id is an integer (so they sort numerically), else the strings."""
+  try:
+    return np.fromiter(map(int, col), np.int64, len(col))
+  except (ValueError, OverflowError):
+    return np.asarray(col, dtype=str)
+
+
+def _dense(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """(0-based dense code per value in ascending id order, sorted distinct ids)."""
+  uniq, codes = np.unique(values, return_inverse=True)
+  return codes.reshape(-1).astype(np.int64), uniq
+
+
+def _dense_codes(codes: np.ndarray, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+  """`_dense` of names[codes] (kept as strings), sorting only the distinct names in use."""
+  present, inverse = np.unique(codes, return_inverse=True)
+  rank, ids = _dense(np.asarray([names[c] for c in present.tolist()], dtype=str))
+  return rank[inverse.reshape(-1)], ids
+
+
+# ---------------------------------------------------------------------------------------------
+# Events to UserSequences.
+
+
+def _duplicates(path: Path, users: np.ndarray, items: np.ndarray, times: np.ndarray,
+                line_of: np.ndarray, drop: bool, what: str) -> np.ndarray:
+  """Mask of later duplicates of (user, item, time) events; an error when drop is False."""
+  n = users.size
+  order = np.lexsort((np.arange(n), times, items, users))
+  u, i, t = users[order], items[order], times[order]
+  same = (u[1:] == u[:-1]) & (i[1:] == i[:-1]) & (t[1:] == t[:-1])
+  dup = np.zeros(n, bool)
+  dup[order[1:][same]] = True
+  if dup.any() and not drop:
+    later = int(np.flatnonzero(dup)[0])  # Events are in file order: the earliest duplicate line.
+    rank = np.empty(n, np.int64)
+    rank[order] = np.arange(n)
+    starts = np.flatnonzero(np.concatenate([[True], ~same]))
+    start = starts[np.searchsorted(starts, rank[later], side="right") - 1]
+    first = int(line_of[order[start]])
+    raise _error(path, int(line_of[later]), f"duplicate {what} (first seen on line {first})")
+  return dup
+
+
+def _assemble(path: Path, users: tuple[np.ndarray, np.ndarray],
+              items: tuple[np.ndarray, np.ndarray], times: np.ndarray, line_of: np.ndarray,
+              report: dict[str, Any], drop_duplicates: bool, duplicate_what: str) -> UserSequences:
+  """Builds `UserSequences` from parallel event arrays in file order.
+
+  Args:
+    users, items: (dense code [E], sorted original ids) as made by `_dense`.
+    times: [E] sort key (zeros when the file order is the time order).
+    line_of: [E] 1-based line of each event, for messages.
+  """
+  (user_codes, user_ids), (item_codes, item_ids) = users, items
+  dup = _duplicates(path, user_codes, item_codes, times, line_of, drop_duplicates, duplicate_what)
+  keep = ~dup
+  report["duplicate_events_dropped"] = int(dup.sum())
+  user_codes, item_codes, times = user_codes[keep], item_codes[keep], times[keep]
+  # Stable in file order: the event index is the last key.
+  order = np.lexsort((np.arange(user_codes.size), times, user_codes))
+  counts = np.bincount(user_codes, minlength=user_ids.size)
+  offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+  report.update(users=int(user_ids.size), items=int(item_ids.size),
+                interactions=int(user_codes.size))
+  return UserSequences(
+      items=(item_codes[order] + 1).astype(np.int32), offsets=offsets,
+      num_items=int(item_ids.size), user_ids=user_ids,
+      item_ids=np.concatenate([np.zeros(1, item_ids.dtype), item_ids]), report=report)
+
+
+# ---------------------------------------------------------------------------------------------
+# Formats.
+
+
+def read_movielens(path: _PathLike, *, drop_duplicates: bool = True) -> UserSequences:
+  """Reads MovieLens `ratings.dat` (`UserID::MovieID::Rating::Timestamp`, gz or plain).
+
+  Every rating is kept (the paper counts 6,040 users / 3,706 items / 1,000,209 events on ML-1M);
+  each user's movies are sorted by timestamp, ties in file order.
+  """
+  path = _existing(path)
+  expected = "4 '::'-separated fields UserID::MovieID::Rating::Timestamp"
+  text = _read_text(path, expected)
+  with _no_gc():
+    lines = _text_lines(text)
+    del text
+    rows = _split_rows(path, lines, "::", 4, expected)
+    del lines
+    cols = list(zip(*rows))
+    del rows
+  line_of = np.arange(1, len(cols[0]) + 1)
+  users = _ints(path, cols[0], line_of, "UserID")
+  items = _ints(path, cols[1], line_of, "MovieID")
+  try:
+    np.fromiter(map(float, cols[2]), np.float64, len(cols[2]))
+  except ValueError:
+    raise _first_bad(path, cols[2], line_of, float, "a numeric Rating") from None
+  times = _ints(path, cols[3], line_of, "Timestamp (integer seconds)")
+  report = {"format": "movielens", "file": path.name, "lines": int(line_of.size)}
+  return _assemble(path, _dense(users), _dense(items), times, line_of, report, drop_duplicates,
+                   "rating (same UserID, MovieID and Timestamp)")
+
+
+def read_user_item_timestamp(path: _PathLike, *, drop_duplicates: bool = True) -> UserSequences:
+  """Reads `user item timestamp` lines (whitespace separated); sorts each user by time, stably.
+
+  Ids may be any tokens (integers sort numerically); timestamps must be numbers.
+  """
+  path = _existing(path)
+  expected = "3 whitespace-separated fields: user item timestamp"
+  text = _read_text(path, expected)
+  with _no_gc():
+    lines = _text_lines(text)
+    del text
+    rows = _split_rows(path, lines, None, 3, expected)
+    del lines
+    cols = list(zip(*rows))
+    del rows
+  line_of = np.arange(1, len(cols[0]) + 1)
+  times = _times(path, cols[2], line_of)
+  report = {"format": "user_item_timestamp", "file": path.name, "lines": int(line_of.size)}
+  return _assemble(path, _dense(_id_values(cols[0])), _dense(_id_values(cols[1])), times, line_of,
+                   report, drop_duplicates, "event (same user, item and timestamp)")
+
+
+def read_user_sequences(path: _PathLike, *, drop_duplicates: bool = True) -> UserSequences:
+  """Reads `user item item ...` lines, items already oldest first; one line per user.
+
+  A user on two lines is an error (the order across lines would be unknown). With no timestamps,
+  a repeated item in a line counts as a duplicate event.
+  """
+  path = _existing(path)
+  expected = "a user id followed by at least one item id, separated by whitespace"
+  text = _read_text(path, expected)
+  with _no_gc():
+    lines = _text_lines(text)
+    del text
+    rows = [line.split() for line in lines]
+    lengths = np.fromiter(map(len, rows), np.int64, len(rows))
+    bad = np.flatnonzero(lengths < 2)
+    if bad.size:
+      i = int(bad[0])
+      raise _error(path, i + 1, f"expected {expected}, got {_show(lines[i])}")
+    del lines
+    user_col = [row[0] for row in rows]
+    item_col = [item for row in rows for item in row[1:]]
+    del rows
+  users = _id_values(user_col)
+  _check_unique_users(path, users)
+  counts = lengths - 1
+  line_of = np.repeat(np.arange(1, counts.size + 1), counts)
+  report = {"format": "user_sequences", "file": path.name, "lines": int(counts.size)}
+  user_codes, user_ids = _dense(users)
+  return _assemble(path, (np.repeat(user_codes, counts), user_ids), _dense(_id_values(item_col)),
+                   np.zeros(line_of.size, np.int64), line_of, report, drop_duplicates,
+                   "item in the same user's line")
+
+
+def _check_unique_users(path: Path, users: np.ndarray) -> None:
+  order = np.argsort(users, kind="stable")
+  same = users[order][1:] == users[order][:-1]
+  if same.any():
+    # Among repeated users, report the earliest second occurrence.
+    later = order[1:][same]
+    k = int(np.argmin(later))
+    second, first = int(later[k]), int(order[:-1][same][k])
+    raise _error(path, second + 1, f"user {users[second]!r} already has a line (line {first + 1}); "
+                 "expected one line per user")
+
+
+def read_amazon(path: _PathLike, *, min_time: int = AMAZON_MIN_TIME,
+                min_count: int = AMAZON_MIN_COUNT, drop_duplicates: bool = True) -> UserSequences:
+  """Reads Amazon review data (2018) JSON lines with the authors' preprocessing.
+
+  Keeps reviews with unixReviewTime >= min_time; then, with counts taken after that filter and
+  before this one, drops every review whose user or item has fewer than min_count reviews, in a
+  single pass (not iterated to a k-core, so some kept users or items can end below min_count:
+  counted in `report`). Duplicate reviews (same reviewer, asin and time) are dropped after the
+  filters, so the filters see the same counts as the authors' code, which kept them. Ids stay
+  strings (string order), even when all-digit: ASINs such as ISBNs keep their leading zeros.
+  """
+  path = _existing(path)
+  user_index: dict[str, int] = {}
+  item_index: dict[str, int] = {}
+  user_codes, item_codes, times = array.array("q"), array.array("q"), array.array("q")
+  lines = 0
+  with _no_gc():
+    for lines, raw in _iter_binary_lines(path):
+      user, item, t = _review_fields(path, lines, raw)
+      user_codes.append(user_index.setdefault(user, len(user_index)))
+      item_codes.append(item_index.setdefault(item, len(item_index)))
+      times.append(t)
+  if lines == 0:
+    raise _error(path, 1, "empty file; expected one JSON review per line")
+  user_codes = np.frombuffer(user_codes, np.int64)
+  item_codes = np.frombuffer(item_codes, np.int64)
+  times = np.frombuffer(times, np.int64)
+  line_of = np.arange(1, lines + 1)
+
+  k = min_count
+  recent = times >= min_time
+  user_n = np.bincount(user_codes[recent], minlength=len(user_index))
+  item_n = np.bincount(item_codes[recent], minlength=len(item_index))
+  user_low = recent & (user_n[user_codes] < k)
+  item_low = recent & (item_n[item_codes] < k)
+  keep = recent & ~user_low & ~item_low
+  report = {
+      "format": "amazon", "file": path.name, "lines": int(lines),
+      "min_time": int(min_time), "min_count": int(k),
+      "reviews_before_min_time": int((~recent).sum()),
+      "users_after_min_time": int((user_n > 0).sum()),
+      "items_after_min_time": int((item_n > 0).sum()),
+      f"reviews_dropped_user_lt{k}": int(user_low.sum()),
+      f"reviews_dropped_item_lt{k}": int(item_low.sum()),
+      f"reviews_dropped_lt{k}": int((user_low | item_low).sum()),
+      f"users_dropped_lt{k}": int(((user_n > 0) & (user_n < k)).sum()),
+      f"items_dropped_lt{k}": int(((item_n > 0) & (item_n < k)).sum()),
+  }
+  if not keep.any():
+    raise DataError(f"{path}: no review is left after the filters (unixReviewTime >= {min_time}, "
+                    f"users and items with >= {k} reviews); counts: {report}")
+  user_names, item_names = list(user_index), list(item_index)
+  del user_index, item_index
+  seqs = _assemble(path, _dense_codes(user_codes[keep], user_names),
+                   _dense_codes(item_codes[keep], item_names), times[keep], line_of[keep], report,
+                   drop_duplicates, "review (same reviewerID, asin and unixReviewTime)")
+  item_n_kept = np.bincount(seqs.items, minlength=seqs.num_items + 1)[1:]
+  report[f"users_kept_with_lt{k}"] = int((seqs.lengths < k).sum())
+  report[f"items_kept_with_lt{k}"] = int((item_n_kept < k).sum())
+  return seqs
+
+
+def _review_fields(path: Path, line: int, raw: bytes) -> tuple[str, str, int]:
+  """(reviewerID, asin, unixReviewTime) of one JSON line; anything else is a DataError."""
+  try:
+    obj = json.loads(raw)
+  except ValueError as err:  # JSONDecodeError and UnicodeDecodeError.
+    raise _error(path, line, f"invalid JSON ({err}); expected one review object per line: "
+                 f"{_show(raw.decode('utf-8', 'replace').rstrip())}") from None
+  if not isinstance(obj, dict):
+    raise _error(path, line, f"expected a JSON object, got {type(obj).__name__}")
+  try:
+    user, item, t = obj["reviewerID"], obj["asin"], obj["unixReviewTime"]
+  except KeyError as err:
+    raise _error(path, line, f"missing field {err.args[0]!r}; expected reviewerID, asin and "
+                 "unixReviewTime") from None
+  if not isinstance(user, str) or not isinstance(item, str) or not user or not item:
+    raise _error(path, line, f"expected non-empty string reviewerID and asin, got {user!r}, "
+                 f"{item!r}")
+  if isinstance(t, bool) or not isinstance(t, int):
+    raise _error(path, line, f"expected an integer unixReviewTime, got {t!r}")
+  return user, item, t
+
+
+_READERS = {
+    "movielens": read_movielens,
+    "amazon": read_amazon,
+    "user_item_timestamp": read_user_item_timestamp,
+    "user_sequences": read_user_sequences,
+}
+
+
+def read(format: str, path: _PathLike,  # pylint: disable=redefined-builtin
+         **kwargs) -> UserSequences:
+  """Reads `path` with the reader of `format` (one of FORMATS); kwargs go to that reader."""
+  if format not in _READERS:
+    raise ValueError(f"unknown data format {format!r}; expected one of {FORMATS}")
+  return _READERS[format](path, **kwargs)

@@ -1,0 +1,383 @@
+"""The IDW state machine (Alg. 1) with Orbax checkpoints; the one place with side effects.
+
+  PRETRAIN -> (SLEEP -> converged? -> WAKE)* -> CALIBRATE -> EVALUATE -> DONE
+
+Baselines run the same machine without SLEEP/WAKE/CALIBRATE. Every epoch end, every phase
+transition (and, with checkpoint.every_steps, points inside an epoch) is a checkpoint holding
+the whole state, so `run()` on a workdir with checkpoints continues where it stopped and
+ends with the same numbers as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+import tqdm
+from absl import logging
+
+from idw_jax import config as config_lib
+from idw_jax import density
+from idw_jax.train import Trainer
+
+PRETRAIN, SLEEP, WAKE, CALIBRATE, EVALUATE, DONE = (
+    "pretrain", "sleep", "wake", "calibrate", "evaluate", "done")
+TRAIN_PHASES = (PRETRAIN, WAKE, CALIBRATE)
+
+
+class MetricWriter:
+  """TensorBoard scalars (tensorboardX, no TensorFlow) on process 0."""
+
+  def __init__(self, logdir: Path):
+    self._writer = None
+    if jax.process_index() == 0:
+      from tensorboardX import SummaryWriter
+      self._writer = SummaryWriter(str(logdir))
+
+  def scalars(self, step: int, values: dict):
+    if self._writer is None:
+      return
+    for k, v in values.items():
+      if v is not None and np.isfinite(v):
+        self._writer.add_scalar(k, float(v), step)
+    self._writer.flush()
+
+  def close(self):
+    if self._writer is not None:
+      self._writer.close()
+
+
+def _fmt(x, spec=".2f"):
+  return "-" if x is None else format(x, spec)
+
+
+class Driver:
+  """Runs one method on one dataset split to the end, resuming from `workdir`."""
+
+  def __init__(self, config, splits, workdir: str | os.PathLike, mesh=None, echo=print,
+               data_summary: dict | None = None):
+    self.cfg = config
+    self.data_summary = data_summary or {}
+    self.splits = splits
+    self.workdir = Path(workdir)
+    self.workdir.mkdir(parents=True, exist_ok=True)
+    self.echo = echo if jax.process_index() == 0 else (lambda *a, **k: None)
+    self.trainer = Trainer(config, splits, mesh)
+    self.method = config.method
+    self.is_idw = config.method in config_lib.IDW_METHODS
+    self.ckpt = ocp.CheckpointManager(
+        (self.workdir / "checkpoints").absolute(),
+        options=ocp.CheckpointManagerOptions(
+            create=True,
+            preservation_policy=ocp.checkpoint_managers.AnyPreservationPolicy([
+                ocp.checkpoint_managers.LatestN(config.checkpoint.keep),
+                ocp.checkpoint_managers.BestN(get_metric_fn=lambda m: m["valid"], reverse=False,
+                                              n=1, keep_checkpoints_without_metrics=False),
+            ])))
+    self.writer = MetricWriter(self.workdir / "tensorboard")
+
+  # ---------------------------------------------------------------------------- state i/o
+  def _fresh_state(self):
+    key = jax.random.key(self.cfg.seed)
+    params = self.trainer.init_params(jax.random.fold_in(key, 0))
+    lr = self.cfg.train.learning_rate
+    arrays = {
+        "params": params,
+        "opt_state": self.trainer.init_opt_state(params, lr),
+        "best_params": jax.tree.map(jnp.copy, params),
+        "item_weight": jnp.asarray(self.splits.item_prob, jnp.float32),
+        "rng": jax.random.key_data(key),
+    }
+    meta = {"phase": PRETRAIN, "idw_iter": 0, "epoch": 0, "step": 0, "epochs_total": 0,
+            "best_metric": None, "bad_epochs": 0, "loss_sum": 0.0, "loss_steps": 0,
+            "phase_started": 0.0, "elapsed": 0.0, "saves": 0, "history": [], "idw_trace": [],
+            "phase_rows": [], "config": self.cfg.to_dict()}
+    return arrays, meta
+
+  def _save(self, arrays, meta, valid_metric=None):
+    meta["saves"] += 1
+    meta["elapsed"] = self._elapsed()
+    metrics = None if valid_metric is None else {"valid": float(valid_metric)}
+    self.ckpt.save(meta["saves"], args=ocp.args.Composite(
+        state=ocp.args.StandardSave(arrays), meta=ocp.args.JsonSave(meta)), metrics=metrics)
+    k = self.cfg.debug.exit_after_save
+    if k > 0 and meta["saves"] == k:
+      if not self.cfg.debug.exit_during_save:
+        self.ckpt.wait_until_finished()
+      self.echo(f"[debug] exiting after checkpoint {k}", flush=True)
+      os._exit(42)
+    self.ckpt.wait_until_finished()
+
+  def _restore(self):
+    step = self.ckpt.latest_step()
+    if step is None:
+      return None
+    template, _ = self._fresh_state()
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
+    got = self.ckpt.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
+    meta = dict(got["meta"])
+    saved_cfg = json.dumps(meta["config"], sort_keys=True, default=str)
+    now_cfg = json.dumps(json.loads(json.dumps(self.cfg.to_dict(), default=str)), sort_keys=True,
+                         default=str)
+    if saved_cfg != now_cfg:
+      diff = _config_diff(json.loads(saved_cfg), json.loads(now_cfg))
+      raise ValueError(f"{self.workdir} holds a run with another config ({diff}); use a new "
+                       "--workdir or the same config")
+    return got["state"], meta
+
+  def _elapsed(self):
+    return self._elapsed0 + (time.time() - self._t0)
+
+  # ------------------------------------------------------------------------------- phases
+  def _phase_id(self, meta) -> int:
+    return {PRETRAIN: 0, WAKE: 1 + meta["idw_iter"], CALIBRATE: 100_000}[meta["phase"]]
+
+  def _phase_settings(self, meta, arrays):
+    cfg, phase = self.cfg, meta["phase"]
+    lr = cfg.train.learning_rate
+    if phase == PRETRAIN:
+      weight = None
+      if self.method == "freq_balance":
+        from idw_jax import losses
+        weight = losses.uniform_item_weight(self.splits.item_prob)
+      return dict(tables=self.trainer.tables(weight, self.method), lr=lr, train_item=True,
+                  max_epochs=cfg.train.max_epochs,
+                  focal=cfg.loss.focal_gamma if self.method == "focal" else 0.0)
+    if phase == WAKE:
+      return dict(tables=self.trainer.tables(np.asarray(arrays["item_weight"]), self.method),
+                  lr=lr, train_item=True, max_epochs=cfg.idw.wake_max_epochs, focal=0.0)
+    return dict(tables=self.trainer.tables(None, self.method),
+                lr=lr * cfg.idw.calibration_lr_scale, train_item=False,
+                max_epochs=cfg.idw.calibration_max_epochs, focal=0.0)
+
+  def _start_phase(self, arrays, meta, phase):
+    meta.update(phase=phase, epoch=0, step=0, best_metric=None, bad_epochs=0, loss_sum=0.0,
+                loss_steps=0, phase_started=self._elapsed())
+    if phase in TRAIN_PHASES:
+      s = self._phase_settings(meta, arrays)
+      if self.cfg.train.reset_optimizer or phase == CALIBRATE:
+        arrays["opt_state"] = self.trainer.init_opt_state(arrays["params"], s["lr"])
+      else:
+        arrays["opt_state"].hyperparams["learning_rate"] = jnp.asarray(s["lr"], jnp.float32)
+
+  def _train_epoch(self, arrays, meta):
+    cfg, tr = self.cfg, self.trainer
+    s = self._phase_settings(meta, arrays)
+    key = jax.random.wrap_key_data(arrays["rng"])
+    key = jax.random.fold_in(jax.random.fold_in(key, 1 + self._phase_id(meta)), meta["epoch"])
+    perm = tr.epoch_permutation(key)
+    state = {"params": arrays["params"], "opt_state": arrays["opt_state"]}
+    total = tr.steps_per_epoch
+    label = f"{meta['phase']}{'' if meta['phase'] != WAKE else ' ' + str(meta['idw_iter'])}"
+    bar = tqdm.tqdm(total=total, initial=meta["step"], desc=f"{label} epoch {meta['epoch'] + 1}",
+                    leave=False, disable=jax.process_index() != 0, file=sys.stderr)
+    every = cfg.checkpoint.every_steps
+    while meta["step"] < total:
+      n = min(cfg.train.steps_per_call, total - meta["step"])
+      state, out = tr.train_steps(state, perm, meta["step"], n, s["tables"], s["train_item"],
+                                  s["focal"])
+      meta["loss_sum"] += float(out["loss_sum"])
+      meta["loss_steps"] += int(out["steps"])
+      before, meta["step"] = meta["step"], meta["step"] + n
+      bar.update(n)
+      bar.set_postfix(loss=f"{meta['loss_sum'] / max(meta['loss_steps'], 1):.4f}")
+      arrays["params"], arrays["opt_state"] = state["params"], state["opt_state"]
+      if every and meta["step"] < total and (meta["step"] // every) > (before // every):
+        self._save(arrays, meta)
+    bar.close()
+    # End of epoch: validation, early stopping.
+    val = tr.evaluate(arrays["params"], "valid")
+    score = tr.primary(val)["overall"][cfg.eval.early_stop_metric]
+    train_loss = meta["loss_sum"] / max(meta["loss_steps"], 1)
+    improved = meta["best_metric"] is None or score > meta["best_metric"]
+    if improved:
+      meta["best_metric"], meta["bad_epochs"] = score, 0
+      arrays["best_params"] = jax.tree.map(jnp.copy, arrays["params"])
+    else:
+      meta["bad_epochs"] += 1
+    meta["epoch"] += 1
+    meta["epochs_total"] += 1
+    meta["step"], meta["loss_sum"], meta["loss_steps"] = 0, 0.0, 0
+    rec = {"phase": meta["phase"], "idw_iter": meta["idw_iter"], "epoch": meta["epoch"],
+           "train_loss": train_loss, "valid": tr.primary(val)["overall"],
+           "seconds": self._elapsed()}
+    meta["history"].append(rec)
+    self.writer.scalars(meta["epochs_total"], {
+        "train/loss": train_loss,
+        **{f"valid/{k}": v for k, v in tr.primary(val)["overall"].items() if k != "count"}})
+    logging.info("%s epoch %d: loss %.4f valid %s %.2f%s", label, meta["epoch"], train_loss,
+                 cfg.eval.early_stop_metric, score, " *" if improved else "")
+    done = meta["bad_epochs"] >= cfg.train.patience or meta["epoch"] >= s["max_epochs"]
+    if done:
+      arrays["params"] = jax.tree.map(jnp.copy, arrays["best_params"])
+      self._end_train_phase(arrays, meta)
+    self._save(arrays, meta, valid_metric=score)
+
+  def _phase_row(self, meta, name, extra=None):
+    row = {"phase": name, "epochs": meta["epoch"], "best_valid": meta["best_metric"],
+           "seconds": self._elapsed() - meta["phase_started"], **(extra or {})}
+    meta["phase_rows"].append(row)
+    self._print_row(row)
+
+  def _print_row(self, row):
+    if not self._header_printed:
+      self.echo(f"{'phase':<14}{'epochs':>7}{'valid ' + self.cfg.eval.early_stop_metric:>15}"
+                f"{'|dw|':>10}{'silhouette':>12}{'seconds':>9}", flush=True)
+      self._header_printed = True
+    self.echo(f"{row['phase']:<14}{_fmt(row.get('epochs'), 'd'):>7}"
+              f"{_fmt(row.get('best_valid')):>15}{_fmt(row.get('weight_change'), '.2e'):>10}"
+              f"{_fmt(row.get('silhouette'), '.3f'):>12}{row['seconds']:>9.1f}", flush=True)
+
+  def _end_train_phase(self, arrays, meta):
+    phase = meta["phase"]
+    name = phase if phase != WAKE else f"wake {meta['idw_iter']}"
+    self._phase_row(meta, name)
+    if phase == PRETRAIN:
+      self._start_phase(arrays, meta, SLEEP if self.is_idw else EVALUATE)
+    elif phase == WAKE:
+      self._start_phase(arrays, meta, SLEEP)
+    else:
+      self._start_phase(arrays, meta, EVALUATE)
+
+  def _sleep(self, arrays, meta):
+    cfg, tr = self.cfg, self.trainer
+    t = meta["idw_iter"]
+    emb = tr.item_embeddings(arrays["params"], training=False)[1:]
+    w = arrays["item_weight"][1:]
+    key = jax.random.fold_in(jax.random.wrap_key_data(arrays["rng"]), 10_000 + t)
+    w_new, info = density.sleep_update(
+        emb, w, cfg.idw.momentum, weighting=cfg.idw.weighting,
+        sample_size=cfg.idw.kde_sample_size, noise_std=cfg.idw.kde_noise_std, key=key,
+        block_q=cfg.idw.kde_block, block_n=cfg.idw.kde_block)
+    change = float(density.weight_change(w_new, w, norm=cfg.idw.stopping_norm))
+    sil = tr.silhouette(arrays["params"])
+    val = tr.primary(tr.evaluate(arrays["params"], "valid"))["overall"]
+    converged = change < cfg.idw.eta
+    stop = converged or t >= cfg.idw.max_iterations
+    meta["idw_trace"].append({
+        "iteration": t, "weight_change": change, "silhouette": sil, "valid": val,
+        "bandwidth": float(info.get("bandwidth", np.nan)), "seconds": self._elapsed(),
+        "converged": bool(converged)})
+    self.writer.scalars(t, {"idw/weight_change": change, "idw/silhouette": sil,
+                            **{f"idw/valid_{k}": v for k, v in val.items() if k != "count"}})
+    meta["epoch"] = None
+    self._phase_row(meta, f"sleep {t}", {"weight_change": change, "silhouette": sil,
+                                         "best_valid": val[cfg.eval.early_stop_metric]})
+    if stop:
+      self._start_phase(arrays, meta, CALIBRATE if cfg.idw.calibrate else EVALUATE)
+    else:
+      arrays["item_weight"] = arrays["item_weight"].at[1:].set(w_new)
+      meta["idw_iter"] = t + 1
+      self._start_phase(arrays, meta, WAKE)
+    self._save(arrays, meta)
+
+  def _evaluate(self, arrays, meta):
+    tr = self.trainer
+    params = arrays["params"]
+    test = tr.evaluate(params, "test")
+    valid = tr.evaluate(params, "valid")
+    meta["results"] = {"test": test, "valid": valid, "silhouette": tr.silhouette(params)}
+    meta["phase"] = DONE
+    self._save(arrays, meta)
+
+  # --------------------------------------------------------------------------------- run
+  def run(self) -> dict:
+    self._t0 = time.time()
+    self._header_printed = False
+    restored = self._restore()
+    if restored is None:
+      arrays, meta = self._fresh_state()
+      self._elapsed0 = 0.0
+      meta["phase_started"] = 0.0
+      self.echo(f"{self.method} on {self.cfg.data.name}: {self.splits.num_windows} windows, "
+                f"{self.trainer.steps_per_epoch} steps/epoch, workdir {self.workdir}", flush=True)
+    else:
+      arrays, meta = restored
+      self._elapsed0 = meta["elapsed"]
+      self.echo(f"resuming {self.workdir} at phase {meta['phase']} (IDW iteration "
+                f"{meta['idw_iter']}, epoch {meta['epoch']}, step {meta['step']})", flush=True)
+      for row in meta["phase_rows"]:
+        self._print_row(row)
+    while meta["phase"] != DONE:
+      phase = meta["phase"]
+      if phase in TRAIN_PHASES:
+        self._train_epoch(arrays, meta)
+      elif phase == SLEEP:
+        self._sleep(arrays, meta)
+      elif phase == EVALUATE:
+        self._evaluate(arrays, meta)
+      else:
+        raise RuntimeError(f"unknown phase {phase!r} in checkpoint")
+    self.ckpt.wait_until_finished()
+    self.writer.close()
+    results = self._results(meta)
+    if jax.process_index() == 0:
+      tmp = self.workdir / "results.json.tmp"
+      tmp.write_text(json.dumps(results, indent=1, default=str))
+      tmp.replace(self.workdir / "results.json")
+    return results
+
+  def _results(self, meta) -> dict:
+    r = meta["results"]
+    return {
+        "method": self.method,
+        "dataset": self.cfg.data.name,
+        "preset": self.cfg.preset,
+        "seed": self.cfg.seed,
+        "config": meta["config"],
+        "test": {"sampled": r["test"]["sampled"], "full": r["test"]["full"]},
+        "valid": {"sampled": r["valid"]["sampled"], "full": r["valid"]["full"]},
+        "silhouette": r["silhouette"],
+        "idw_trace": meta["idw_trace"],
+        "phases": meta["phase_rows"],
+        "history": meta["history"],
+        "data": {**self.splits.report, **self.data_summary},
+        "wall_seconds": meta["elapsed"],
+        "device": {"platform": jax.default_backend(), "kind": jax.devices()[0].device_kind,
+                   "count": jax.device_count(), "processes": jax.process_count(),
+                   "mesh": None if self.trainer.mesh is None else
+                   dict(zip(self.trainer.mesh.axis_names, self.trainer.mesh.devices.shape))},
+    }
+
+
+def _config_diff(a: dict, b: dict, prefix="") -> str:
+  diffs = []
+  for k in sorted(set(a) | set(b)):
+    va, vb = a.get(k), b.get(k)
+    if isinstance(va, dict) and isinstance(vb, dict):
+      d = _config_diff(va, vb, f"{prefix}{k}.")
+      if d:
+        diffs.append(d)
+    elif va != vb:
+      diffs.append(f"{prefix}{k}: {va!r} -> {vb!r}")
+  return "; ".join(diffs)
+
+
+def results_table(results: dict) -> str:
+  """Test metrics as a small text table: rows overall/head/tail, full and sampled ranking."""
+  lines = []
+  for kind in ("full", "sampled"):
+    block = results["test"][kind]
+    if block is None:
+      continue
+    keys = [k for k in block["overall"] if k != "count"]
+    title = "full-corpus ranking" if kind == "full" else "sampled (1 + 99) ranking"
+    lines.append(f"test, {title} (%):")
+    lines.append(f"  {'split':<9}{'count':>8}" + "".join(f"{k:>10}" for k in keys))
+    for split in ("overall", "head", "tail"):
+      m = block[split]
+      lines.append(f"  {split:<9}{m['count']:>8d}" + "".join(f"{m[k]:>10.2f}" for k in keys))
+  if results.get("silhouette") is not None:
+    lines.append(f"mean silhouette of item embeddings: {results['silhouette']:.3f}")
+  lines.append(f"wall time {results['wall_seconds']:.1f} s on {results['device']['count']} x "
+               f"{results['device']['kind']}")
+  return "\n".join(lines)

@@ -1,0 +1,242 @@
+"""Evaluation metrics (paper Sec. 4.2; mean silhouette from Sec. 3.2).
+
+Ranks are 0-based: rank 0 is the top of the list. Ties count AGAINST the target
+(pessimistic): the rank of a target with score t is the number of other candidates whose
+score is not strictly below t,
+    rank = #{others: s > t} + #{others: s == t} (+ #{others: s or t is NaN}),
+so a model that scores every item the same gets rank = #candidates - 1 and no hits, and a NaN
+score never helps the target. From a rank r:
+    HR@K = 1[r < K],   NDCG@K = 1 / log2(r + 2) if r < K else 0,
+averaged over queries and reported in percent.
+
+Two protocols: sampled (the positive against 99 sampled negatives, `sampled_ranks`) and
+full-corpus (the positive against every catalogue item, `full_corpus_ranks`, blocked on both
+axes so memory is O(block_q x block_items), never Q x N).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from sklearn import metrics as sk_metrics
+
+ScoreFn = Callable[[jax.Array, jax.Array], jax.Array]
+
+
+def sampled_ranks(scores: jax.Array) -> jax.Array:
+  """Rank of the positive among its sampled candidates (pessimistic ties).
+
+  Args:
+    scores: [Q, 1 + K]; column 0 is the positive, columns 1..K the negatives.
+
+  Returns:
+    int32[Q], 0-based ranks in 0..K.
+  """
+  scores = jnp.asarray(scores)
+  target = scores[:, :1]
+  return jnp.sum(~(scores[:, 1:] < target), axis=1).astype(jnp.int32)
+
+
+def _scan_items(score_fn: ScoreFn, z: jax.Array, item_blocks: jax.Array, targets: jax.Array,
+                target_scores: jax.Array, num_items: int):
+  """One pass over all item blocks for one query block.
+
+  Both passes of `full_corpus_ranks` run this same compiled function, so the target's score
+  found in the first pass is bitwise the score compared against in the second.
+
+  Args:
+    score_fn: (z[b, M, d], v[c, d]) -> [b, c].
+    z: [b, M, d] user representations.
+    item_blocks: [nb, c, d], embeddings of items 1..N in blocks of c (last block zero-padded).
+    targets: int32[b], target item ids in 1..N.
+    target_scores: [b], the scores to rank against (ignored for the extracted output).
+    num_items: N.
+
+  Returns:
+    (extracted [b]: each query's score of its own target; rank int32[b]: the number of
+    non-target items whose score is not below target_scores).
+  """
+  b = z.shape[0]
+  c = item_blocks.shape[1]
+  col = jnp.arange(c, dtype=jnp.int32)
+  rows = jnp.arange(b)
+  index = targets.astype(jnp.int32) - 1  # position of the target among items 1..N
+
+  def body(carry, xs):
+    extracted, rank = carry
+    v, start = xs
+    s = score_fn(z, v)  # [b, c]
+    local = index - start
+    here = (local >= 0) & (local < c)
+    picked = s[rows, jnp.clip(local, 0, c - 1)]
+    extracted = jnp.where(here, picked.astype(extracted.dtype), extracted)
+    ids = start + col  # [c]
+    counted = (ids < num_items)[None, :] & (ids[None, :] != index[:, None])
+    counted &= ~(s < target_scores[:, None])
+    return (extracted, rank + jnp.sum(counted, axis=1, dtype=jnp.int32)), None
+
+  starts = jnp.arange(item_blocks.shape[0], dtype=jnp.int32) * c
+  init = (jnp.zeros(b, target_scores.dtype), jnp.zeros(b, jnp.int32))
+  (extracted, rank), _ = jax.lax.scan(body, init, (item_blocks, starts))
+  return extracted, rank
+
+
+_scan_items_jit = jax.jit(_scan_items, static_argnames=("score_fn", "num_items"))
+
+
+def full_corpus_ranks(z: jax.Array, item_emb: jax.Array, targets: jax.Array,
+                      score_fn: ScoreFn, *, block_q: int = 1024,
+                      block_items: int = 4096) -> jax.Array:
+  """Rank of each target among ALL catalogue items 1..N (pessimistic ties), blocked.
+
+  Queries are processed in blocks of `block_q` (a Python loop; the last block is padded),
+  items in blocks of `block_items` (a `lax.scan` inside jit; the last block is padded and
+  masked). Each query block makes two passes with the same compiled function: the first
+  extracts the target's score from its item block, the second counts the items scoring at
+  least as high, so ties with the target are exact. Memory is O(block_q x block_items).
+
+  Args:
+    z: [Q, M, d] user representations (M = 1 for a single representation).
+    item_emb: [N + 1, d] item embeddings; row 0 is padding and is never ranked.
+    targets: int[Q], target item ids in 1..N.
+    score_fn: affinity (z[b, M, d], v[c, d]) -> [b, c], e.g.
+      `idw_jax.affinity.mixture_affinity`; must be hashable (a function, not a lambda made
+      anew per call, to reuse the compiled code).
+    block_q: queries per block (clipped to Q).
+    block_items: items per block (clipped to N).
+
+  Returns:
+    int32[Q], 0-based ranks in 0..N-1.
+  """
+  z = jnp.asarray(z)
+  item_emb = jnp.asarray(item_emb)
+  targets_np = np.asarray(targets, dtype=np.int32)
+  q, n = z.shape[0], item_emb.shape[0] - 1
+  if z.ndim != 3 or item_emb.ndim != 2 or z.shape[2] != item_emb.shape[1]:
+    raise ValueError(f"full_corpus_ranks: need z [Q, M, d] and item_emb [N+1, d], got "
+                     f"{z.shape} and {item_emb.shape}")
+  if targets_np.shape != (q,):
+    raise ValueError(f"full_corpus_ranks: targets must have shape ({q},), got "
+                     f"{targets_np.shape}")
+  if q == 0:
+    return jnp.zeros(0, jnp.int32)
+  if n < 1 or targets_np.min() < 1 or targets_np.max() > n:
+    raise ValueError(f"full_corpus_ranks: targets must lie in 1..{n}")
+
+  c = max(1, min(int(block_items), n))
+  nb = -(-n // c)
+  items = jnp.pad(item_emb[1:], ((0, nb * c - n), (0, 0))).reshape(nb, c, -1)
+  bq = max(1, min(int(block_q), q))
+  score_dtype = jax.eval_shape(score_fn, z[:1], items[0]).dtype
+  ranks = []
+  for lo in range(0, q, bq):
+    zb, tb = z[lo:lo + bq], targets_np[lo:lo + bq]
+    pad = bq - zb.shape[0]
+    if pad:
+      zb = jnp.pad(zb, ((0, pad), (0, 0), (0, 0)))
+      tb = np.pad(tb, (0, pad), constant_values=1)
+    tb = jnp.asarray(tb)
+    dummy = jnp.zeros(bq, score_dtype)
+    target_scores, _ = _scan_items_jit(score_fn, zb, items, tb, dummy, n)
+    _, rank = _scan_items_jit(score_fn, zb, items, tb, target_scores, n)
+    ranks.append(rank[:bq - pad])
+  return jnp.concatenate(ranks)
+
+
+def rank_metrics(ranks, ks: Sequence[int] = (5, 20)) -> dict[str, float]:
+  """HR@K and NDCG@K in percent from 0-based ranks.
+
+  Args:
+    ranks: int[Q], 0-based ranks.
+    ks: cut-offs.
+
+  Returns:
+    {"HR@k": float, "NDCG@k": float for k in ks, "count": Q}; NaN metrics when Q = 0.
+  """
+  r = np.asarray(ranks, dtype=np.float64).reshape(-1)
+  out: dict[str, float] = {}
+  for k in ks:
+    hit = r < k
+    if r.size:
+      out[f"HR@{k}"] = float(100.0 * hit.mean())
+      out[f"NDCG@{k}"] = float(100.0 * np.where(hit, 1.0 / np.log2(r + 2.0), 0.0).mean())
+    else:
+      out[f"HR@{k}"] = out[f"NDCG@{k}"] = float("nan")
+  out["count"] = int(r.size)
+  return out
+
+
+def head_items(target_counts, fraction: float = 0.2) -> np.ndarray:
+  """Head items (Sec. 4.2): the most frequent training targets.
+
+  The head is the ceil(fraction * N) most frequent items of the WHOLE catalogue of N items
+  (not only of the items seen as targets), ordered by count descending with ties broken by
+  the smaller id; so the head always holds exactly ceil(fraction * N) items, and if fewer
+  items than that were ever a target, never-seen items of smallest id fill it up. Every
+  other item is tail.
+
+  Args:
+    target_counts: int[N + 1], how often each item is a training target; index 0 (padding)
+      is ignored.
+    fraction: head share of the catalogue (0.2, the Pareto principle of Sec. 4.2).
+
+  Returns:
+    bool[N + 1], True for head items; index 0 is False.
+  """
+  counts = np.asarray(target_counts).reshape(-1)
+  n = counts.size - 1
+  if n < 0 or not 0 <= fraction <= 1:
+    raise ValueError(f"head_items: need counts [N+1] and 0 <= fraction <= 1, got "
+                     f"{counts.shape}, {fraction}")
+  num_head = min(n, math.ceil(round(fraction * n, 9)))  # round: 0.2 * 15 is 3.0000000000000004
+  ids = np.arange(1, n + 1)
+  order = np.lexsort((ids, -counts[1:].astype(np.float64)))
+  head = np.zeros(n + 1, dtype=bool)
+  head[ids[order[:num_head]]] = True
+  return head
+
+
+def split_metrics(ranks, targets, is_head, ks: Sequence[int] = (5, 20)) -> dict[str, dict]:
+  """Metrics over all queries and over those whose target is a head or a tail item.
+
+  Args:
+    ranks: int[Q], 0-based ranks.
+    targets: int[Q], target item ids.
+    is_head: bool[N + 1] from `head_items`.
+    ks: cut-offs.
+
+  Returns:
+    {"overall": rank_metrics(...), "head": ..., "tail": ...}.
+  """
+  ranks = np.asarray(ranks).reshape(-1)
+  head = np.asarray(is_head)[np.asarray(targets).reshape(-1)]
+  return {"overall": rank_metrics(ranks, ks), "head": rank_metrics(ranks[head], ks),
+          "tail": rank_metrics(ranks[~head], ks)}
+
+
+def mean_silhouette(emb, clusters) -> float:
+  """Mean silhouette (Sec. 3.2) of embeddings under ground-truth clusters, euclidean.
+
+  s_p = (b_p - a_p) / max(a_p, b_p) with a_p the mean distance to the other members of p's
+  cluster and b_p the smallest mean distance to another cluster, averaged over points
+  (`sklearn.metrics.silhouette_score`; a point alone in its cluster scores 0 there).
+
+  Args:
+    emb: [N, d] embeddings.
+    clusters: int[N] cluster labels; entries < 0 (e.g. the padding item's -1 in
+      `UserSequences.clusters`) are left out.
+
+  Returns:
+    The mean silhouette in [-1, 1].
+  """
+  emb = np.asarray(emb, dtype=np.float64)
+  labels = np.asarray(clusters).reshape(-1)
+  if emb.ndim != 2 or emb.shape[0] != labels.size:
+    raise ValueError(f"mean_silhouette: need emb [N, d] and clusters [N], got {emb.shape} and "
+                     f"{labels.shape}")
+  keep = labels >= 0
+  return float(sk_metrics.silhouette_score(emb[keep], labels[keep], metric="euclidean"))

@@ -1,0 +1,246 @@
+"""Training and evaluation of the two-tower model: jitted, deterministic, no I/O.
+
+`Trainer` binds the towers, the config and the device-resident data; its methods are pure
+in the sense that state goes in and state comes out. An epoch is a sequence of jitted calls
+that each run `train.steps_per_call` steps under `lax.scan`, so Python overhead is per call,
+not per step, and a call boundary is where the driver may checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from idw_jax import affinity as affinity_lib
+from idw_jax import losses
+from idw_jax import metrics
+from idw_jax import models
+from idw_jax.data.protocol import Splits
+
+PyTree = Any
+
+
+@dataclasses.dataclass(frozen=True)
+class LossTables:
+  """Per-item tables used by the loss, float32[N+1] each (index = item id)."""
+
+  log_q: np.ndarray
+  example_weight: np.ndarray
+  margin: np.ndarray
+
+
+def make_optimizer(learning_rate: float) -> optax.GradientTransformation:
+  """Adam (Sec. 4.4) with the learning rate inside the state, so phases share one jit."""
+  return optax.inject_hyperparams(optax.adam)(learning_rate=learning_rate)
+
+
+class Trainer:
+  """Towers + config + data on device; jitted train calls and evaluation."""
+
+  def __init__(self, cfg, splits: Splits, mesh: Mesh | None = None):
+    self.cfg = cfg
+    self.splits = splits
+    self.mesh = mesh
+    self.user, self.item = models.make_towers(cfg.model, splits.num_items, splits.max_len)
+    self.batch_size = cfg.train.batch_size
+    n_dev = 1 if mesh is None else mesh.devices.size
+    if self.batch_size % n_dev:
+      raise ValueError(f"config.train.batch_size={self.batch_size} must be a multiple of the "
+                       f"device count {n_dev}")
+    w = splits.num_windows
+    self.steps_per_epoch = -(-w // self.batch_size)
+    # Device-resident data, plus one all-padding window (index W) used to pad the last batch.
+    pad = np.zeros((1, splits.max_len), np.int32)
+    self.windows = self._replicate(np.concatenate([splits.windows, pad]))
+    self.lengths = self._replicate(np.concatenate([splits.lengths, [0]]).astype(np.int32))
+    self._train_call = jax.jit(self._train_call_impl,
+                               static_argnames=("focal_gamma",))
+    self._item_emb = jax.jit(self._item_emb_impl, static_argnames=("training",))
+    self._user_reps = jax.jit(self._user_reps_impl)
+    self._sampled = jax.jit(self._sampled_impl)
+
+  # ----------------------------------------------------------------------------------- setup
+  def _replicate(self, x):
+    if self.mesh is None:
+      return jnp.asarray(x)
+    return jax.device_put(x, NamedSharding(self.mesh, P()))
+
+  def _shard_batch(self, x):
+    if self.mesh is None:
+      return x
+    spec = P("data", *([None] * (x.ndim - 1)))
+    return jax.lax.with_sharding_constraint(x, NamedSharding(self.mesh, spec))
+
+  def init_params(self, key) -> PyTree:
+    params = models.init_params(key, self.user, self.item)
+    return jax.tree.map(self._replicate, params)
+
+  def init_opt_state(self, params, learning_rate: float) -> PyTree:
+    return make_optimizer(learning_rate).init(params)
+
+  def tables(self, item_weight: np.ndarray | None = None, method: str = "mur") -> LossTables:
+    """Loss tables for a phase: item_weight None means the unweighted loss (Eq. 3)."""
+    p = self.splits.item_prob
+    n1 = p.size
+    if item_weight is None:
+      ew = np.where(p > 0, 1.0, 0.0).astype(np.float32)
+    else:
+      ew = losses.example_weights(item_weight, p, self.cfg.idw.example_weight)
+    margin = (losses.qmargin_table(self.splits.train_counts, self.cfg.loss.qmargin_max)
+              if method == "qmargin" else np.zeros(n1, np.float32))
+    return LossTables(log_q=losses.log_q_table(p), example_weight=ew, margin=margin)
+
+  # ------------------------------------------------------------------------------- training
+  def item_embed(self, item_params, ids, training: bool):
+    """Item tower output, L2-normalised where the Item Norm variants ask for it."""
+    v = self.item.apply({"params": item_params}, ids)
+    norm = self.cfg.model.item_norm
+    if norm == "train_eval" or (norm == "eval" and not training):
+      v = losses.normalize_items(v)
+    return v
+
+  def loss(self, params, windows, lengths, tables: dict, focal_gamma: float):
+    """Every-prefix loss of a batch of windows [B, L] (one forward pass per window)."""
+    t_len = self.splits.max_len - 3                      # positions 0..L-4 predict 1..L-3
+    inp, tgt = windows[:, :t_len], windows[:, 1:t_len + 1]
+    t = jnp.arange(t_len)[None, :]
+    if self.splits.train_targets == "every_prefix":
+      mask = t <= lengths[:, None] - 4
+    else:
+      mask = t == lengths[:, None] - 4
+    z = self.user.apply({"params": params["user"]}, inp)   # [B, T, M, d]
+    b, tt, m, d = z.shape
+    z = z.reshape(b * tt, m, d)
+    tgt, mask = tgt.reshape(-1), mask.reshape(-1)
+    # Merge repeated in-batch targets into one column when the catalogue is small (exact).
+    dedup = self.splits.num_items + 2 if self.splits.num_items + 2 < b * tt else None
+    cand, count, pos = losses.in_batch_candidates(tgt, mask, dedup)
+    cand_v = self.item_embed(params["item"], cand, training=True)
+    return losses.candidate_softmax_loss(
+        z, cand_v, cand, count, tables["log_q"][cand], tgt, pos, mask,
+        tables["example_weight"][tgt], affinity=self.cfg.model.affinity,
+        use_logq=self.cfg.loss.use_logq,
+        remove_accidental_hits=self.cfg.loss.remove_accidental_hits,
+        temperature=self.cfg.model.temperature, focal_gamma=focal_gamma,
+        margin=tables["margin"][tgt])
+
+  def _train_call_impl(self, state, perm, start, num_steps, tables, train_item, focal_gamma):
+    """num_steps (traced) Adam steps on batches perm[(start+s)*B:(start+s+1)*B].
+
+    Returns the new state and {"loss_sum", "steps"}: the summed loss of steps that had at
+    least one training example (a window of length 3 has none) and their number.
+    """
+    opt = make_optimizer(0.0)  # the real learning rate lives in opt_state.hyperparams
+    grad_fn = jax.value_and_grad(self.loss, has_aux=True)
+
+    def step(s, carry):
+      params, opt_state, loss_sum, steps = carry
+      idx = jax.lax.dynamic_slice(perm, ((start + s) * self.batch_size,), (self.batch_size,))
+      windows = self._shard_batch(self.windows[idx])
+      lengths = self._shard_batch(self.lengths[idx])
+      (loss, aux), grads = grad_fn(params, windows, lengths, tables, focal_gamma)
+      updates, opt_state = opt.update(grads, opt_state, params)
+      new = optax.apply_updates(params, updates)
+      # Frozen item tower (calibration): keep the old values bit for bit.
+      new["item"] = jax.tree.map(lambda a, b: jnp.where(train_item, a, b), new["item"],
+                                 params["item"])
+      has = aux["count"] > 0
+      return new, opt_state, loss_sum + jnp.where(has, loss, 0.0), steps + has
+
+    params, opt_state, loss_sum, steps = jax.lax.fori_loop(
+        0, num_steps, step, (state["params"], state["opt_state"], jnp.float32(0), jnp.int32(0)))
+    return {"params": params, "opt_state": opt_state}, {"loss_sum": loss_sum, "steps": steps}
+
+  def epoch_permutation(self, key) -> jax.Array:
+    """Shuffled window order for an epoch, padded with the padding window to whole batches."""
+    w = self.splits.num_windows
+    perm = jax.random.permutation(key, w).astype(jnp.int32)
+    pad = self.steps_per_epoch * self.batch_size - w
+    return jnp.concatenate([perm, jnp.full((pad,), w, jnp.int32)])
+
+  def train_steps(self, state, perm, start: int, num_steps: int, tables: LossTables,
+                  train_item: bool = True, focal_gamma: float = 0.0):
+    """Runs steps [start, start + num_steps) of the epoch given by perm."""
+    tab = {"log_q": jnp.asarray(tables.log_q), "example_weight": jnp.asarray(tables.example_weight),
+           "margin": jnp.asarray(tables.margin)}
+    return self._train_call(state, perm, jnp.int32(start), jnp.int32(num_steps), tab,
+                            jnp.bool_(train_item), focal_gamma=float(focal_gamma))
+
+  # ----------------------------------------------------------------------------- evaluation
+  def _item_emb_impl(self, item_params, training: bool):
+    ids = jnp.arange(self.splits.num_items + 1, dtype=jnp.int32)
+    return self.item_embed(item_params, ids, training)
+
+  def item_embeddings(self, params, training: bool = False) -> jax.Array:
+    """[N+1, d] item tower output for every id (row 0 = padding), as used for ranking."""
+    return self._item_emb(params["item"], training=training)
+
+  def _user_reps_impl(self, user_params, windows, positions):
+    z = self.user.apply({"params": user_params}, windows)       # [b, L-1, M, d]
+    return jnp.take_along_axis(z, positions[:, None, None, None], axis=1)[:, 0]
+
+  def user_reps(self, params, split: str) -> jax.Array:
+    """[W, M, d] user representation predicting each window's valid/test target."""
+    pos = self.splits.eval_positions(split)
+    block = self.cfg.eval.block_users
+    w = self.splits.num_windows
+    out = []
+    for s in range(0, w, block):
+      idx = np.arange(s, s + block)
+      real = idx < w
+      idx = np.where(real, idx, 0)
+      z = self._user_reps(params["user"], self.windows[idx][:, :-1], jnp.asarray(pos[idx]))
+      out.append(z[: int(real.sum())])
+    return jnp.concatenate(out)
+
+  def _sampled_impl(self, z, item_emb, cand):
+    return affinity_lib.affinity_rows(z, item_emb[cand], self.cfg.model.affinity)
+
+  def evaluate(self, params, split: str) -> dict:
+    """HR@K / NDCG@K, overall/head/tail, full corpus and (catalogue > 100) sampled."""
+    z = self.user_reps(params, split)
+    item_emb = self.item_embeddings(params, training=False)
+    targets = self.splits.eval_targets(split)
+    ks = tuple(self.cfg.eval.ks)
+    score_fn = functools.partial(affinity_lib.affinity, kind=self.cfg.model.affinity)
+    full = metrics.full_corpus_ranks(z, item_emb, jnp.asarray(targets), score_fn,
+                                     block_q=self.cfg.eval.block_users,
+                                     block_items=self.cfg.eval.block_items)
+    out = {"full": metrics.split_metrics(np.asarray(full), targets, self.splits.is_head, ks)}
+    if self.splits.negatives is not None:
+      negs = self.splits.negatives[self.splits.window_user]
+      cand = np.concatenate([targets[:, None], negs], axis=1).astype(np.int32)
+      block = self.cfg.eval.block_users
+      ranks = []
+      for s in range(0, cand.shape[0], block):
+        c = cand[s:s + block]
+        real = c.shape[0]
+        if real < block:
+          c = np.concatenate([c, np.repeat(c[:1], block - real, 0)])
+          zb = jnp.concatenate([z[s:s + real], jnp.repeat(z[s:s + 1], block - real, 0)])
+        else:
+          zb = z[s:s + block]
+        scores = self._sampled(zb, item_emb, jnp.asarray(c))
+        ranks.append(np.asarray(metrics.sampled_ranks(scores))[:real])
+      out["sampled"] = metrics.split_metrics(np.concatenate(ranks), targets, self.splits.is_head,
+                                             ks)
+    else:
+      out["sampled"] = None
+    return out
+
+  def primary(self, result: dict) -> dict:
+    """The ranking the paper reports: sampled when available, else full corpus."""
+    return result["sampled"] if result["sampled"] is not None else result["full"]
+
+  def silhouette(self, params) -> float | None:
+    if self.splits.clusters is None:
+      return None
+    emb = np.asarray(self.item_embeddings(params, training=False))[1:]
+    return float(metrics.mean_silhouette(emb, self.splits.clusters[1:]))
