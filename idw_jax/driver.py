@@ -99,11 +99,13 @@ class Driver:
     meta = {"phase": PRETRAIN, "idw_iter": 0, "epoch": 0, "step": 0, "epochs_total": 0,
             "best_metric": None, "bad_epochs": 0, "loss_sum": 0.0, "loss_steps": 0,
             "phase_started": 0.0, "elapsed": 0.0, "saves": 0, "history": [], "idw_trace": [],
-            "phase_rows": [], "config": self.cfg.to_dict()}
+            "phase_rows": [], "save_log": [], "config": self.cfg.to_dict()}
     return arrays, meta
 
-  def _save(self, arrays, meta, valid_metric=None):
+  def _save(self, arrays, meta, event: str, valid_metric=None):
+    """Checkpoint `saves + 1`; event (epoch_end, mid_epoch, sleep, evaluate) goes to save_log."""
     meta["saves"] += 1
+    meta["save_log"].append([meta["saves"], event, meta["phase"], meta["idw_iter"]])
     meta["elapsed"] = self._elapsed()
     metrics = None if valid_metric is None else {"valid": float(valid_metric)}
     self.ckpt.save(meta["saves"], args=ocp.args.Composite(
@@ -125,9 +127,11 @@ class Driver:
     got = self.ckpt.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
     meta = dict(got["meta"])
-    saved_cfg = json.dumps(meta["config"], sort_keys=True, default=str)
-    now_cfg = json.dumps(json.loads(json.dumps(self.cfg.to_dict(), default=str)), sort_keys=True,
-                         default=str)
+    # The debug section (test hooks) may differ between the killed and the resumed process.
+    saved = {k: v for k, v in meta["config"].items() if k != "debug"}
+    now = {k: v for k, v in self.cfg.to_dict().items() if k != "debug"}
+    saved_cfg = json.dumps(saved, sort_keys=True, default=str)
+    now_cfg = json.dumps(json.loads(json.dumps(now, default=str)), sort_keys=True, default=str)
     if saved_cfg != now_cfg:
       diff = _config_diff(json.loads(saved_cfg), json.loads(now_cfg))
       raise ValueError(f"{self.workdir} holds a run with another config ({diff}); use a new "
@@ -192,10 +196,10 @@ class Driver:
       bar.set_postfix(loss=f"{meta['loss_sum'] / max(meta['loss_steps'], 1):.4f}")
       arrays["params"], arrays["opt_state"] = state["params"], state["opt_state"]
       if every and meta["step"] < total and (meta["step"] // every) > (before // every):
-        self._save(arrays, meta)
+        self._save(arrays, meta, "mid_epoch")
     bar.close()
     # End of epoch: validation, early stopping.
-    val = tr.evaluate(arrays["params"], "valid")
+    val = tr.evaluate(arrays["params"], "valid", primary_only=True)
     score = tr.primary(val)["overall"][cfg.eval.early_stop_metric]
     train_loss = meta["loss_sum"] / max(meta["loss_steps"], 1)
     improved = meta["best_metric"] is None or score > meta["best_metric"]
@@ -220,7 +224,7 @@ class Driver:
     if done:
       arrays["params"] = jax.tree.map(jnp.copy, arrays["best_params"])
       self._end_train_phase(arrays, meta)
-    self._save(arrays, meta, valid_metric=score)
+    self._save(arrays, meta, "epoch_end", valid_metric=score)
 
   def _phase_row(self, meta, name, extra=None):
     row = {"phase": name, "epochs": meta["epoch"], "best_valid": meta["best_metric"],
@@ -260,7 +264,8 @@ class Driver:
         block_q=cfg.idw.kde_block, block_n=cfg.idw.kde_block)
     change = float(density.weight_change(w_new, w, norm=cfg.idw.stopping_norm))
     sil = tr.silhouette(arrays["params"])
-    val = tr.primary(tr.evaluate(arrays["params"], "valid"))["overall"]
+    val = tr.primary(tr.evaluate(arrays["params"], "valid", primary_only=True))["overall"]
+    self._save_embeddings(arrays["params"], f"sleep{t}", w)
     converged = change < cfg.idw.eta
     stop = converged or t >= cfg.idw.max_iterations
     meta["idw_trace"].append({
@@ -278,7 +283,18 @@ class Driver:
       arrays["item_weight"] = arrays["item_weight"].at[1:].set(w_new)
       meta["idw_iter"] = t + 1
       self._start_phase(arrays, meta, WAKE)
-    self._save(arrays, meta)
+    self._save(arrays, meta, "sleep")
+
+  def _save_embeddings(self, params, name: str, weights):
+    """Item embeddings (and IDW weights) for the figures: embeddings/<name>.npz, rows = ids 1..N."""
+    if jax.process_index() != 0:
+      return
+    folder = self.workdir / "embeddings"
+    folder.mkdir(exist_ok=True)
+    emb = np.asarray(self.trainer.item_embeddings(params, training=False))[1:]
+    extra = {} if self.splits.clusters is None else {"clusters": self.splits.clusters[1:]}
+    np.savez(folder / f"{name}.npz", item_emb=emb, item_weight=np.asarray(weights),
+             train_counts=self.splits.train_counts[1:], **extra)
 
   def _evaluate(self, arrays, meta):
     tr = self.trainer
@@ -286,8 +302,9 @@ class Driver:
     test = tr.evaluate(params, "test")
     valid = tr.evaluate(params, "valid")
     meta["results"] = {"test": test, "valid": valid, "silhouette": tr.silhouette(params)}
+    self._save_embeddings(params, "final", arrays["item_weight"][1:])
     meta["phase"] = DONE
-    self._save(arrays, meta)
+    self._save(arrays, meta, "evaluate")
 
   # --------------------------------------------------------------------------------- run
   def run(self) -> dict:
@@ -340,6 +357,7 @@ class Driver:
         "idw_trace": meta["idw_trace"],
         "phases": meta["phase_rows"],
         "history": meta["history"],
+        "save_log": meta["save_log"],
         "data": {**self.splits.report, **self.data_summary},
         "wall_seconds": meta["elapsed"],
         "device": {"platform": jax.default_backend(), "kind": jax.devices()[0].device_kind,

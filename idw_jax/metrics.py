@@ -11,18 +11,23 @@ averaged over queries and reported in percent.
 
 Two protocols: sampled (the positive against 99 sampled negatives, `sampled_ranks`) and
 full-corpus (the positive against every catalogue item, `full_corpus_ranks`, blocked on both
-axes so memory is O(block_q x block_items), never Q x N).
+axes so memory is O(block_q x block_items), never Q x N; one jitted pass, queries optionally
+split over a device mesh).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh
 from sklearn import metrics as sk_metrics
+
+from idw_jax import sharding
 
 ScoreFn = Callable[[jax.Array, jax.Array], jax.Array]
 
@@ -43,9 +48,9 @@ def sampled_ranks(scores: jax.Array) -> jax.Array:
 
 def _scan_items(score_fn: ScoreFn, z: jax.Array, item_blocks: jax.Array, targets: jax.Array,
                 target_scores: jax.Array, num_items: int):
-  """One pass over all item blocks for one query block.
+  """One pass over all item blocks for one query block (the two-pass fallback).
 
-  Both passes of `full_corpus_ranks` run this same compiled function, so the target's score
+  Both passes of `_two_pass_ranks` run this same compiled function, so the target's score
   found in the first pass is bitwise the score compared against in the second.
 
   Args:
@@ -88,16 +93,108 @@ def _scan_items(score_fn: ScoreFn, z: jax.Array, item_blocks: jax.Array, targets
 _scan_items_jit = jax.jit(_scan_items, static_argnames=("score_fn", "num_items"))
 
 
+def _one_pass_block(score_fn: ScoreFn, z: jax.Array, targets: jax.Array, items: jax.Array,
+                    item_blocks: jax.Array, num_items: int, score_dtype):
+  """Ranks of one query block in one pass over the items; see `full_corpus_ranks`.
+
+  A single `lax.scan` runs ONE loop body over [kt target blocks; nb item blocks]. The
+  target blocks hold the queries' own target embeddings (query i's target at column i - k c
+  of target block k), so the first kt steps read each query's target score off the same
+  compiled score tile as the item steps that follow and count against it. The item steps
+  also read the target's score where it lies in the catalogue, to verify bitwise equality.
+
+  Args:
+    score_fn: (z[b, M, d], v[c, d]) -> [b, c].
+    z: [b, M, d]; targets: int32[b] in 1..N.
+    items: [N + 1, d] item table (row 0 padding); item_blocks: [nb, c, d] items 1..N.
+    num_items: N.
+    score_dtype: dtype of score_fn's output.
+
+  Returns:
+    (rank int32[b], ok bool[b]: False where the verification failed and the rank must be
+    recomputed by the two-pass method).
+  """
+  b = z.shape[0]
+  nb, c, d = item_blocks.shape
+  kt = -(-b // c)
+  tv = jnp.pad(items[targets], ((0, kt * c - b), (0, 0))).reshape(kt, c, d)
+  blocks = jnp.concatenate([tv, item_blocks])
+  col = jnp.arange(c, dtype=jnp.int32)
+  rows = jnp.arange(b, dtype=jnp.int32)
+  index = targets.astype(jnp.int32) - 1
+
+  def body(carry, xs):
+    t_score, check, rank = carry
+    v, k = xs
+    s = score_fn(z, v)  # [b, c]
+    is_target_step = k < kt
+    start = jnp.where(is_target_step, k, k - kt) * c
+    local = jnp.where(is_target_step, rows, index) - start
+    here = (local >= 0) & (local < c)
+    picked = s[rows, jnp.clip(local, 0, c - 1)].astype(score_dtype)
+    t_score = jnp.where(here & is_target_step, picked, t_score)
+    check = jnp.where(here & ~is_target_step, picked, check)
+    ids = start + col
+    counted = ((ids < num_items)[None, :] & (ids[None, :] != index[:, None])
+               & ~(s < t_score[:, None]) & ~is_target_step)
+    return (t_score, check, rank + jnp.sum(counted, axis=1, dtype=jnp.int32)), None
+
+  init = (jnp.zeros(b, score_dtype), jnp.zeros(b, score_dtype), jnp.zeros(b, jnp.int32))
+  steps = jnp.arange(kt + nb, dtype=jnp.int32)
+  (t_score, check, rank), _ = jax.lax.scan(body, init, (blocks, steps))
+  ok = (t_score == check) | (jnp.isnan(t_score) & jnp.isnan(check))
+  return rank, ok
+
+
+@functools.partial(jax.jit, static_argnames=("score_fn", "num_items", "block_q", "mesh",
+                                             "score_dtype"))
+def _one_pass(z, targets, items, item_blocks, *, score_fn, num_items, block_q, mesh,
+              score_dtype):
+  """`_one_pass_block` over query blocks of z[Qp] (lax.map; split over the mesh's devices)."""
+  def fn(zb, tb, items_, blocks_):
+    return _one_pass_block(score_fn, zb, tb, items_, blocks_, num_items, score_dtype)
+  return sharding.map_blocks(fn, mesh, block_q, (z, targets), (items, item_blocks))
+
+
+def _two_pass_ranks(score_fn, z, item_blocks, targets_np, num_items, block_q):
+  """The two-pass method (extract the target score, then count) for a few queries."""
+  q = z.shape[0]
+  bq = max(1, min(int(block_q), q))
+  score_dtype = jax.eval_shape(score_fn, z[:1], item_blocks[0]).dtype
+  ranks = []
+  for lo in range(0, q, bq):
+    zb, tb = z[lo:lo + bq], targets_np[lo:lo + bq]
+    pad = bq - zb.shape[0]
+    if pad:
+      zb = jnp.pad(zb, ((0, pad), (0, 0), (0, 0)))
+      tb = np.pad(tb, (0, pad), constant_values=1)
+    tb = jnp.asarray(tb)
+    dummy = jnp.zeros(bq, score_dtype)
+    target_scores, _ = _scan_items_jit(score_fn, zb, item_blocks, tb, dummy, num_items)
+    _, rank = _scan_items_jit(score_fn, zb, item_blocks, tb, target_scores, num_items)
+    ranks.append(np.asarray(rank[:bq - pad]))
+  return np.concatenate(ranks)
+
+
 def full_corpus_ranks(z: jax.Array, item_emb: jax.Array, targets: jax.Array,
-                      score_fn: ScoreFn, *, block_q: int = 1024,
-                      block_items: int = 4096) -> jax.Array:
+                      score_fn: ScoreFn, *, block_q: int = 512, block_items: int = 1024,
+                      mesh: Mesh | None = None) -> jax.Array:
   """Rank of each target among ALL catalogue items 1..N (pessimistic ties), blocked.
 
-  Queries are processed in blocks of `block_q` (a Python loop; the last block is padded),
-  items in blocks of `block_items` (a `lax.scan` inside jit; the last block is padded and
-  masked). Each query block makes two passes with the same compiled function: the first
-  extracts the target's score from its item block, the second counts the items scoring at
-  least as high, so ties with the target are exact. Memory is O(block_q x block_items).
+  One jitted call: query blocks of `block_q` are mapped with `lax.map` (split over the
+  devices of `mesh`, if given, with `jax.shard_map`), and each block scans the items in
+  blocks of `block_items` (the last block padded and masked). Memory is
+  O(block_q x block_items) per device, never Q x N.
+
+  One pass per query block: the scan first scores each query against a tile holding its
+  own target embedding (ceil(block_q / block_items) extra tiles), then counts the items
+  scoring at least as high, with the same compiled loop body, so ties with the target are
+  exact. The target's score is also read where it lies in the catalogue; queries whose two
+  readings are not bitwise equal (a backend whose tile scores depended on the column) are
+  re-ranked with the two-pass method (extract, then count), so the result is exact always.
+
+  On a 2-core CPU, tiles of 256-512 queries x 512-1024 items ran fastest (the [b, c, M]
+  affinity tile stays in cache; 2048 x 4096 was 2x slower): benchmarks/eval.py.
 
   Args:
     z: [Q, M, d] user representations (M = 1 for a single representation).
@@ -106,8 +203,10 @@ def full_corpus_ranks(z: jax.Array, item_emb: jax.Array, targets: jax.Array,
     score_fn: affinity (z[b, M, d], v[c, d]) -> [b, c], e.g.
       `idw_jax.affinity.mixture_affinity`; must be hashable (a function, not a lambda made
       anew per call, to reuse the compiled code).
-    block_q: queries per block (clipped to Q).
+    block_q: queries per block (clipped to the block of items actually used and to the
+      queries per device).
     block_items: items per block (clipped to N).
+    mesh: optional 1-D mesh with axis "data" (`sharding.data_mesh()`) to split queries over.
 
   Returns:
     int32[Q], 0-based ranks in 0..N-1.
@@ -126,25 +225,27 @@ def full_corpus_ranks(z: jax.Array, item_emb: jax.Array, targets: jax.Array,
     return jnp.zeros(0, jnp.int32)
   if n < 1 or targets_np.min() < 1 or targets_np.max() > n:
     raise ValueError(f"full_corpus_ranks: targets must lie in 1..{n}")
+  mesh = sharding.check_mesh(mesh)
 
-  c = max(1, min(int(block_items), n))
-  nb = -(-n // c)
+  # Item blocks of about block_items, sized to waste little padding.
+  nb = -(-n // max(1, min(int(block_items), n)))
+  c = -(-n // nb)
   items = jnp.pad(item_emb[1:], ((0, nb * c - n), (0, 0))).reshape(nb, c, -1)
-  bq = max(1, min(int(block_q), q))
+  # block_q <= c keeps the target tiles to one per query block (a pass costs 1 + 1/nb tiles).
+  bq, padded = sharding.block_layout(q, min(int(block_q), c), mesh, multiple=1)
   score_dtype = jax.eval_shape(score_fn, z[:1], items[0]).dtype
-  ranks = []
-  for lo in range(0, q, bq):
-    zb, tb = z[lo:lo + bq], targets_np[lo:lo + bq]
-    pad = bq - zb.shape[0]
-    if pad:
-      zb = jnp.pad(zb, ((0, pad), (0, 0), (0, 0)))
-      tb = np.pad(tb, (0, pad), constant_values=1)
-    tb = jnp.asarray(tb)
-    dummy = jnp.zeros(bq, score_dtype)
-    target_scores, _ = _scan_items_jit(score_fn, zb, items, tb, dummy, n)
-    _, rank = _scan_items_jit(score_fn, zb, items, tb, target_scores, n)
-    ranks.append(rank[:bq - pad])
-  return jnp.concatenate(ranks)
+  zp = sharding.pad_rows(z, padded)
+  tp = jnp.asarray(sharding.pad_rows(targets_np, padded))
+  if mesh is not None:
+    zp, tp = sharding.shard_leading(zp, mesh), sharding.shard_leading(tp, mesh)
+  rank, ok = _one_pass(zp, tp, item_emb, items, score_fn=score_fn, num_items=n, block_q=bq,
+                       mesh=mesh, score_dtype=jnp.dtype(score_dtype))
+  rank, ok = np.asarray(rank)[:q], np.asarray(ok)[:q]
+  if not ok.all():
+    redo = np.flatnonzero(~ok)
+    rank = rank.copy()
+    rank[redo] = _two_pass_ranks(score_fn, z[redo], items, targets_np[redo], n, bq)
+  return jnp.asarray(rank)
 
 
 def rank_metrics(ranks, ks: Sequence[int] = (5, 20)) -> dict[str, float]:

@@ -16,12 +16,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh
 
 from idw_jax import affinity as affinity_lib
 from idw_jax import losses
 from idw_jax import metrics
 from idw_jax import models
+from idw_jax import sharding
 from idw_jax.data.protocol import Splits
 
 PyTree = Any
@@ -47,10 +48,11 @@ class Trainer:
   def __init__(self, cfg, splits: Splits, mesh: Mesh | None = None):
     self.cfg = cfg
     self.splits = splits
-    self.mesh = mesh
+    # 1-D "data" mesh with Auto axes (None on one device): batches split, the rest replicated.
+    self.mesh = sharding.check_mesh(mesh)
     self.user, self.item = models.make_towers(cfg.model, splits.num_items, splits.max_len)
     self.batch_size = cfg.train.batch_size
-    n_dev = 1 if mesh is None else mesh.devices.size
+    n_dev = sharding.num_devices(self.mesh)
     if self.batch_size % n_dev:
       raise ValueError(f"config.train.batch_size={self.batch_size} must be a multiple of the "
                        f"device count {n_dev}")
@@ -63,27 +65,26 @@ class Trainer:
     self._train_call = jax.jit(self._train_call_impl,
                                static_argnames=("focal_gamma",))
     self._item_emb = jax.jit(self._item_emb_impl, static_argnames=("training",))
-    self._user_reps = jax.jit(self._user_reps_impl)
-    self._sampled = jax.jit(self._sampled_impl)
+    self._user_reps = jax.jit(self._user_reps_impl, static_argnames=("block",))
+    self._sampled = jax.jit(self._sampled_impl, static_argnames=("block",))
+    # One score function object per trainer: full_corpus_ranks compiles once per shape.
+    self._score_fn = functools.partial(affinity_lib.affinity, kind=cfg.model.affinity)
 
   # ----------------------------------------------------------------------------------- setup
   def _replicate(self, x):
-    if self.mesh is None:
-      return jnp.asarray(x)
-    return jax.device_put(x, NamedSharding(self.mesh, P()))
+    """x (array or pytree) on every device of the mesh (plain device array without one)."""
+    return sharding.replicate(x, self.mesh)
 
   def _shard_batch(self, x):
-    if self.mesh is None:
-      return x
-    spec = P("data", *([None] * (x.ndim - 1)))
-    return jax.lax.with_sharding_constraint(x, NamedSharding(self.mesh, spec))
+    """Inside jit: a batch x[B, ...] split on its leading axis over the mesh's "data" axis."""
+    return sharding.constrain_batch(x, self.mesh)
 
   def init_params(self, key) -> PyTree:
     params = models.init_params(key, self.user, self.item)
     return jax.tree.map(self._replicate, params)
 
   def init_opt_state(self, params, learning_rate: float) -> PyTree:
-    return make_optimizer(learning_rate).init(params)
+    return self._replicate(make_optimizer(learning_rate).init(params))
 
   def tables(self, item_weight: np.ndarray | None = None, method: str = "mur") -> LossTables:
     """Loss tables for a phase: item_weight None means the unweighted loss (Eq. 3)."""
@@ -170,6 +171,7 @@ class Trainer:
     """Runs steps [start, start + num_steps) of the epoch given by perm."""
     tab = {"log_q": jnp.asarray(tables.log_q), "example_weight": jnp.asarray(tables.example_weight),
            "margin": jnp.asarray(tables.margin)}
+    tab, perm = self._replicate(tab), self._replicate(perm)
     return self._train_call(state, perm, jnp.int32(start), jnp.int32(num_steps), tab,
                             jnp.bool_(train_item), focal_gamma=float(focal_gamma))
 
@@ -182,55 +184,71 @@ class Trainer:
     """[N+1, d] item tower output for every id (row 0 = padding), as used for ranking."""
     return self._item_emb(params["item"], training=training)
 
-  def _user_reps_impl(self, user_params, windows, positions):
-    z = self.user.apply({"params": user_params}, windows)       # [b, L-1, M, d]
-    return jnp.take_along_axis(z, positions[:, None, None, None], axis=1)[:, 0]
+  def _user_reps_impl(self, user_params, idx, positions, *, block: int):
+    """idx, positions: int32[Wp] (Wp a multiple of devices x block) -> z[Wp, M, d], split."""
+    def one_block(ib, pb, params, windows):
+      z = self.user.apply({"params": params}, windows[ib][:, :-1])  # [b, L-1, M, d]
+      return jnp.take_along_axis(z, pb[:, None, None, None], axis=1)[:, 0]
+    return sharding.map_blocks(one_block, self.mesh, block, (idx, positions),
+                               (user_params, self.windows))
+
+  def _eval_layout(self) -> tuple[int, int]:
+    """(block, padded W): evaluation blocks of eval.block_users windows on every device."""
+    return sharding.block_layout(self.splits.num_windows, self.cfg.eval.block_users, self.mesh)
+
+  def _sharded_rows(self, x: np.ndarray, padded: int) -> jax.Array:
+    """Host rows x[W, ...] padded to [padded, ...] and split over the mesh."""
+    return sharding.shard_leading(sharding.pad_rows(np.asarray(x), padded), self.mesh)
 
   def user_reps(self, params, split: str) -> jax.Array:
-    """[W, M, d] user representation predicting each window's valid/test target."""
-    pos = self.splits.eval_positions(split)
-    block = self.cfg.eval.block_users
+    """[W, M, d] user representation predicting each window's valid/test target.
+
+    One jitted call: blocks of eval.block_users windows under `lax.map`, the windows split
+    over the mesh's devices where there are several.
+    """
     w = self.splits.num_windows
-    out = []
-    for s in range(0, w, block):
-      idx = np.arange(s, s + block)
-      real = idx < w
-      idx = np.where(real, idx, 0)
-      z = self._user_reps(params["user"], self.windows[idx][:, :-1], jnp.asarray(pos[idx]))
-      out.append(z[: int(real.sum())])
-    return jnp.concatenate(out)
+    block, padded = self._eval_layout()
+    idx = self._sharded_rows(np.arange(w, dtype=np.int32), padded)
+    pos = self._sharded_rows(self.splits.eval_positions(split).astype(np.int32), padded)
+    return self._user_reps(params["user"], idx, pos, block=block)[:w]
 
-  def _sampled_impl(self, z, item_emb, cand):
-    return affinity_lib.affinity_rows(z, item_emb[cand], self.cfg.model.affinity)
+  def _sampled_impl(self, z, cand, item_emb, *, block: int):
+    """z[Wp, M, d], cand int32[Wp, 1 + K] (column 0 the target) -> int32[Wp] sampled ranks."""
+    kind = self.cfg.model.affinity
+    def one_block(zb, cb, emb):
+      return metrics.sampled_ranks(affinity_lib.affinity_rows(zb, emb[cb], kind))
+    return sharding.map_blocks(one_block, self.mesh, block, (z, cand), (item_emb,))
 
-  def evaluate(self, params, split: str) -> dict:
-    """HR@K / NDCG@K, overall/head/tail, full corpus and (catalogue > 100) sampled."""
+  def _sampled_ranks(self, z: jax.Array, item_emb: jax.Array, targets: np.ndarray) -> np.ndarray:
+    """z[W, M, d], item_emb[N+1, d] -> int32[W] rank of each target among its sampled negatives."""
+    w = self.splits.num_windows
+    block, padded = self._eval_layout()
+    negs = self.splits.negatives[self.splits.window_user]
+    cand = np.concatenate([targets[:, None], negs], axis=1).astype(np.int32)
+    zp = sharding.shard_leading(sharding.pad_rows(z, padded), self.mesh)
+    item_emb = self._replicate(item_emb)
+    return np.asarray(self._sampled(zp, self._sharded_rows(cand, padded), item_emb,
+                                    block=block))[:w]
+
+  def evaluate(self, params, split: str, primary_only: bool = False) -> dict:
+    """HR@K / NDCG@K, overall/head/tail, full corpus and (catalogue > 100) sampled.
+
+    primary_only skips the full-corpus ranking where the sampled protocol exists (used for
+    per-epoch validation, where only the early-stopping metric is needed).
+    """
     z = self.user_reps(params, split)
     item_emb = self.item_embeddings(params, training=False)
     targets = self.splits.eval_targets(split)
     ks = tuple(self.cfg.eval.ks)
-    score_fn = functools.partial(affinity_lib.affinity, kind=self.cfg.model.affinity)
-    full = metrics.full_corpus_ranks(z, item_emb, jnp.asarray(targets), score_fn,
-                                     block_q=self.cfg.eval.block_users,
-                                     block_items=self.cfg.eval.block_items)
-    out = {"full": metrics.split_metrics(np.asarray(full), targets, self.splits.is_head, ks)}
+    out = {"full": None}
+    if not (primary_only and self.splits.negatives is not None):
+      full = metrics.full_corpus_ranks(z, item_emb, targets, self._score_fn,
+                                       block_q=self.cfg.eval.block_users,
+                                       block_items=self.cfg.eval.block_items, mesh=self.mesh)
+      out["full"] = metrics.split_metrics(np.asarray(full), targets, self.splits.is_head, ks)
     if self.splits.negatives is not None:
-      negs = self.splits.negatives[self.splits.window_user]
-      cand = np.concatenate([targets[:, None], negs], axis=1).astype(np.int32)
-      block = self.cfg.eval.block_users
-      ranks = []
-      for s in range(0, cand.shape[0], block):
-        c = cand[s:s + block]
-        real = c.shape[0]
-        if real < block:
-          c = np.concatenate([c, np.repeat(c[:1], block - real, 0)])
-          zb = jnp.concatenate([z[s:s + real], jnp.repeat(z[s:s + 1], block - real, 0)])
-        else:
-          zb = z[s:s + block]
-        scores = self._sampled(zb, item_emb, jnp.asarray(c))
-        ranks.append(np.asarray(metrics.sampled_ranks(scores))[:real])
-      out["sampled"] = metrics.split_metrics(np.concatenate(ranks), targets, self.splits.is_head,
-                                             ks)
+      ranks = self._sampled_ranks(z, item_emb, targets)
+      out["sampled"] = metrics.split_metrics(ranks, targets, self.splits.is_head, ks)
     else:
       out["sampled"] = None
     return out

@@ -1,0 +1,595 @@
+"""Grids of runs (methods x seeds x overrides), each run cached in a workdir named from its config.
+
+  python -m idw_jax.experiments.grid --config=configs/synthetic.py --methods=sur,mur,mur_idw \
+      --seeds=0,1,2 --set=data.synthetic.cluster_exponent=0,1,2 --out=results/synthetic
+
+Every `--set=key=v1,v2,...` adds a dimension (the grid is their product with methods and
+seeds); `--config.a.b=v` sets a field for every run (type-checked, as in launch.py). Each run
+lives in `<out>/runs/<method>-<preset>-seed<s>[-<field><value>...][-h<hash>]`. The name is a
+function of the resolved config alone: the fields that differ from the method's defaults are
+written out when they are swept or well known (READABLE), every other difference goes into a
+hash. So the same config reached from another grid or a figure is the same folder and runs
+once. A folder with results.json is skipped (after checking its config is the one asked for);
+a folder with checkpoints resumes (the Driver continues from the latest one).
+
+Execution: with --jobs=1 (default) runs go one after another in this process, through the same
+calls as launch.py (config.finalize, pipeline.load_sequences/make_splits, driver.Driver.run),
+with a data cache per data config and a mesh over all local devices; a run that raises is
+reported as failed and the grid goes on. With --jobs=N > 1 every run is a subprocess of
+launch.py, N at a time, each pinned to its share of the local GPUs (or sharing them with a
+memory fraction); a run that crashes cannot take the others with it. Both use JAX's persistent
+compilation cache (--compilation_cache), which is what removes most of the per-run cost: the
+Trainer jits per instance, so without it every run of a grid compiles from scratch.
+
+At the end the grid writes `<out>/grid.json` (the runs and their folders) and the tables
+(`idw_jax.experiments.tables`): table.md, table.csv, fig5.md, fig5.png.
+"""
+
+from __future__ import annotations
+
+import ast
+import collections
+import concurrent.futures
+import contextlib
+import dataclasses
+import hashlib
+import importlib.util
+import itertools
+import json
+import math
+import os
+import queue
+import shlex
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from idw_jax import config as config_lib
+
+# Fields written out in run names whenever they differ from the defaults (the paper's sweeps).
+READABLE = ("data.synthetic.cluster_exponent", "model.num_interests", "idw.eta", "idw.momentum",
+            "idw.calibrate", "idw.max_iterations")
+# Where the data lies does not change a run: ignored when a cached run's config is checked.
+LOCATION_FIELDS = ("data.root", "data.tfds_dir")
+DEFAULT_CACHE = os.environ.get(
+    "IDW_JAX_CACHE", str(Path("~/.cache/idw_jax/jax_compilation_cache").expanduser()))
+
+
+# ------------------------------------------------------------------------------------ configs
+_MODULES: dict[str, Any] = {}
+
+
+def resolve_config_file(path: str | os.PathLike) -> Path:
+  """A config file as given (relative to the cwd), else relative to the repository root."""
+  p = Path(path).expanduser()
+  if not p.exists() and not p.is_absolute() and (config_lib.repo_root() / p).exists():
+    p = config_lib.repo_root() / p
+  if not p.exists():
+    raise FileNotFoundError(f"config file {path} not found")
+  return p.resolve()
+
+
+def load_config(config_file: str | os.PathLike, arg: str | None = None):
+  """`get_config(arg)` of a configs/*.py file (unlocked, unfinalized)."""
+  path = str(resolve_config_file(config_file))
+  if path not in _MODULES:
+    spec = importlib.util.spec_from_file_location(f"idw_config_{len(_MODULES)}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    _MODULES[path] = module
+  return _MODULES[path].get_config(arg)
+
+
+def parse_value(text: str) -> Any:
+  """A command-line value: a Python literal (1, 0.5, True, (16, 16)) or else the string."""
+  low = text.strip().lower()
+  if low in ("true", "false"):
+    return low == "true"
+  try:
+    return ast.literal_eval(text.strip())
+  except (ValueError, SyntaxError):
+    return text.strip()
+
+
+def set_field(cfg, dotted: str, value: Any):
+  """cfg.<dotted> = value, with ints widened to float fields; an unknown field is an error."""
+  *parents, leaf = dotted.split(".")
+  node = cfg
+  for part in parents:
+    if part not in node:
+      raise KeyError(f"config has no field {dotted!r}")
+    node = node[part]
+  if leaf not in node:
+    raise KeyError(f"config has no field {dotted!r}")
+  field_type = node.get_type(leaf)
+  if field_type is float and isinstance(value, int) and not isinstance(value, bool):
+    value = float(value)
+  if field_type is tuple and isinstance(value, list):
+    value = tuple(value)
+  node[leaf] = value
+
+
+def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+  """{"a": {"b": 1}} -> {"a.b": 1}, with values JSON-normalised (tuples become lists)."""
+  out = {}
+  for k, v in d.items():
+    if isinstance(v, dict):
+      out.update(flatten(v, f"{prefix}{k}."))
+    else:
+      out[f"{prefix}{k}"] = json.loads(json.dumps(v, default=str))
+  return out
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+  """One run: a config file, a method, a seed and dotted overrides (fixed and swept).
+
+  overrides: ((dotted_key, value), ...) applied in order on top of the config file.
+  sweep_keys: the overridden keys that are a grid dimension (shown in names, progress, tables).
+  """
+
+  config_file: str
+  method: str
+  seed: int
+  preset: str = "paper"
+  overrides: tuple[tuple[str, Any], ...] = ()
+  sweep_keys: tuple[str, ...] = ()
+
+  @property
+  def sweep(self) -> dict[str, Any]:
+    return {k: v for k, v in self.overrides if k in self.sweep_keys}
+
+  def base(self):
+    c = load_config(self.config_file)
+    c.method, c.preset, c.seed = self.method, self.preset, int(self.seed)
+    return c
+
+  def config(self):
+    """The finalized config of this run."""
+    c = self.base()
+    for key, value in self.overrides:
+      set_field(c, key, value)
+    return config_lib.finalize(c)
+
+  def default_config(self):
+    """The finalized config of the same method, preset and seed without overrides."""
+    return config_lib.finalize(self.base())
+
+
+def _fmt_value(v: Any) -> str:
+  if isinstance(v, bool) or v is None:
+    return str(v)
+  if isinstance(v, float):
+    return format(v, "g")
+  if isinstance(v, (list, tuple)):
+    return "_".join(_fmt_value(x) for x in v)
+  return "".join(ch if ch.isalnum() or ch in "._" else "_" for ch in str(v))
+
+
+def run_name(spec: RunSpec, cfg=None) -> str:
+  """<method>-<preset>-seed<s>[-<leaf><value>...][-h<hash>] from the resolved config."""
+  cfg = cfg if cfg is not None else spec.config()
+  now, default = flatten(cfg.to_dict()), flatten(spec.default_config().to_dict())
+  diff = {k: now.get(k) for k in sorted(set(now) | set(default)) if now.get(k) != default.get(k)}
+  shown = [k for k in diff if k in READABLE or k in spec.sweep_keys]
+  parts = [f"{spec.method}-{spec.preset}-seed{spec.seed}"]
+  parts += [f"{k.rsplit('.', 1)[-1]}{_fmt_value(diff[k])}" for k in shown]
+  rest = {k: v for k, v in diff.items() if k not in shown}
+  if rest:
+    digest = hashlib.sha1(json.dumps(rest, sort_keys=True).encode()).hexdigest()[:8]
+    parts.append(f"h{digest}")
+  return "-".join(parts)
+
+
+def make_specs(config_file: str, methods: Sequence[str], seeds: Sequence[int],
+               sweep: dict[str, Sequence[Any]] | None = None,
+               fixed: dict[str, Any] | None = None, preset: str = "paper") -> list[RunSpec]:
+  """The product sweep values x methods x seeds (seeds innermost), fixed overrides first."""
+  sweep = dict(sweep or {})
+  fixed = {k: v for k, v in (fixed or {}).items() if k not in sweep}
+  for key in ("method", "seed", "preset"):
+    if key in sweep or key in fixed:
+      raise ValueError(f"{key} is a grid argument (methods/seeds/preset), not an override")
+  for m in methods:
+    if m not in config_lib.METHODS:
+      raise ValueError(f"unknown method {m!r}; one of {config_lib.METHODS}")
+  specs = []
+  keys = tuple(sweep)
+  for values in itertools.product(*(sweep[k] for k in keys)):
+    for method in methods:
+      for seed in seeds:
+        overrides = tuple(fixed.items()) + tuple(zip(keys, values))
+        specs.append(RunSpec(str(config_file), method, int(seed), preset, overrides, keys))
+  return specs
+
+
+# --------------------------------------------------------------------------------- execution
+@dataclasses.dataclass
+class RunRecord:
+  """What happened to one run of a grid."""
+
+  spec: RunSpec
+  name: str
+  workdir: Path
+  status: str = "pending"      # cached | done | resumed | failed | stale | not run
+  seconds: float = 0.0
+  results: dict | None = None
+  error: str = ""
+
+  def summary(self) -> dict:
+    return {"name": self.name, "method": self.spec.method, "seed": self.spec.seed,
+            "preset": self.spec.preset, "sweep": self.spec.sweep,
+            "workdir": str(self.workdir), "status": self.status}
+
+
+def _config_json(cfg_dict: dict) -> dict:
+  flat = flatten(cfg_dict)
+  return {k: v for k, v in flat.items() if k not in LOCATION_FIELDS}
+
+
+def _read_cached(rec: RunRecord, cfg) -> bool:
+  """True when rec.workdir holds a finished run; sets status cached or stale."""
+  path = rec.workdir / "results.json"
+  if not path.exists():
+    return False
+  results = json.loads(path.read_text())
+  want, got = _config_json(cfg.to_dict()), _config_json(results.get("config", {}))
+  if want != got:
+    diff = "; ".join(f"{k}: {got.get(k)!r} -> {want.get(k)!r}"
+                     for k in sorted(set(want) | set(got)) if want.get(k) != got.get(k))
+    rec.status, rec.error = "stale", f"holds another config ({diff}); delete it to rerun"
+  else:
+    rec.status, rec.results = "cached", results
+  return True
+
+
+def _has_checkpoint(workdir: Path) -> bool:
+  ckpt = workdir / "checkpoints"
+  return ckpt.is_dir() and any(p.name.isdigit() for p in ckpt.iterdir())
+
+
+def launch_command(spec: RunSpec, workdir: Path) -> list[str]:
+  """The launch.py command line that runs `spec` in `workdir` (written beside every run)."""
+  cmd = [sys.executable, str(config_lib.repo_root() / "launch.py"),
+         f"--config={resolve_config_file(spec.config_file)}:{spec.method},{spec.preset}",
+         f"--config.seed={spec.seed}"]
+  for key, value in spec.overrides:
+    text = repr(tuple(value)) if isinstance(value, (tuple, list)) else str(value)
+    cmd.append(f"--config.{key}={text}")
+  return cmd + [f"--workdir={workdir}"]
+
+
+class _DataCache:
+  """Splits and dataset summary per data config (in-process runs); keeps the last few."""
+
+  def __init__(self, size: int = 4):
+    self.size = size
+    self._items: collections.OrderedDict = collections.OrderedDict()
+
+  def get(self, data_cfg, tfds_dir: str):
+    from idw_jax.data import pipeline, summary
+    key = json.dumps(data_cfg.to_dict(), sort_keys=True, default=str) + "|" + tfds_dir
+    if key in self._items:
+      self._items.move_to_end(key)
+      return self._items[key]
+    seqs = pipeline.load_sequences(data_cfg, tfds_dir)
+    splits = pipeline.make_splits(data_cfg, seqs)
+    info = summary.summarize(seqs, data_cfg.name, windows=splits.num_windows)
+    info["report"].update({f"protocol.{k}": v for k, v in splits.report.items()})
+    self._items[key] = (splits, info)
+    while len(self._items) > self.size:
+      self._items.popitem(last=False)
+    return splits, info
+
+
+_DATA = _DataCache()
+
+
+def enable_compilation_cache(path: str):
+  """JAX's persistent compilation cache in this process (unless one is configured already)."""
+  if not path:
+    return
+  import jax
+  if jax.config.jax_compilation_cache_dir:
+    return
+  jax.config.update("jax_compilation_cache_dir", path)
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
+def _run_in_process(spec: RunSpec, cfg, workdir: Path) -> dict:
+  from absl import logging
+  from idw_jax import driver, sharding
+  from idw_jax.data import summary
+  tfds_dir = cfg.data.tfds_dir or str(workdir.parent / "tfds")
+  splits, info = _DATA.get(cfg.data, tfds_dir)
+  verbosity = logging.get_verbosity()
+  logging.set_verbosity(logging.WARNING)          # Orbax logs every save at INFO
+  try:
+    with open(workdir / "log.txt", "a") as log, contextlib.redirect_stdout(log), \
+        contextlib.redirect_stderr(log):
+      print(summary.format_summary(info), flush=True)
+      runner = driver.Driver(cfg, splits, workdir, mesh=sharding.data_mesh(), data_summary=info)
+      results = runner.run()
+      print(driver.results_table(results), flush=True)
+    return results
+  finally:
+    logging.set_verbosity(verbosity)
+
+
+def _visible_gpus() -> list[str]:
+  env = os.environ.get("CUDA_VISIBLE_DEVICES")
+  if env is not None:
+    return [g for g in env.split(",") if g.strip()]
+  try:
+    out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+  except (OSError, subprocess.SubprocessError):
+    return []
+  return [str(i) for i, line in enumerate(out.stdout.splitlines()) if line.startswith("GPU")]
+
+
+def _slot_env(slot: int, jobs: int, cache: str) -> dict[str, str]:
+  """Environment of parallel slot `slot`: its GPUs (or a memory share) and the compile cache."""
+  env = dict(os.environ)
+  if cache and "JAX_COMPILATION_CACHE_DIR" not in env:
+    env["JAX_COMPILATION_CACHE_DIR"] = cache
+    env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+  gpus = _visible_gpus()
+  if gpus and jobs > 1:
+    if len(gpus) >= jobs:
+      share = len(gpus) // jobs
+      env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus[slot * share:(slot + 1) * share])
+    else:
+      per_gpu = math.ceil(jobs / len(gpus))
+      env["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)]
+      env["XLA_PYTHON_CLIENT_MEM_FRACTION"] = f"{0.9 / per_gpu:.2f}"
+  return env
+
+
+def _run_subprocess(spec: RunSpec, workdir: Path, env: dict[str, str]) -> dict:
+  with open(workdir / "log.txt", "a") as log:
+    proc = subprocess.run(launch_command(spec, workdir), stdout=log, stderr=subprocess.STDOUT,
+                          env=env, cwd=config_lib.repo_root())
+  if proc.returncode != 0:
+    tail = (workdir / "log.txt").read_text(errors="replace").strip().splitlines()[-1:]
+    raise RuntimeError(f"launch.py exited with {proc.returncode}: {' '.join(tail)}")
+  return json.loads((workdir / "results.json").read_text())
+
+
+def primary_metrics(results: dict | None) -> tuple[str, dict] | tuple[None, None]:
+  """("sampled" | "full", test overall metrics): sampled where the dataset has it."""
+  if not results:
+    return None, None
+  for kind in ("sampled", "full"):
+    block = results["test"].get(kind)
+    if block:
+      return kind, block["overall"]
+  return None, None
+
+
+def _progress_line(i: int, total: int, rec: RunRecord) -> str:
+  sweep = " ".join(f"{k.rsplit('.', 1)[-1]}={_fmt_value(v)}" for k, v in rec.spec.sweep.items())
+  settings = f"{rec.spec.method} seed={rec.spec.seed}" + (f" {sweep}" if sweep else "")
+  kind, m = primary_metrics(rec.results)
+  metric = "" if m is None else f"HR@20 {m['HR@20']:6.2f}  NDCG@20 {m['NDCG@20']:6.2f} ({kind})"
+  width = len(str(total))
+  line = (f"[{i:>{width}}/{total}] {settings:<40} {rec.status:<8} {rec.seconds:8.1f}s  "
+          f"{metric}")
+  return line + (f"  {rec.error}" if rec.error else "")
+
+
+def run_grid(specs: Sequence[RunSpec], out: str | os.PathLike, jobs: int = 1,
+             max_new_runs: int | None = None, compilation_cache: str = DEFAULT_CACHE,
+             echo: Callable[[str], Any] = print, write_tables: bool = True) -> list[RunRecord]:
+  """Runs (or reads from the cache) every spec under <out>/runs; returns one record per spec.
+
+  Args:
+    specs: the runs (make_specs); duplicates (same run folder) run once.
+    out: results folder; runs go to <out>/runs/<name>, the manifest to <out>/grid.json.
+    jobs: 1 runs in this process; > 1 runs that many launch.py subprocesses at a time.
+    max_new_runs: compute at most this many runs that are not finished yet (then stop; the
+      rest are reported as "not run"). For partial sweeps and for tests.
+    compilation_cache: JAX persistent compilation cache folder ("" = off).
+    echo: progress lines (index/total, settings, status, seconds, key metric).
+    write_tables: write table.md/.csv and fig5.md/.png under `out` at the end.
+  """
+  out = Path(out)
+  (out / "runs").mkdir(parents=True, exist_ok=True)
+  records, configs, seen = [], [], {}
+  for spec in specs:
+    cfg = spec.config()
+    name = run_name(spec, cfg)
+    rec = RunRecord(spec, name, out / "runs" / name)
+    records.append(rec)
+    configs.append(cfg)
+  total = len(records)
+  todo = []
+  for i, (rec, cfg) in enumerate(zip(records, configs), 1):
+    if _read_cached(rec, cfg):
+      echo(_progress_line(i, total, rec))
+    elif rec.name in seen:
+      continue                     # the same run twice in one grid: computed once
+    else:
+      seen[rec.name] = rec
+      todo.append((i, rec, cfg))
+  if max_new_runs is not None:
+    for i, rec, _ in todo[max_new_runs:]:
+      rec.status = "not run"
+      echo(_progress_line(i, total, rec))
+    todo = todo[:max_new_runs]
+
+  def run_one(rec: RunRecord, cfg, env=None):
+    rec.workdir.mkdir(parents=True, exist_ok=True)
+    cmd = launch_command(rec.spec, rec.workdir)
+    (rec.workdir / "launch_command.txt").write_text(shlex.join(cmd) + "\n")
+    resumed = _has_checkpoint(rec.workdir)
+    t0 = time.time()
+    try:
+      rec.results = (_run_in_process(rec.spec, cfg, rec.workdir) if env is None
+                     else _run_subprocess(rec.spec, rec.workdir, env))
+      rec.status = "resumed" if resumed else "done"
+    except Exception as e:  # pylint: disable=broad-except
+      rec.status, rec.error = "failed", f"{type(e).__name__}: {e}".splitlines()[0][:300]
+      (rec.workdir / "error.txt").write_text(traceback.format_exc())
+    rec.seconds = time.time() - t0
+    return rec
+
+  if todo and jobs <= 1:
+    enable_compilation_cache(compilation_cache)
+    for i, rec, cfg in todo:
+      echo(_progress_line(i, total, run_one(rec, cfg)))
+  elif todo:
+    slots: queue.Queue = queue.Queue()
+    for s in range(jobs):
+      slots.put(s)
+
+    def in_slot(rec, cfg):
+      slot = slots.get()
+      try:
+        return run_one(rec, cfg, _slot_env(slot, jobs, compilation_cache))
+      finally:
+        slots.put(slot)
+
+    index = {id(rec): i for i, rec, _ in todo}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+      futures = [pool.submit(in_slot, rec, cfg) for _, rec, cfg in todo]
+      for fut in concurrent.futures.as_completed(futures):
+        rec = fut.result()
+        echo(_progress_line(index[id(rec)], total, rec))
+  for rec in records:                # duplicates share the result of their first occurrence
+    if rec.status == "pending" and rec.name in seen:
+      first = seen[rec.name]
+      rec.status, rec.results, rec.error = first.status, first.results, first.error
+  _write_manifest(out, records)
+  if write_tables:
+    from idw_jax.experiments import tables
+    written = tables.write_all(records_to_rows(records), out)
+    echo("tables: " + ", ".join(str(p) for p in written))
+  return records
+
+
+def _write_manifest(out: Path, records: Iterable[RunRecord]):
+  manifest = {"runs": [r.summary() for r in records]}
+  tmp = out / "grid.json.tmp"
+  tmp.write_text(json.dumps(manifest, indent=1, default=str))
+  tmp.replace(out / "grid.json")
+
+
+def records_to_rows(records: Iterable[RunRecord]) -> list[dict]:
+  """The tables' input: {"method", "seed", "sweep", "results"} per run (results None if absent)."""
+  return [{"method": r.spec.method, "seed": r.spec.seed,
+           "sweep": {k.rsplit(".", 1)[-1]: v for k, v in r.spec.sweep.items()},
+           "results": r.results} for r in records]
+
+
+def rows_from_manifest(out: str | os.PathLike) -> list[dict]:
+  """Rows for the tables from <out>/grid.json and the runs' results.json files."""
+  out = Path(out)
+  manifest = json.loads((out / "grid.json").read_text())
+  rows = []
+  for run in manifest["runs"]:
+    path = Path(run["workdir"]) / "results.json"
+    if not path.is_absolute() and not path.exists():
+      path = out / "runs" / run["name"] / "results.json"
+    results = json.loads(path.read_text()) if path.exists() else None
+    rows.append({"method": run["method"], "seed": run["seed"],
+                 "sweep": {k.rsplit(".", 1)[-1]: v for k, v in run["sweep"].items()},
+                 "results": results})
+  return rows
+
+
+# --------------------------------------------------------------------------------------- CLI
+def parse_sweep(items: Sequence[str]) -> dict[str, list[Any]]:
+  """["a.b=1,2", "c=x"] -> {"a.b": [1, 2], "c": ["x"]}."""
+  sweep = {}
+  for item in items:
+    if "=" not in item:
+      raise ValueError(f"--set expects key=v1,v2,..., got {item!r}")
+    key, values = item.split("=", 1)
+    key = key.strip().removeprefix("config.")
+    sweep[key] = [parse_value(v) for v in values.split(",")]
+  return sweep
+
+
+def parse_seeds(text: str | Sequence) -> list[int]:
+  """"0,1,2" or "0-4" (inclusive) -> [0, 1, 2]."""
+  parts = text.split(",") if isinstance(text, str) else list(text)
+  seeds = []
+  for part in parts:
+    part = str(part).strip()
+    if "-" in part[1:]:
+      lo, hi = part.split("-", 1)
+      seeds.extend(range(int(lo), int(hi) + 1))
+    elif part:
+      seeds.append(int(part))
+  return seeds
+
+
+def parse_methods(text: str | Sequence[str]) -> list[str]:
+  parts = text.split(",") if isinstance(text, str) else list(text)
+  parts = [p.strip() for p in parts if p.strip()]
+  return list(config_lib.METHODS) if parts == ["all"] else parts
+
+
+def config_flag_parts(flag) -> tuple[str, str | None, dict[str, Any]]:
+  """(config file, arg, overrides) of an ml_collections config-file flag."""
+  from ml_collections import config_flags
+  path = config_flags.get_config_filename(flag)
+  file, _, arg = path.partition(":")
+  overrides = dict(config_flags.get_override_values(flag))
+  return file, arg or None, overrides
+
+
+def main(argv):
+  del argv
+  from absl import flags
+  f = flags.FLAGS
+  file, _, overrides = config_flag_parts(f["config"])
+  base = _CONFIG.value
+  preset = overrides.pop("preset", base.preset)
+  method_override = overrides.pop("method", None)
+  seed_override = overrides.pop("seed", None)
+  methods = parse_methods(f.methods) if f.methods else [method_override or base.method]
+  seeds = parse_seeds(f.seeds) if f.seeds else [seed_override if seed_override is not None
+                                                 else base.seed]
+  sweep = parse_sweep(f.set or [])
+  specs = make_specs(file, methods, seeds, sweep, overrides, preset)
+  out = f.out or f"results/{base.data.name}"
+  print(f"grid: {len(specs)} runs ({len(methods)} methods x {len(seeds)} seeds"
+        + "".join(f" x {len(v)} {k}" for k, v in sweep.items()) + f") under {out}/runs, "
+        f"jobs={f.jobs}", flush=True)
+  records = run_grid(specs, out, jobs=f.jobs, max_new_runs=f.max_new_runs,
+                     compilation_cache=f.compilation_cache,
+                     echo=lambda s: print(s, flush=True))
+  bad = [r for r in records if r.status in ("failed", "stale")]
+  if bad:
+    print(f"{len(bad)} run(s) failed or stale; see error.txt / log.txt in their folders")
+    return 1
+  return 0
+
+
+def _define_flags():
+  from absl import flags
+  from ml_collections import config_flags
+  flags.DEFINE_string("methods", None, "Comma-separated methods, or 'all' (Table 1 order). "
+                      "Default: the config's method.")
+  flags.DEFINE_string("seeds", None, "Seeds: '0,1,2' or '0-4'. Default: the config's seed.")
+  flags.DEFINE_multi_string("set", [], "A grid dimension: dotted.key=v1,v2,... (repeatable; "
+                            "the grid is the product).")
+  flags.DEFINE_string("out", None, "Results folder (default results/<data.name>).")
+  flags.DEFINE_integer("jobs", 1, "Runs at a time; > 1 runs launch.py subprocesses.")
+  flags.DEFINE_integer("max_new_runs", None, "Compute at most this many unfinished runs.")
+  flags.DEFINE_string("compilation_cache", DEFAULT_CACHE,
+                      "JAX persistent compilation cache folder ('' = off; env IDW_JAX_CACHE).")
+  return config_flags.DEFINE_config_file(
+      "config", str(config_lib.repo_root() / "configs/synthetic.py"),
+      "Config file[:method[,preset]]; --config.a.b=v sets a field for every run.",
+      lock_config=True)
+
+
+if __name__ == "__main__":
+  from absl import app
+  _CONFIG = _define_flags()
+  app.run(main)

@@ -1,0 +1,94 @@
+"""The IDW state machine end to end through launch.py: phases, results.json, kill and resume."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.tiny import TINY_OVERRIDES
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMON = TINY_OVERRIDES + ["--config.checkpoint.every_steps=2"]
+
+
+def _launch(workdir, *extra, check=True):
+  cmd = [sys.executable, str(ROOT / "launch.py"), f"--workdir={workdir}",
+         "--config=" + str(ROOT / "configs/synthetic.py") + ":mur_idw", *COMMON, *extra]
+  env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+  proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
+  if check and proc.returncode != 0:
+    raise AssertionError(f"launch failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+  return proc
+
+
+def _metrics(workdir):
+  r = json.loads((Path(workdir) / "results.json").read_text())
+  return r, {"test": r["test"], "valid": r["valid"], "silhouette": r["silhouette"],
+             "trace": [{k: v for k, v in t.items() if k != "seconds"} for t in r["idw_trace"]],
+             "history": [{k: v for k, v in h.items() if k != "seconds"} for h in r["history"]]}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+  """An uninterrupted tiny MUR-IDW run."""
+  wd = tmp_path_factory.mktemp("ref")
+  proc = _launch(wd)
+  return wd, proc.stdout
+
+
+def test_run_has_every_phase_and_results(reference):
+  wd, out = reference
+  r, _ = _metrics(wd)
+  phases = [p["phase"] for p in r["phases"]]
+  assert phases == ["pretrain", "sleep 0", "wake 1", "sleep 1", "calibrate"]
+  for name in ("pretrain", "sleep 0", "wake 1", "calibrate", "HR@20", "mean silhouette"):
+    assert name in out
+  assert r["method"] == "mur_idw" and r["dataset"] == "synthetic"
+  assert r["config"]["model"]["num_interests"] == 5
+  assert set(r["test"]["full"]) == {"overall", "head", "tail"}
+  assert r["test"]["sampled"] is None                      # 50 items: full ranking only
+  assert len(r["idw_trace"]) == 2 and all("weight_change" in t for t in r["idw_trace"])
+  assert r["device"]["count"] >= 1 and r["wall_seconds"] > 0
+  assert any(f.name.startswith("events") for f in (Path(wd) / "tensorboard").iterdir())
+  assert (Path(wd) / "embeddings" / "sleep0.npz").exists()
+
+
+def _first(save_log, event, phase=None):
+  return next(s[0] for s in save_log if s[1] == event and (phase is None or s[2] == phase))
+
+
+@pytest.mark.parametrize("where", ["sleep", "mid_epoch_wake", "during_save"])
+def test_killed_run_resumes_to_identical_metrics(reference, tmp_path, where):
+  ref_wd, _ = reference
+  r, want = _metrics(ref_wd)
+  log = r["save_log"]
+  if where == "sleep":
+    k, extra = _first(log, "sleep"), []
+  elif where == "mid_epoch_wake":
+    k, extra = _first(log, "mid_epoch", "wake"), []
+  else:
+    k, extra = _first(log, "epoch_end", "pretrain") + 1, ["--config.debug.exit_during_save=True"]
+  proc = _launch(tmp_path, f"--config.debug.exit_after_save={k}", *extra, check=False)
+  assert proc.returncode == 42, proc.stderr[-2000:]
+  assert not (tmp_path / "results.json").exists()
+  proc = _launch(tmp_path)                                  # resume: same config, no debug exit
+
+  assert "resuming" in proc.stdout
+  _, got = _metrics(tmp_path)
+  assert got == want
+
+
+def test_finished_workdir_reprints_and_other_config_is_an_error(reference):
+  wd, _ = reference
+  proc = _launch(wd)
+  assert "HR@20" in proc.stdout
+  proc = _launch(wd, "--config.seed=7", check=False)
+  assert proc.returncode != 0 and "seed" in proc.stderr
+
+
+def test_mistyped_field_is_an_error(tmp_path):
+  proc = _launch(tmp_path, "--config.model.num_interestz=3", check=False)
+  assert proc.returncode != 0 and "num_interestz" in proc.stderr

@@ -1,0 +1,109 @@
+"""Training behaviour: learning beats random, the frozen item tower, post-hoc item norm, config."""
+
+import jax
+import numpy as np
+import pytest
+
+from idw_jax import config as config_lib
+from idw_jax.data import pipeline
+from idw_jax.train import Trainer
+from tests.tiny import tiny_config
+
+
+def _trainer(cfg):
+  splits = pipeline.make_splits(cfg.data, pipeline.load_sequences(cfg.data))
+  return Trainer(cfg, splits)
+
+
+def _train(tr, params, steps, seed=0, **kw):
+  state = {"params": params, "opt_state": tr.init_opt_state(params, tr.cfg.train.learning_rate)}
+  perm = tr.epoch_permutation(jax.random.key(seed))
+  done = 0
+  while done < steps:
+    n = min(tr.steps_per_epoch, steps - done)
+    state, _ = tr.train_steps(state, perm, 0, n, tr.tables(None), **kw)
+    done += n
+  return state["params"]
+
+
+def test_short_training_beats_random_by_a_wide_margin():
+  cfg = tiny_config("mur", **{"data.synthetic.num_users": 2000})
+  tr = _trainer(cfg)
+  params = tr.init_params(jax.random.key(0))
+  before = tr.evaluate(params, "test")["full"]["overall"]["HR@20"]
+  params = _train(tr, params, 3 * tr.steps_per_epoch)
+  after = tr.evaluate(params, "test")["full"]["overall"]
+  # Random ranking of 50 items gives HR@20 = 40%; the HMM is very predictable.
+  assert after["HR@20"] > 60.0, after
+  assert after["HR@20"] > before + 15.0
+
+
+def test_calibration_freezes_item_tower_bit_for_bit():
+  cfg = tiny_config("mur_idw")
+  tr = _trainer(cfg)
+  params = tr.init_params(jax.random.key(1))
+  params = _train(tr, params, 5)                          # a few normal steps first
+  item_before = jax.tree.map(np.asarray, params["item"])
+  new = _train(tr, params, 6, seed=2, train_item=False)
+  jax.tree.map(np.testing.assert_array_equal, item_before, jax.tree.map(np.asarray, new["item"]))
+  moved = jax.tree.leaves(jax.tree.map(lambda a, b: np.abs(np.asarray(a) - np.asarray(b)).max(),
+                                       params["user"], new["user"]))
+  assert max(moved) > 0                                   # the user tower did train
+
+
+def test_posthoc_item_norm_changes_only_evaluation():
+  base, posthoc = tiny_config("mur"), tiny_config("item_norm_posthoc")
+  tr_b, tr_p = _trainer(base), _trainer(posthoc)
+  pb = _train(tr_b, tr_b.init_params(jax.random.key(3)), 6)
+  pp = _train(tr_p, tr_p.init_params(jax.random.key(3)), 6)
+  jax.tree.map(np.testing.assert_array_equal, jax.tree.map(np.asarray, pb),
+               jax.tree.map(np.asarray, pp))              # identical training
+  eb = np.asarray(tr_b.item_embeddings(pb))[1:]
+  ep = np.asarray(tr_p.item_embeddings(pp))[1:]
+  np.testing.assert_allclose(ep, eb / np.linalg.norm(eb, axis=1, keepdims=True), rtol=1e-5)
+  assert tr_b.evaluate(pb, "test")["full"] != tr_p.evaluate(pp, "test")["full"]
+
+
+def test_item_norm_normalises_in_training():
+  cfg = tiny_config("item_norm")
+  assert cfg.model.item_norm == "train_eval" and cfg.model.temperature == cfg.loss.item_norm_temperature
+  tr = _trainer(cfg)
+  v = tr.item_embed(tr.init_params(jax.random.key(0))["item"], np.arange(1, 6), training=True)
+  np.testing.assert_allclose(np.linalg.norm(np.asarray(v), axis=1), 1.0, rtol=1e-5)
+
+
+def test_same_seed_same_numbers():
+  cfg = tiny_config("mur")
+  tr = _trainer(cfg)
+  a = _train(tr, tr.init_params(jax.random.key(5)), 7)
+  b = _train(tr, tr.init_params(jax.random.key(5)), 7)
+  jax.tree.map(np.testing.assert_array_equal, jax.tree.map(np.asarray, a),
+               jax.tree.map(np.asarray, b))
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("model.num_interests", 0, "model.num_interests"),
+    ("model.num_heads", 3, "model.num_heads"),
+    ("train.learning_rate", -1.0, "train.learning_rate"),
+    ("idw.momentum", 1.5, "idw.momentum"),
+    ("data.synthetic.num_items", 51, "data.synthetic.num_items"),
+    ("method", "bogus", "config.method"),
+    ("preset", "bogus", "config.preset"),
+])
+def test_impossible_config_values_name_the_field(field, value, match):
+  c = config_lib.get_config_for({}, "mur")
+  config_lib._set(c, field, value)
+  with pytest.raises(ValueError, match=match):
+    config_lib.finalize(c)
+
+
+def test_presets_fill_placeholders_and_explicit_fields_win():
+  c = config_lib.get_config_for({}, "mur,authors_code")
+  f = config_lib.finalize(c)
+  assert f.model.affinity == "max" and f.data.protocol.negative_sampler == "popularity"
+  assert f.idw.stopping_norm == "inf" and f.model.embed_dim == 4
+  c.model.affinity = "mixture"
+  assert config_lib.finalize(c).model.affinity == "mixture"
+  assert config_lib.finalize(config_lib.get_config_for({}, "sur")).model.num_interests == 1
+  with pytest.raises(ValueError, match="config arg"):
+    config_lib.get_config_for({}, "mur,typo")
