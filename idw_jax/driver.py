@@ -55,6 +55,11 @@ class MetricWriter:
       self._writer.close()
 
 
+def _write(msg: str, **_):
+  tqdm.tqdm.write(msg, file=sys.stdout)
+  sys.stdout.flush()
+
+
 def _fmt(x, spec=".2f"):
   return "-" if x is None else format(x, spec)
 
@@ -62,13 +67,14 @@ def _fmt(x, spec=".2f"):
 class Driver:
   """Runs one method on one dataset split to the end, resuming from `workdir`."""
 
-  def __init__(self, config, splits, workdir: str | os.PathLike, mesh=None, echo=print,
+  def __init__(self, config, splits, workdir: str | os.PathLike, mesh=None, echo=None,
                data_summary: dict | None = None):
     self.cfg = config
     self.data_summary = data_summary or {}
     self.splits = splits
     self.workdir = Path(workdir)
     self.workdir.mkdir(parents=True, exist_ok=True)
+    echo = echo or _write   # prints around progress bars
     self.echo = echo if jax.process_index() == 0 else (lambda *a, **k: None)
     self.trainer = Trainer(config, splits, mesh)
     self.method = config.method

@@ -107,3 +107,15 @@ def test_presets_fill_placeholders_and_explicit_fields_win():
   assert config_lib.finalize(config_lib.get_config_for({}, "sur")).model.num_interests == 1
   with pytest.raises(ValueError, match="config arg"):
     config_lib.get_config_for({}, "mur,typo")
+
+
+def test_missing_real_data_names_path_and_source(tmp_path):
+  from idw_jax.data import pipeline as pl
+  import configs.kindle as kindle
+  c = kindle.get_config("mur")
+  c.data.root = str(tmp_path)
+  c = config_lib.finalize(c)
+  with pytest.raises(FileNotFoundError) as e:
+    pl.load_sequences(c.data)
+  msg = str(e.value)
+  assert str(tmp_path) in msg and "Kindle_Store.json.gz" in msg and "nijianmo.github.io" in msg

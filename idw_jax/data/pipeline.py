@@ -14,6 +14,26 @@ def resolve_path(data_cfg) -> Path:
   return path if path.is_absolute() else Path(data_cfg.root).expanduser() / path
 
 
+WHERE_PUBLISHED = {
+    "movielens": "ratings.dat of ml-1m.zip, GroupLens: https://grouplens.org/datasets/movielens/1m/",
+    "amazon": "the category's review file of the Amazon review data (2018), J. Ni: "
+              "https://nijianmo.github.io/amazon/index.html",
+    "user_item_timestamp": "a `user item timestamp` file (e.g. the authors' user_item_mapped.txt)",
+    "user_sequences": "a `user item item ...` file, one time-ordered user per line",
+}
+
+
+def missing_data_message(data_cfg, path: Path) -> str:
+  """Names the path looked in, the file to obtain and where it is published."""
+  where = WHERE_PUBLISHED.get(data_cfg.source, "")
+  if data_cfg.name == "ml1m" and data_cfg.source == "user_sequences":
+    where += ("; or use the GroupLens ratings.dat with --config.data.source=movielens "
+              f"--config.data.path=/path/to/ratings.dat ({WHERE_PUBLISHED['movielens']})")
+  return (f"config.data.path: no file at {path} (data.root={data_cfg.root!r}, "
+          f"data.path={data_cfg.path!r}). Obtain {Path(data_cfg.path).name}: {where}. "
+          "Data is never downloaded; set --config.data.root / --config.data.path or $IDW_DATA_DIR.")
+
+
 def load_sequences(data_cfg, tfds_dir: str | None = None) -> UserSequences:
   """UserSequences of the configured source (synthetic generator, or a raw file reader)."""
   if data_cfg.source == "synthetic":
@@ -30,6 +50,8 @@ def load_sequences(data_cfg, tfds_dir: str | None = None) -> UserSequences:
     raise ValueError(f"config.data.source must be 'synthetic' or one of {readers.FORMATS}, "
                      f"got {data_cfg.source!r}")
   path = resolve_path(data_cfg)
+  if not path.is_file():
+    raise FileNotFoundError(missing_data_message(data_cfg, path))
   if data_cfg.use_tfds and tfds_dir:
     from idw_jax.data import tfds_builders
     return tfds_builders.load_via_tfds(data_cfg.source, path, tfds_dir)

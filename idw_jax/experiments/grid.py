@@ -187,7 +187,11 @@ def run_name(spec: RunSpec, cfg=None) -> str:
 def make_specs(config_file: str, methods: Sequence[str], seeds: Sequence[int],
                sweep: dict[str, Sequence[Any]] | None = None,
                fixed: dict[str, Any] | None = None, preset: str = "paper") -> list[RunSpec]:
-  """The product sweep values x methods x seeds (seeds innermost), fixed overrides first."""
+  """The product sweep values x methods x seeds (seeds innermost), fixed overrides first.
+
+  Overrides of idw.* fields are dropped for methods without IDW (they do not read them), so
+  e.g. the MUR reference of an eta sweep is one run, shared with every other grid.
+  """
   sweep = dict(sweep or {})
   fixed = {k: v for k, v in (fixed or {}).items() if k not in sweep}
   for key in ("method", "seed", "preset"):
@@ -202,7 +206,10 @@ def make_specs(config_file: str, methods: Sequence[str], seeds: Sequence[int],
     for method in methods:
       for seed in seeds:
         overrides = tuple(fixed.items()) + tuple(zip(keys, values))
-        specs.append(RunSpec(str(config_file), method, int(seed), preset, overrides, keys))
+        if method not in config_lib.IDW_METHODS:    # idw.* has no effect: share the run
+          overrides = tuple((k, v) for k, v in overrides if not k.startswith("idw."))
+        shown = tuple(k for k in keys if any(k == o for o, _ in overrides))
+        specs.append(RunSpec(str(config_file), method, int(seed), preset, overrides, shown))
   return specs
 
 
@@ -414,11 +421,9 @@ def run_grid(specs: Sequence[RunSpec], out: str | os.PathLike, jobs: int = 1,
     else:
       seen[rec.name] = rec
       todo.append((i, rec, cfg))
+  skipped = []
   if max_new_runs is not None:
-    for i, rec, _ in todo[max_new_runs:]:
-      rec.status = "not run"
-      echo(_progress_line(i, total, rec))
-    todo = todo[:max_new_runs]
+    todo, skipped = todo[:max_new_runs], todo[max_new_runs:]
 
   def run_one(rec: RunRecord, cfg, env=None):
     rec.workdir.mkdir(parents=True, exist_ok=True)
@@ -458,6 +463,9 @@ def run_grid(specs: Sequence[RunSpec], out: str | os.PathLike, jobs: int = 1,
       for fut in concurrent.futures.as_completed(futures):
         rec = fut.result()
         echo(_progress_line(index[id(rec)], total, rec))
+  for i, rec, _ in skipped:
+    rec.status = "not run"
+    echo(_progress_line(i, total, rec))
   for rec in records:                # duplicates share the result of their first occurrence
     if rec.status == "pending" and rec.name in seen:
       first = seen[rec.name]
@@ -544,8 +552,10 @@ def config_flag_parts(flag) -> tuple[str, str | None, dict[str, Any]]:
 
 def main(argv):
   del argv
-  from absl import flags
+  from absl import flags, logging
   f = flags.FLAGS
+  if not f["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)
   file, _, overrides = config_flag_parts(f["config"])
   base = _CONFIG.value
   preset = overrides.pop("preset", base.preset)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import math
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -266,10 +267,13 @@ def fig5_plot(groups: Sequence[dict], path: Path, dataset: str = "",
     ax.axhline(0.0, color="k", lw=0.8)
     ax.set_xticks(x, SPLITS)
     ax.set_ylabel(f"{g['metric']} change vs. MUR (%)")
-    ax.set_title(_group_title(g["sweep"]) or (dataset or ""), fontsize=9)
-  axes[0][-1].legend(fontsize=7, loc="best")
-  fig.suptitle(f"Fig. 5{' ' + dataset if dataset else ''}: {groups[0]['metric']} per item set "
-               f"relative to MUR ({PROTOCOL_TITLES[groups[0]['protocol']]})", fontsize=9)
+    if g["sweep"]:
+      ax.set_title(_group_title(g["sweep"]), fontsize=9)
+  if axes[0][-1].get_legend_handles_labels()[0]:
+    axes[0][-1].legend(fontsize=7, loc="best")
+  title = (f"Fig. 5{' ' + dataset if dataset else ''}: {groups[0]['metric']} per item set "
+           f"relative to MUR ({PROTOCOL_TITLES[groups[0]['protocol']]})")
+  fig.suptitle(textwrap.fill(title, width=int(fig.get_figwidth() * 15)), fontsize=9)
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   plt.close(fig)

@@ -1,0 +1,106 @@
+"""Shared pieces of the benchmark scripts: config loading, splits, device description, timing.
+
+Every script takes `--config=configs/X.py[:method[,preset]]` and any number of
+`--set a.b=value` overrides (the value parsed as a Python literal where it is one), and prints
+ONE JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib.util
+import json
+import pathlib
+import resource
+import sys
+import time
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # run from a checkout, uninstalled
+
+import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+from idw_jax import config as config_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+def add_config_args(parser: argparse.ArgumentParser, default: str) -> None:
+  parser.add_argument("--config", default=default,
+                      help="config file[:method[,preset]], e.g. configs/ml1m.py:mur_idw")
+  parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help="config override, e.g. --set train.batch_size=512 (repeatable)")
+
+
+def _parse_value(text: str):
+  try:
+    return ast.literal_eval(text)
+  except (ValueError, SyntaxError):
+    return text
+
+
+def load_config(spec: str, overrides=()):
+  """get_config(arg) of a config file, overrides applied (dotted keys), then finalized."""
+  path, _, arg = spec.partition(":")
+  path = pathlib.Path(path)
+  if not path.is_absolute() and not path.exists():
+    path = REPO / path
+  module_spec = importlib.util.spec_from_file_location("bench_config", path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  cfg = module.get_config(arg or None)
+  for item in overrides:
+    key, _, value = item.partition("=")
+    node = cfg
+    parts = key.split(".")
+    for part in parts[:-1]:
+      node = node[part]
+    if parts[-1] not in node:
+      raise KeyError(f"--set {item}: no config field {key!r}")
+    node[parts[-1]] = _parse_value(value)
+  return config_lib.finalize(cfg)
+
+
+def load_splits(cfg, tfds_dir: str | None = None):
+  """(splits, seconds) of the configured dataset (TFDS for real data only if tfds_dir is given)."""
+  from idw_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  start = time.perf_counter()
+  seqs = pipeline.load_sequences(cfg.data, tfds_dir)
+  splits = pipeline.make_splits(cfg.data, seqs)
+  return splits, time.perf_counter() - start
+
+
+def device_info() -> dict:
+  d = jax.devices()[0]
+  return {"device_kind": d.device_kind, "platform": d.platform, "device_count": jax.device_count()}
+
+
+def model_info(cfg) -> dict:
+  m = cfg.model
+  return {"method": cfg.method, "preset": cfg.preset, "embed_dim": m.embed_dim,
+          "num_layers": m.num_layers, "num_heads": m.num_heads, "num_interests": m.num_interests,
+          "affinity": m.affinity}
+
+
+def peak_rss_mb() -> float:
+  return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+class Timer:
+  """Wall and process-CPU seconds of a block (CPU time is robust to a busy shared host)."""
+
+  def __enter__(self):
+    self.start, self.cpu_start = time.perf_counter(), time.process_time()
+    return self
+
+  def __exit__(self, *exc):
+    self.seconds = time.perf_counter() - self.start
+    self.cpu_seconds = time.process_time() - self.cpu_start
+
+
+def emit(result: dict) -> dict:
+  print(json.dumps(result), flush=True)
+  return result
+
+
+def fmt(x: float, digits: int = 4) -> float:
+  return float(f"{x:.{digits}g}")

@@ -1,0 +1,257 @@
+"""Grid runner, tables and figures (idw_jax.experiments).
+
+Table aggregation runs on hand-made results.json dicts (no training). The grid and figure tests
+train tiny runs (figures.TINY_OVERRIDES) and share JAX's persistent compilation cache
+(grid.DEFAULT_CACHE, $IDW_JAX_CACHE), so only the first session on a machine compiles.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from idw_jax.experiments import figures
+from idw_jax.experiments import grid
+from idw_jax.experiments import tables
+
+ROOT = Path(__file__).resolve().parents[1]
+SYNTHETIC = str(ROOT / "configs" / "synthetic.py")
+TINY = dict(figures.TINY_OVERRIDES)
+
+
+# ------------------------------------------------------------------------- hand-made results
+def _block(hr20, ndcg20, head=None, tail=None):
+  """A test block {overall, head, tail} -> metrics; HR@5/NDCG@5 derived from the @20 values."""
+  def split(hr, nd, count):
+    return {"HR@5": hr / 2, "NDCG@5": nd / 2, "HR@20": hr, "NDCG@20": nd, "count": count}
+  head = head or (hr20 + 10, ndcg20 + 10)
+  tail = tail or (hr20 - 10, ndcg20 - 10)
+  return {"overall": split(hr20, ndcg20, 100), "head": split(*head, 30),
+          "tail": split(*tail, 70)}
+
+
+def _results(method, seed, hr20, ndcg20, sampled=True, m=5, **kw):
+  full = _block(hr20 - 20, ndcg20 - 20)
+  return {"method": method, "seed": seed, "dataset": "toy", "silhouette": 0.1 * seed,
+          "config": {"model": {"num_interests": m}},
+          "test": {"sampled": _block(hr20, ndcg20, **kw) if sampled else None, "full": full}}
+
+
+def _row(method, seed, hr20, ndcg20, sweep=None, **kw):
+  return {"method": method, "seed": seed, "sweep": sweep or {},
+          "results": _results(method, seed, hr20, ndcg20, **kw)}
+
+
+def _toy_rows():
+  return [
+      _row("mur_idw", 0, 83.0, 50.0),                       # one seed: no std
+      _row("mur", 0, 80.0, 47.0), _row("mur", 1, 81.0, 48.0), _row("mur", 2, 82.0, 46.0),
+      _row("sur", 0, 79.0, 45.0, m=1), _row("sur", 1, 81.0, 47.0, m=1),
+      {"method": "qmargin", "seed": 0, "sweep": {}, "results": None},   # not finished
+  ]
+
+
+def test_aggregate_mean_std_and_paper_order():
+  entries = tables.aggregate(_toy_rows())
+  assert [e["method"] for e in entries] == ["sur", "mur", "qmargin", "mur_idw"]
+  by = {e["method"]: e for e in entries}
+  assert [by[m]["n_seeds"] for m in ("sur", "mur", "qmargin", "mur_idw")] == [2, 3, 0, 1]
+  mean, std = by["mur"]["stats"]["sampled"]["HR@20"]["overall"]
+  assert mean == pytest.approx(81.0) and std == pytest.approx(1.0)      # sample std (ddof=1)
+  mean, std = by["mur"]["stats"]["full"]["NDCG@20"]["tail"]
+  assert mean == pytest.approx(47.0 - 30) and std == pytest.approx(1.0)
+  mean, std = by["mur_idw"]["stats"]["sampled"]["NDCG@5"]["head"]
+  assert mean == pytest.approx(30.0) and np.isnan(std)
+  assert by["sur"]["num_interests"] == 1 and by["mur"]["num_interests"] == 5
+  assert by["qmargin"]["stats"]["sampled"] is None
+
+
+def test_markdown_bold_best_and_relative_rows():
+  md = tables.tables_markdown(tables.aggregate(_toy_rows()), "toy")
+  t1 = md.split("**Table 1**")[1].split("**Table 4**")[0]
+  lines = [l for l in t1.splitlines() if l.startswith("| ")]
+  assert lines[0] == "| Method | M | HR@20 | NDCG@20 | seeds |"
+  assert lines[1].startswith("| SUR | 1 | 80.00 ± 1.41 | 46.00 ± 1.41 | 2 |")
+  assert lines[2] == "| MUR | 5 | 81.00 ± 1.00 | 47.00 ± 1.00 | 3 |"
+  assert lines[3] == "| MUR-IDW | 5 | **83.00** | **50.00** | 1 |"      # best, single seed
+  assert lines[4].startswith("| MUR vs. SUR | - | +1.25% | +2.17% |")
+  assert lines[5].startswith("| MUR-IDW vs. SUR | - | +3.75% | +8.70% |")
+  assert "sampled ranking" in md and "full-corpus ranking" in md          # both protocols
+  t4 = md.split("**Table 4**")[1]
+  assert "| Method | M | HR@5 | NDCG@5 | seeds |" in t4 and "**41.50**" in t4
+  assert "No finished run yet: qmargin" in md
+
+
+def test_csv_columns_and_values(tmp_path):
+  path = tables.write_csv(tables.aggregate(_toy_rows()), tmp_path / "table.csv")
+  with open(path) as fh:
+    reader = csv.DictReader(fh)
+    rows = {r["method"]: r for r in reader}
+    header = reader.fieldnames
+  assert header[:2] == ["method", "n_seeds"]
+  metrics = [f"{m}_{s}_{x}" for m in ("HR@5", "NDCG@5", "HR@20", "NDCG@20")
+             for s in ("overall", "head", "tail") for x in ("mean", "std")]
+  assert header[2:] == metrics + ["full_" + c for c in metrics]
+  assert list(rows) == ["sur", "mur", "qmargin", "mur_idw"]
+  assert rows["mur"]["n_seeds"] == "3"
+  assert float(rows["mur"]["HR@20_overall_mean"]) == pytest.approx(81.0)
+  assert float(rows["mur"]["HR@20_overall_std"]) == pytest.approx(1.0)
+  assert float(rows["mur"]["full_HR@20_head_mean"]) == pytest.approx(71.0)
+  assert rows["mur_idw"]["HR@20_overall_std"] == ""                      # one seed
+  assert rows["qmargin"]["HR@20_overall_mean"] == "" and rows["qmargin"]["n_seeds"] == "0"
+
+
+def test_full_only_dataset_and_sweep_groups(tmp_path):
+  rows = [_row(m, s, 40.0 + 10 * e + (5 if m == "mur_idw" else 0) + s, 20.0,
+               sweep={"cluster_exponent": e}, sampled=False)
+          for e in (0.0, 2.0) for m in ("mur", "mur_idw") for s in (0, 1)]
+  written = tables.write_all(rows, tmp_path)
+  assert {p.name for p in written} == {"table.md", "table.csv", "fig5.md", "fig5.png"}
+  md = (tmp_path / "table.md").read_text()
+  assert "## cluster_exponent = 0.0" in md and "## cluster_exponent = 2.0" in md
+  assert "sampled ranking" not in md and "full-corpus ranking" in md
+  with open(tmp_path / "table.csv") as fh:
+    got = list(csv.DictReader(fh))
+  assert [(r["cluster_exponent"], r["method"]) for r in got] == [
+      ("0.0", "mur"), ("0.0", "mur_idw"), ("2.0", "mur"), ("2.0", "mur_idw")]
+  assert all(r["HR@20_overall_mean"] == "" for r in got)              # no sampled protocol
+  assert float(got[3]["full_HR@20_overall_mean"]) == pytest.approx(65.5 - 20)
+
+
+def test_fig5_relative_to_mur(tmp_path):
+  rows = [_row("mur", 0, 80.0, 40.0, head=(90.0, 60.0), tail=(50.0, 20.0)),
+          _row("mur_idw", 0, 82.0, 44.0, head=(90.0, 57.0), tail=(60.0, 25.0))]
+  groups = tables.fig5_entries(tables.aggregate(rows))
+  rel = {r["method"]: r["relative"] for r in groups[0]["rows"]}
+  assert rel["mur"] == {"overall": 0.0, "head": 0.0, "tail": 0.0}
+  assert rel["mur_idw"]["overall"] == pytest.approx(10.0)
+  assert rel["mur_idw"]["head"] == pytest.approx(-5.0)
+  assert rel["mur_idw"]["tail"] == pytest.approx(25.0)
+  md = tables.fig5_markdown(groups)
+  assert "| MUR-IDW | 44.00 (+10.0%) | 57.00 (-5.0%) | 25.00 (+25.0%) |" in md
+  assert tables.fig5_plot(groups, tmp_path / "f.png").stat().st_size > 0
+
+
+# ------------------------------------------------------------------------------ run naming
+def test_run_names_follow_the_resolved_config():
+  name = lambda specs: [grid.run_name(s) for s in specs]
+  plain = name(grid.make_specs(SYNTHETIC, ["mur", "mur_idw"], [0]))
+  assert plain == ["mur-paper-seed0", "mur_idw-paper-seed0"]
+  # A swept value equal to the method's default is the same run; idw.* does not touch MUR.
+  same = name(grid.make_specs(SYNTHETIC, ["mur"], [0], {"model.num_interests": [5]},
+                              {"idw.eta": 1e-4}))
+  assert same == ["mur-paper-seed0"]
+  swept = name(grid.make_specs(SYNTHETIC, ["mur_idw"], [1], {"idw.eta": [1e-4, 4e-4]}))
+  assert swept == ["mur_idw-paper-seed1-eta0.0001", "mur_idw-paper-seed1"]
+  tiny = name(grid.make_specs(SYNTHETIC, ["sur"], [0], {"data.synthetic.cluster_exponent": [2]},
+                              TINY))
+  fixed = name(grid.make_specs(SYNTHETIC, ["sur"], [0], None, TINY))
+  assert tiny == fixed and tiny[0].startswith("sur-paper-seed0-cluster_exponent2-h")
+  other = name(grid.make_specs(SYNTHETIC, ["sur"], [0], None, {**TINY, "train.max_epochs": 2}))
+  assert other != tiny
+  with pytest.raises(KeyError, match="no field"):
+    grid.make_specs(SYNTHETIC, ["sur"], [0], None, {"train.max_epoch": 2})[0].config()
+
+
+def test_cli_value_parsing():
+  assert grid.parse_sweep(["data.synthetic.cluster_exponent=0,0.5,2", "idw.calibrate=True,false"]
+                          ) == {"data.synthetic.cluster_exponent": [0, 0.5, 2],
+                                "idw.calibrate": [True, False]}
+  assert grid.parse_seeds("0-2,5") == [0, 1, 2, 5]
+  assert grid.parse_methods("all")[0] == "sur" and len(grid.parse_methods("all")) == 9
+
+
+# -------------------------------------------------------------------- a real, interrupted grid
+def _mtime(path: Path) -> int:
+  return path.stat().st_mtime_ns
+
+
+def test_grid_interrupted_and_rerun(tmp_path):
+  """Stop after one run, kill a rerun mid-run, rerun: nothing finished is recomputed."""
+  out = tmp_path / "grid"
+  fixed = {**TINY, "train.max_epochs": 3}
+  specs = grid.make_specs(SYNTHETIC, ["mur", "freq_balance"], [0, 1], fixed=fixed)
+  lines = []
+  recs = grid.run_grid(specs, out, max_new_runs=1, echo=lines.append)
+  assert [r.status for r in recs] == ["done", "not run", "not run", "not run"]
+  first = recs[0].workdir / "results.json"
+  stamp = _mtime(first)
+  assert not (recs[1].workdir / "results.json").exists()
+  assert lines[0].startswith("[1/4] mur seed=0") and "HR@20" in lines[0]
+  with open(out / "table.csv") as fh:
+    assert [(r["method"], r["n_seeds"]) for r in csv.DictReader(fh)] == [
+        ("mur", "1"), ("freq_balance", "0")]
+
+  # The CLI on the same grid, killed once the second run has written a checkpoint.
+  overrides = [f"--config.{k}={v}" for k, v in fixed.items()]
+  cmd = [sys.executable, "-m", "idw_jax.experiments.grid", f"--config={SYNTHETIC}",
+         "--methods=mur,freq_balance", "--seeds=0,1", f"--out={out}", *overrides]
+  env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+  proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, start_new_session=True)
+  ckpt = recs[1].workdir / "checkpoints"
+  deadline = time.time() + 180
+  while time.time() < deadline and proc.poll() is None:
+    if ckpt.is_dir() and any(p.name.isdigit() for p in ckpt.iterdir()):
+      break
+    time.sleep(0.02)
+  killed = proc.poll() is None
+  if killed:
+    os.killpg(proc.pid, signal.SIGKILL)
+  log = proc.communicate(timeout=60)[0].decode()
+  assert "[1/4] mur seed=0" in log and "cached" in log, log
+  assert _mtime(first) == stamp
+
+  recs = grid.run_grid(specs, out, echo=lines.append)
+  assert recs[0].status == "cached" and _mtime(first) == stamp
+  if killed:        # killed during run 2: it continues from its checkpoint, 3 and 4 are new
+    assert recs[1].status in ("resumed", "cached"), recs[1]
+    assert all(r.status in ("done", "resumed") for r in recs[2:]), recs[2:]
+  else:             # (the CLI finished before a checkpoint was seen: nothing left to do)
+    assert all(r.status == "cached" for r in recs[1:]), recs
+  if recs[1].status == "resumed":
+    assert "resuming" in (recs[1].workdir / "log.txt").read_text()
+  with open(out / "table.csv") as fh:
+    assert [(r["method"], r["n_seeds"]) for r in csv.DictReader(fh)] == [
+        ("mur", "2"), ("freq_balance", "2")]
+  manifest = json.loads((out / "grid.json").read_text())
+  assert [r["name"] for r in manifest["runs"]] == [r.name for r in recs]
+
+  again = grid.run_grid(specs, out, echo=lines.append)          # everything cached now
+  assert [r.status for r in again] == ["cached"] * 4
+  assert tables.aggregate(grid.rows_from_manifest(out))[0]["n_seeds"] == 2
+
+
+# --------------------------------------------------------------------------- tiny figures
+@pytest.fixture(scope="module")
+def tiny_ctx(tmp_path_factory):
+  out = tmp_path_factory.mktemp("figures")
+  return figures.Context(config_file=SYNTHETIC, tiny=True, out=out, echo=lambda s: None)
+
+
+@pytest.mark.parametrize("name", list(figures.FIGURES))
+def test_figure_tiny(name, tiny_ctx):
+  paths = figures.FIGURES[name](tiny_ctx)
+  png = [p for p in paths if p.suffix == ".png"]
+  assert png and png[0].name == f"{name}_synthetic.png"
+  with open(png[0], "rb") as fh:
+    assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
+  assert json.loads(tiny_ctx.path(name, "json").read_text())
+
+
+def test_figures_cli_fig9(tmp_path):
+  proc = subprocess.run(
+      [sys.executable, "-m", "idw_jax.experiments.figures", "fig9", "--tiny", f"--out={tmp_path}",
+       "--config.data.synthetic.num_users=200"],
+      cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stdout + proc.stderr
+  assert (tmp_path / "fig9_synthetic.png").stat().st_size > 0
