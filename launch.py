@@ -26,6 +26,8 @@ def main(argv):
   from idw_jax import config as config_lib
   cfg = config_lib.finalize(_CONFIG.value)
   import jax
+  from idw_jax.experiments import grid
+  grid.enable_compilation_cache(grid.DEFAULT_CACHE)   # $IDW_JAX_CACHE, "" disables
   if cfg.distributed.initialize:
     jax.distributed.initialize()
   from idw_jax import driver, sharding

@@ -133,9 +133,7 @@ class Driver:
     got = self.ckpt.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
     meta = dict(got["meta"])
-    # The debug section (test hooks) may differ between the killed and the resumed process.
-    saved = {k: v for k, v in meta["config"].items() if k != "debug"}
-    now = {k: v for k, v in self.cfg.to_dict().items() if k != "debug"}
+    saved, now = _comparable(meta["config"]), _comparable(self.cfg.to_dict())
     saved_cfg = json.dumps(saved, sort_keys=True, default=str)
     now_cfg = json.dumps(json.loads(json.dumps(now, default=str)), sort_keys=True, default=str)
     if saved_cfg != now_cfg:
@@ -371,6 +369,13 @@ class Driver:
                    "mesh": None if self.trainer.mesh is None else
                    dict(zip(self.trainer.mesh.axis_names, self.trainer.mesh.devices.shape))},
     }
+
+
+def _comparable(cfg: dict) -> dict:
+  """Config fields that must match to resume: not the debug hooks, not where the data lies."""
+  out = {k: v for k, v in cfg.items() if k != "debug"}
+  out["data"] = {k: v for k, v in cfg["data"].items() if k not in ("root", "tfds_dir")}
+  return out
 
 
 def _config_diff(a: dict, b: dict, prefix="") -> str:

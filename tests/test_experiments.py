@@ -150,8 +150,10 @@ def test_run_names_follow_the_resolved_config():
   same = name(grid.make_specs(SYNTHETIC, ["mur"], [0], {"model.num_interests": [5]},
                               {"idw.eta": 1e-4}))
   assert same == ["mur-paper-seed0"]
-  swept = name(grid.make_specs(SYNTHETIC, ["mur_idw"], [1], {"idw.eta": [1e-4, 4e-4]}))
-  assert swept == ["mur_idw-paper-seed1-eta0.0001", "mur_idw-paper-seed1"]
+  specs = grid.make_specs(SYNTHETIC, ["mur", "mur_idw"], [1], {"idw.eta": [1e-4, 4e-4]})
+  assert name(specs) == ["mur-paper-seed1", "mur_idw-paper-seed1-eta0.0001",
+                         "mur-paper-seed1", "mur_idw-paper-seed1"]
+  assert [s.sweep for s in specs[:2]] == [{"idw.eta": 1e-4}] * 2     # MUR joins each group
   tiny = name(grid.make_specs(SYNTHETIC, ["sur"], [0], {"data.synthetic.cluster_exponent": [2]},
                               TINY))
   fixed = name(grid.make_specs(SYNTHETIC, ["sur"], [0], None, TINY))
@@ -176,59 +178,57 @@ def _mtime(path: Path) -> int:
 
 
 def test_grid_interrupted_and_rerun(tmp_path):
-  """Stop after one run, kill a rerun mid-run, rerun: nothing finished is recomputed."""
+  """Kill the grid CLI inside its second run, rerun: finished runs are not recomputed."""
   out = tmp_path / "grid"
-  fixed = {**TINY, "train.max_epochs": 3}
+  fixed = TINY
   specs = grid.make_specs(SYNTHETIC, ["mur", "freq_balance"], [0, 1], fixed=fixed)
-  lines = []
-  recs = grid.run_grid(specs, out, max_new_runs=1, echo=lines.append)
-  assert [r.status for r in recs] == ["done", "not run", "not run", "not run"]
-  first = recs[0].workdir / "results.json"
-  stamp = _mtime(first)
-  assert not (recs[1].workdir / "results.json").exists()
-  assert lines[0].startswith("[1/4] mur seed=0") and "HR@20" in lines[0]
-  with open(out / "table.csv") as fh:
-    assert [(r["method"], r["n_seeds"]) for r in csv.DictReader(fh)] == [
-        ("mur", "1"), ("freq_balance", "0")]
-
-  # The CLI on the same grid, killed once the second run has written a checkpoint.
+  names = [grid.run_name(s) for s in specs]
   overrides = [f"--config.{k}={v}" for k, v in fixed.items()]
   cmd = [sys.executable, "-m", "idw_jax.experiments.grid", f"--config={SYNTHETIC}",
          "--methods=mur,freq_balance", "--seeds=0,1", f"--out={out}", *overrides]
-  env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-  proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, start_new_session=True)
-  ckpt = recs[1].workdir / "checkpoints"
-  deadline = time.time() + 180
+  proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "JAX_PLATFORMS": "cpu"},
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          start_new_session=True)
+  ckpt = out / "runs" / names[1] / "checkpoints"
+  deadline = time.time() + 240
   while time.time() < deadline and proc.poll() is None:
     if ckpt.is_dir() and any(p.name.isdigit() for p in ckpt.iterdir()):
+      os.killpg(proc.pid, signal.SIGKILL)
       break
     time.sleep(0.02)
-  killed = proc.poll() is None
-  if killed:
-    os.killpg(proc.pid, signal.SIGKILL)
   log = proc.communicate(timeout=60)[0].decode()
-  assert "[1/4] mur seed=0" in log and "cached" in log, log
-  assert _mtime(first) == stamp
+  assert proc.returncode == -signal.SIGKILL, log
+  assert log.splitlines()[1].startswith("[1/4] mur seed=0") and " done " in log, log
+  results = [out / "runs" / n / "results.json" for n in names]
+  assert results[0].exists() and not results[2].exists()
+  stamps = {0: _mtime(results[0])}
+  second_done = results[1].exists()        # (the kill can land just after run 2 finished)
 
-  recs = grid.run_grid(specs, out, echo=lines.append)
-  assert recs[0].status == "cached" and _mtime(first) == stamp
-  if killed:        # killed during run 2: it continues from its checkpoint, 3 and 4 are new
-    assert recs[1].status in ("resumed", "cached"), recs[1]
-    assert all(r.status in ("done", "resumed") for r in recs[2:]), recs[2:]
-  else:             # (the CLI finished before a checkpoint was seen: nothing left to do)
-    assert all(r.status == "cached" for r in recs[1:]), recs
-  if recs[1].status == "resumed":
+  # Rerun with a budget of one new run: run 1 is read back, run 2 continues from its checkpoint.
+  lines = []
+  recs = grid.run_grid(specs, out, max_new_runs=1, echo=lines.append)
+  assert [r.name for r in recs] == names
+  assert recs[0].status == "cached" and _mtime(results[0]) == stamps[0]
+  if not second_done:
+    assert [r.status for r in recs[1:]] == ["resumed", "not run", "not run"], lines
     assert "resuming" in (recs[1].workdir / "log.txt").read_text()
+  stamps[1] = _mtime(results[1])
+  assert lines[0].startswith("[1/4] mur seed=0") and "cached" in lines[0] and "HR@20" in lines[0]
+  with open(out / "table.csv") as fh:
+    got = [(r["method"], r["n_seeds"]) for r in csv.DictReader(fh)]
+  assert got[0] == ("mur", "2")
+
+  # And again: only the runs never finished are computed; the table is complete.
+  recs = grid.run_grid(specs, out, echo=lines.append)
+  assert [r.status for r in recs[:2]] == ["cached", "cached"]
+  assert all(r.status in ("done", "resumed") for r in recs[2:]), lines
+  assert {i: _mtime(results[i]) for i in stamps} == stamps
   with open(out / "table.csv") as fh:
     assert [(r["method"], r["n_seeds"]) for r in csv.DictReader(fh)] == [
         ("mur", "2"), ("freq_balance", "2")]
   manifest = json.loads((out / "grid.json").read_text())
-  assert [r["name"] for r in manifest["runs"]] == [r.name for r in recs]
-
-  again = grid.run_grid(specs, out, echo=lines.append)          # everything cached now
-  assert [r.status for r in again] == ["cached"] * 4
-  assert tables.aggregate(grid.rows_from_manifest(out))[0]["n_seeds"] == 2
+  assert [r["name"] for r in manifest["runs"]] == names
+  assert [r["n_seeds"] for r in tables.aggregate(grid.rows_from_manifest(out))] == [2, 2]
 
 
 # --------------------------------------------------------------------------- tiny figures

@@ -115,3 +115,4 @@ def test_head_items_top_fraction():
   np.testing.assert_array_equal(np.flatnonzero(head), [3, 9])
   head = protocol.head_items(counts, 0.3)       # ceil(3) items: 9 > 7 > 5 (tie 1 vs 4: id 1)
   np.testing.assert_array_equal(np.flatnonzero(head), [1, 3, 9])
+  assert protocol.head_items(np.arange(16), 0.2).sum() == 3   # not ceil(3.0000000000000004)

@@ -224,7 +224,7 @@ def item_filter(seqs: UserSequences, min_count: int) -> tuple[UserSequences, dic
 def head_items(train_counts: np.ndarray, fraction: float) -> np.ndarray:
   """bool[N+1]: the ceil(fraction * N) most frequent training targets (ties: smaller id first)."""
   n = train_counts.size - 1
-  num_head = int(np.ceil(fraction * n))
+  num_head = int(np.ceil(round(fraction * n, 9)))   # 0.2 * 15 is 3.0000000000000004
   order = np.lexsort((np.arange(1, n + 1), -train_counts[1:])) + 1
   is_head = np.zeros(n + 1, bool)
   is_head[order[:num_head]] = True

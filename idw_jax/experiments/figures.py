@@ -61,9 +61,7 @@ ETAS = tuple(k * 1e-4 for k in range(1, 8))
 MOMENTA = (0.7, 0.8, 0.9, 0.99, 1.0)
 REAL_CONFIGS = ("configs/ml1m.py", "configs/kindle.py", "configs/clothing.py",
                 "configs/clothing_standin.py")
-COLORS = {"sur": "tab:blue", "mur": "tab:orange", "mur_idw": "tab:green", "sur_idw": "tab:olive",
-          "item_norm": "tab:purple", "qmargin": "tab:red", "focal": "tab:brown",
-          "freq_balance": "tab:gray", "item_norm_posthoc": "tab:pink"}
+COLORS = tables.COLORS
 
 
 def _plt():
@@ -450,7 +448,7 @@ def fig6(ctx: Context) -> list[Path]:
 # ------------------------------------------------------------------------------------- fig7
 def fig7(ctx: Context) -> list[Path]:
   """MUR-IDW against eta and against momentum (MUR as a reference line)."""
-  etas = [float(x) for x in (ctx.values or ctx.pick(ETAS, (1e-4, 4e-4)))]
+  etas = [float(x) for x in (ctx.values or ctx.pick(ETAS, (4e-4,)))]
   momenta = [float(x) for x in (ctx.values2 or ctx.pick(MOMENTA, (0.9, 1.0)))]
   method = (ctx.methods or ("mur_idw",))[0]
   rec_eta = ctx.run([method], {"idw.eta": etas})

@@ -1,4 +1,4 @@
-"""Grids of runs (methods x seeds x overrides), each run cached in a workdir named from its config.
+r"""Grids of runs (methods x seeds x overrides), each run cached in a workdir named from its config.
 
   python -m idw_jax.experiments.grid --config=configs/synthetic.py --methods=sur,mur,mur_idw \
       --seeds=0,1,2 --set=data.synthetic.cluster_exponent=0,1,2 --out=results/synthetic
@@ -9,8 +9,9 @@ lives in `<out>/runs/<method>-<preset>-seed<s>[-<field><value>...][-h<hash>]`. T
 function of the resolved config alone: the fields that differ from the method's defaults are
 written out when they are swept or well known (READABLE), every other difference goes into a
 hash. So the same config reached from another grid or a figure is the same folder and runs
-once. A folder with results.json is skipped (after checking its config is the one asked for);
-a folder with checkpoints resumes (the Driver continues from the latest one).
+once; idw.* overrides are dropped for methods without IDW, which never read them. A folder
+with results.json is skipped (after checking its config is the one asked for); a folder with
+checkpoints resumes (the Driver continues from the latest one).
 
 Execution: with --jobs=1 (default) runs go one after another in this process, through the same
 calls as launch.py (config.finalize, pipeline.load_sequences/make_splits, driver.Driver.run),
@@ -19,7 +20,9 @@ reported as failed and the grid goes on. With --jobs=N > 1 every run is a subpro
 launch.py, N at a time, each pinned to its share of the local GPUs (or sharing them with a
 memory fraction); a run that crashes cannot take the others with it. Both use JAX's persistent
 compilation cache (--compilation_cache), which is what removes most of the per-run cost: the
-Trainer jits per instance, so without it every run of a grid compiles from scratch.
+Trainer jits per instance, so without it every run of a grid compiles from scratch. On a
+CPU with few cores --jobs=1 is the fastest (each run already uses every core); --jobs pays off
+on a host with several GPUs or many cores. Multi-host (TPU pod) runs go through launch.py.
 
 At the end the grid writes `<out>/grid.json` (the runs and their folders) and the tables
 (`idw_jax.experiments.tables`): table.md, table.csv, fig5.md, fig5.png.
@@ -128,7 +131,8 @@ class RunSpec:
   """One run: a config file, a method, a seed and dotted overrides (fixed and swept).
 
   overrides: ((dotted_key, value), ...) applied in order on top of the config file.
-  sweep_keys: the overridden keys that are a grid dimension (shown in names, progress, tables).
+  point: ((dotted_key, value), ...) the run's grid point (names, progress lines, table groups);
+    a swept idw.* value is part of the point of a non-IDW run but not of its overrides.
   """
 
   config_file: str
@@ -136,11 +140,11 @@ class RunSpec:
   seed: int
   preset: str = "paper"
   overrides: tuple[tuple[str, Any], ...] = ()
-  sweep_keys: tuple[str, ...] = ()
+  point: tuple[tuple[str, Any], ...] = ()
 
   @property
   def sweep(self) -> dict[str, Any]:
-    return {k: v for k, v in self.overrides if k in self.sweep_keys}
+    return dict(self.point)
 
   def base(self):
     c = load_config(self.config_file)
@@ -174,7 +178,7 @@ def run_name(spec: RunSpec, cfg=None) -> str:
   cfg = cfg if cfg is not None else spec.config()
   now, default = flatten(cfg.to_dict()), flatten(spec.default_config().to_dict())
   diff = {k: now.get(k) for k in sorted(set(now) | set(default)) if now.get(k) != default.get(k)}
-  shown = [k for k in diff if k in READABLE or k in spec.sweep_keys]
+  shown = [k for k in diff if k in READABLE or k in spec.sweep]
   parts = [f"{spec.method}-{spec.preset}-seed{spec.seed}"]
   parts += [f"{k.rsplit('.', 1)[-1]}{_fmt_value(diff[k])}" for k in shown]
   rest = {k: v for k, v in diff.items() if k not in shown}
@@ -205,11 +209,11 @@ def make_specs(config_file: str, methods: Sequence[str], seeds: Sequence[int],
   for values in itertools.product(*(sweep[k] for k in keys)):
     for method in methods:
       for seed in seeds:
-        overrides = tuple(fixed.items()) + tuple(zip(keys, values))
+        point = tuple(zip(keys, values))
+        overrides = tuple(fixed.items()) + point
         if method not in config_lib.IDW_METHODS:    # idw.* has no effect: share the run
           overrides = tuple((k, v) for k, v in overrides if not k.startswith("idw."))
-        shown = tuple(k for k in keys if any(k == o for o, _ in overrides))
-        specs.append(RunSpec(str(config_file), method, int(seed), preset, overrides, shown))
+        specs.append(RunSpec(str(config_file), method, int(seed), preset, overrides, point))
   return specs
 
 
@@ -435,6 +439,7 @@ def run_grid(specs: Sequence[RunSpec], out: str | os.PathLike, jobs: int = 1,
       rec.results = (_run_in_process(rec.spec, cfg, rec.workdir) if env is None
                      else _run_subprocess(rec.spec, rec.workdir, env))
       rec.status = "resumed" if resumed else "done"
+      (rec.workdir / "error.txt").unlink(missing_ok=True)
     except Exception as e:  # pylint: disable=broad-except
       rec.status, rec.error = "failed", f"{type(e).__name__}: {e}".splitlines()[0][:300]
       (rec.workdir / "error.txt").write_text(traceback.format_exc())

@@ -20,7 +20,7 @@ import math
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -36,6 +36,9 @@ NAMES = {"sur": "SUR", "mur": "MUR", "freq_balance": "Frequency Balance",
 PROTOCOL_TITLES = {"sampled": "sampled ranking (1 positive + 99 negatives)",
                    "full": "full-corpus ranking"}
 FIG5_METHODS = ("qmargin", "item_norm", "mur_idw")   # the paper's Fig. 5 (against MUR)
+COLORS = {"sur": "tab:blue", "mur": "tab:orange", "mur_idw": "tab:green", "sur_idw": "tab:olive",
+          "item_norm": "tab:purple", "qmargin": "tab:red", "focal": "tab:brown",
+          "freq_balance": "tab:gray", "item_norm_posthoc": "tab:pink"}   # one per method
 
 
 def method_order(methods) -> list[str]:
@@ -263,7 +266,7 @@ def fig5_plot(groups: Sequence[dict], path: Path, dataset: str = "",
     x = np.arange(len(SPLITS))
     for j, r in enumerate(rows):
       ax.bar(x + (j - (len(rows) - 1) / 2) * width, [r["relative"][s] for s in SPLITS], width,
-             label=NAMES.get(r["method"], r["method"]))
+             label=NAMES.get(r["method"], r["method"]), color=COLORS.get(r["method"]))
     ax.axhline(0.0, color="k", lw=0.8)
     ax.set_xticks(x, SPLITS)
     ax.set_ylabel(f"{g['metric']} change vs. MUR (%)")
