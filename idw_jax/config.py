@@ -167,8 +167,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval = ml_collections.ConfigDict()
   c.eval.ks = (5, 20)           # HR@K and NDCG@K (Sec. 4.2, App. B)
   c.eval.early_stop_metric = "NDCG@20"
-  c.eval.block_users = 2048     # full-corpus ranking tiles
-  c.eval.block_items = 4096
+  c.eval.block_users = 512      # full-corpus ranking tiles (fastest on CPU: benchmarks/eval.py)
+  c.eval.block_items = 1024
 
   c.checkpoint = ml_collections.ConfigDict()
   c.checkpoint.keep = 2         # last k checkpoints (plus the best)

@@ -111,17 +111,21 @@ class Trainer:
     """Every-prefix loss of a batch of windows [B, L] (one forward pass per window)."""
     t_len = self.splits.max_len - 3                      # positions 0..L-4 predict 1..L-3
     inp, tgt = windows[:, :t_len], windows[:, 1:t_len + 1]
-    t = jnp.arange(t_len)[None, :]
-    if self.splits.train_targets == "every_prefix":
-      mask = t <= lengths[:, None] - 4
-    else:
-      mask = t == lengths[:, None] - 4
     z = self.user.apply({"params": params["user"]}, inp)   # [B, T, M, d]
     b, tt, m, d = z.shape
-    z = z.reshape(b * tt, m, d)
-    tgt, mask = tgt.reshape(-1), mask.reshape(-1)
+    if self.splits.train_targets == "every_prefix":
+      mask = jnp.arange(t_len)[None, :] <= lengths[:, None] - 4
+      z = z.reshape(b * tt, m, d)
+      tgt, mask = tgt.reshape(-1), mask.reshape(-1)
+    else:
+      # One target per window (position n-3, predicted at n-4): gather before the softmax.
+      at = jnp.clip(lengths - 4, 0, t_len - 1)
+      z = jnp.take_along_axis(z, at[:, None, None, None], axis=1)[:, 0]
+      tgt = jnp.take_along_axis(tgt, at[:, None], axis=1)[:, 0]
+      mask = lengths >= 4
+    n = tgt.shape[0]
     # Merge repeated in-batch targets into one column when the catalogue is small (exact).
-    dedup = self.splits.num_items + 2 if self.splits.num_items + 2 < b * tt else None
+    dedup = self.splits.num_items + 2 if self.splits.num_items + 2 < n else None
     cand, count, pos = losses.in_batch_candidates(tgt, mask, dedup)
     cand_v = self.item_embed(params["item"], cand, training=True)
     return losses.candidate_softmax_loss(
@@ -132,7 +136,8 @@ class Trainer:
         temperature=self.cfg.model.temperature, focal_gamma=focal_gamma,
         margin=tables["margin"][tgt])
 
-  def _train_call_impl(self, state, perm, start, num_steps, tables, train_item, focal_gamma):
+  def _train_call_impl(self, state, data, perm, start, num_steps, tables, train_item,
+                       focal_gamma):
     """num_steps (traced) Adam steps on batches perm[(start+s)*B:(start+s+1)*B].
 
     Returns the new state and {"loss_sum", "steps"}: the summed loss of steps that had at
@@ -144,8 +149,8 @@ class Trainer:
     def step(s, carry):
       params, opt_state, loss_sum, steps = carry
       idx = jax.lax.dynamic_slice(perm, ((start + s) * self.batch_size,), (self.batch_size,))
-      windows = self._shard_batch(self.windows[idx])
-      lengths = self._shard_batch(self.lengths[idx])
+      windows = self._shard_batch(data["windows"][idx])
+      lengths = self._shard_batch(data["lengths"][idx])
       (loss, aux), grads = grad_fn(params, windows, lengths, tables, focal_gamma)
       updates, opt_state = opt.update(grads, opt_state, params)
       new = optax.apply_updates(params, updates)
@@ -172,7 +177,9 @@ class Trainer:
     tab = {"log_q": jnp.asarray(tables.log_q), "example_weight": jnp.asarray(tables.example_weight),
            "margin": jnp.asarray(tables.margin)}
     tab, perm = self._replicate(tab), self._replicate(perm)
-    return self._train_call(state, perm, jnp.int32(start), jnp.int32(num_steps), tab,
+    data = {"windows": self.windows, "lengths": self.lengths}   # arguments, not constants:
+    return self._train_call(state, data, perm, jnp.int32(start),   # the compiled code is reused
+                            jnp.int32(num_steps), tab,             # across datasets (cache)
                             jnp.bool_(train_item), focal_gamma=float(focal_gamma))
 
   # ----------------------------------------------------------------------------- evaluation
@@ -184,13 +191,13 @@ class Trainer:
     """[N+1, d] item tower output for every id (row 0 = padding), as used for ranking."""
     return self._item_emb(params["item"], training=training)
 
-  def _user_reps_impl(self, user_params, idx, positions, *, block: int):
+  def _user_reps_impl(self, user_params, windows, idx, positions, *, block: int):
     """idx, positions: int32[Wp] (Wp a multiple of devices x block) -> z[Wp, M, d], split."""
     def one_block(ib, pb, params, windows):
       z = self.user.apply({"params": params}, windows[ib][:, :-1])  # [b, L-1, M, d]
       return jnp.take_along_axis(z, pb[:, None, None, None], axis=1)[:, 0]
     return sharding.map_blocks(one_block, self.mesh, block, (idx, positions),
-                               (user_params, self.windows))
+                               (user_params, windows))
 
   def _eval_layout(self) -> tuple[int, int]:
     """(block, padded W): evaluation blocks of eval.block_users windows on every device."""
@@ -210,7 +217,7 @@ class Trainer:
     block, padded = self._eval_layout()
     idx = self._sharded_rows(np.arange(w, dtype=np.int32), padded)
     pos = self._sharded_rows(self.splits.eval_positions(split).astype(np.int32), padded)
-    return self._user_reps(params["user"], idx, pos, block=block)[:w]
+    return self._user_reps(params["user"], self.windows, idx, pos, block=block)[:w]
 
   def _sampled_impl(self, z, cand, item_emb, *, block: int):
     """z[Wp, M, d], cand int32[Wp, 1 + K] (column 0 the target) -> int32[Wp] sampled ranks."""

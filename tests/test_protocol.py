@@ -116,3 +116,14 @@ def test_head_items_top_fraction():
   head = protocol.head_items(counts, 0.3)       # ceil(3) items: 9 > 7 > 5 (tie 1 vs 4: id 1)
   np.testing.assert_array_equal(np.flatnonzero(head), [1, 3, 9])
   assert protocol.head_items(np.arange(16), 0.2).sum() == 3   # not ceil(3.0000000000000004)
+
+
+def test_negatives_in_user_chunks_keep_every_guarantee():
+  rng = np.random.default_rng(4)
+  seqs = UserSequences.from_lists([rng.choice(np.arange(1, 201), size=n, replace=False)
+                                   for n in rng.integers(5, 80, size=50)], num_items=200)
+  negs = protocol.sample_negatives(seqs.offsets, seqs.items, 200, 99, None,
+                                   np.random.default_rng(0), chunk_users=7)
+  assert negs.shape == (50, 99)
+  for u in range(50):
+    assert len(set(negs[u])) == 99 and not set(negs[u]) & set(seqs.sequence(u))

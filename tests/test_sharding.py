@@ -1,4 +1,4 @@
-"""Data parallelism on several devices of one CPU (XLA_FLAGS=--xla_force_host_platform_device_count).
+"""Data parallelism on several devices of one CPU (--xla_force_host_platform_device_count).
 
 The flag must be set before jax is imported, so the multi-device checks run in a subprocess:
 this file run as a script (`python tests/test_sharding.py worker`) trains and evaluates a tiny
@@ -81,7 +81,8 @@ def _worker() -> dict:
       t = tr.tables()
       tab = tr._replicate({"log_q": t.log_q, "example_weight": t.example_weight,
                            "margin": t.margin})
-      hlo = tr._train_call.lower(state, perm, 0, 1, tab, True,
+      data = {"windows": tr.windows, "lengths": tr.lengths}
+      hlo = tr._train_call.lower(state, data, perm, 0, 1, tab, True,
                                  focal_gamma=0.0).compile().as_text()
       runs[name]["all_reduce"] = "all-reduce" in hlo
       runs[name]["mesh"] = sharding.describe(mesh)
@@ -155,12 +156,14 @@ def test_full_corpus_ranks_fallback():
 
 
 def test_launch_on_four_devices(tmp_path):
-  """A tiny end-to-end MUR-IDW run through launch.py on 4 devices records them in results.json."""
+  """A tiny MUR-IDW run (pretrain, a sleep, calibration) via launch.py on 4 devices."""
   workdir = tmp_path / "run"
   flags = ["--config=configs/synthetic.py:mur_idw", f"--workdir={workdir}",
            "--config.data.synthetic.num_users=300", "--config.train.batch_size=32",
-           "--config.train.max_epochs=1", "--config.idw.max_iterations=1",
-           "--config.idw.wake_max_epochs=1", "--config.idw.calibration_max_epochs=1"]
+           "--config.train.max_epochs=1", "--config.idw.max_iterations=0",
+           "--config.idw.calibration_max_epochs=1", "--config.model.embed_dim=8",
+           "--config.model.num_heads=2", "--config.model.num_layers=1",
+           "--config.model.item_mlp_dims=(8, 8)"]
   proc = subprocess.run([sys.executable, "launch.py", *flags], env=_env(NUM_DEVICES), cwd=REPO,
                         capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-4000:]

@@ -123,7 +123,7 @@ def window_bounds(lengths: np.ndarray, max_len: int, stride: int,
 
 def sample_negatives(exclude_offsets: np.ndarray, exclude_items: np.ndarray, num_items: int,
                      k: int, probs: np.ndarray | None, rng: np.random.Generator,
-                     max_rounds: int = 64) -> np.ndarray:
+                     max_rounds: int = 64, chunk_users: int = 20_000) -> np.ndarray:
   """k distinct items per user, never one the user interacted with.
 
   Successive sampling: items are drawn i.i.d. (uniformly over 1..N, or proportional to
@@ -137,10 +137,19 @@ def sample_negatives(exclude_offsets: np.ndarray, exclude_items: np.ndarray, num
     k: negatives per user.
     probs: optional float[N+1] sampling weights (index 0 ignored).
     rng: numpy Generator (fixed by the data seed).
+    chunk_users: users per chunk (memory is O(chunk_users * k^2) booleans).
   Returns:
     int32[U, k].
   """
   num_users = exclude_offsets.size - 1
+  if num_users > chunk_users:
+    parts = []
+    for lo in range(0, num_users, chunk_users):
+      hi = min(lo + chunk_users, num_users)
+      off = exclude_offsets[lo:hi + 1]
+      parts.append(sample_negatives(off - off[0], exclude_items[off[0]:off[-1]], num_items, k,
+                                    probs, rng, max_rounds, chunk_users))
+    return np.concatenate(parts)
   lengths = np.diff(exclude_offsets)
   user_of = np.repeat(np.arange(num_users, dtype=np.int64), lengths)
   banned = np.unique(user_of * (num_items + 1) + exclude_items.astype(np.int64))

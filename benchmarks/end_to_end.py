@@ -1,0 +1,72 @@
+"""Wall time of a whole run (pretrain, IDW sleep/wake, calibration, evaluation); one JSON line.
+
+  python benchmarks/end_to_end.py --config=configs/ml1m.py:mur_idw
+  python benchmarks/end_to_end.py --config=configs/synthetic.py:mur_idw --set train.max_epochs=2
+
+Runs `launch.py` in a fresh temporary workdir (so nothing resumes), `--set a.b=v` becoming
+`--config.a.b=v`, and reads results.json: per-phase seconds (results["phases"]), the total,
+the device and mesh and the test metrics. `--timeout` stops a run that takes too long and
+reports how far it got (the phases finished so far are in the launch output).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import common  # pylint: disable=g-bad-import-order
+
+
+def main(argv=None) -> dict:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  common.add_config_args(parser, "configs/synthetic.py")
+  parser.add_argument("--timeout", type=float, default=3600.0, help="seconds before giving up")
+  parser.add_argument("--keep", default=None, help="workdir to use and keep (default: temporary)")
+  args = parser.parse_args(argv)
+  cfg = common.load_config(args.config, args.set)  # validates the overrides before launching
+
+  with tempfile.TemporaryDirectory() as tmp:
+    workdir = Path(args.keep or tmp) / "run"
+    cmd = [sys.executable, str(common.REPO / "launch.py"), f"--config={args.config}",
+           f"--workdir={workdir}", *[f"--config.{kv}" for kv in args.set]]
+    env = dict(os.environ)
+    env.setdefault("IDW_DATA_DIR", cfg.data.root)
+    start = time.perf_counter()
+    try:
+      proc = subprocess.run(cmd, cwd=common.REPO, capture_output=True, text=True, env=env,
+                            timeout=args.timeout)
+      timed_out, stdout, stderr = False, proc.stdout, proc.stderr
+      rc = proc.returncode
+    except subprocess.TimeoutExpired as e:
+      timed_out, rc = True, None
+      stdout = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+      stderr = ""
+    wall = time.perf_counter() - start
+    result = {"benchmark": "end_to_end", **common.device_info(), "config": args.config,
+              "overrides": args.set, "dataset": cfg.data.name, **common.model_info(cfg),
+              "batch_size": cfg.train.batch_size, "wall_seconds_process": common.fmt(wall),
+              "timed_out": timed_out, "returncode": rc}
+    path = workdir / "results.json"
+    if path.exists():
+      r = json.loads(path.read_text())
+      result.update(
+          run_wall_seconds=common.fmt(r["wall_seconds"]),
+          device_run=r["device"],
+          phases=[{k: (common.fmt(v) if isinstance(v, float) else v) for k, v in p.items()}
+                  for p in r["phases"]],
+          epochs_total=len(r["history"]),
+          test_primary=(r["test"]["sampled"] or r["test"]["full"])["overall"])
+    else:
+      result["stdout_tail"] = stdout[-2000:]
+      result["stderr_tail"] = stderr[-2000:]
+  return common.emit(result)
+
+
+if __name__ == "__main__":
+  main(sys.argv[1:])

@@ -1,0 +1,36 @@
+"""Clothing-SCALE synthetic benchmark: the synthetic HMM at the size of Amazon Clothing (Table 2).
+
+No download: 1.2M users, 376,400 items (100 clusters x 3,764, the nearest multiple of 100 to
+Clothing's 376,438) and variable sequence lengths of mean 9 (min 3, Poisson), which is what
+Clothing's 1.2M users / ~11M reviews look like after the 5-core style filtering. For timing
+the pipeline, training and the sleep phase at that scale (benchmarks/), not for accuracy.
+
+  python launch.py --config=configs/clothing_scale.py:mur_idw
+  python benchmarks/train_throughput.py --config=configs/clothing_scale.py:mur_idw
+
+Arg: method[,preset], as the other configs. Measured on a 2-core CPU (benchmarks/, shared
+host): splits in ~40 s at ~0.9 GB peak RSS without the sampled negatives; one sleep phase
+(exact KDE over 376k items) ~150 s; a training step at batch 256 ~6 CPU-seconds (4,688
+steps per epoch: hours per epoch, an accelerator-sized config). A window is padded to the
+longest one (~22 positions) and the in-batch softmax spans all B x T positions, so the step
+costs O((B T)^2) although only ~6 targets per window are real.
+"""
+
+from idw_jax import config as config_lib
+
+
+def get_config(arg=None):
+  return config_lib.get_config_for({
+      "data.name": "clothing-scale-synthetic",
+      "data.source": "synthetic",
+      "data.synthetic.num_users": 1_200_000,
+      "data.synthetic.num_items": 376_400,
+      "data.synthetic.num_clusters": 100,
+      "data.synthetic.mean_len": 9.0,
+      "data.synthetic.min_len": 3,
+      "train.batch_size": 256,
+      "train.max_epochs": 10,
+      "train.steps_per_call": 100,
+      "eval.block_users": 512,
+      "eval.block_items": 1024,
+  }, arg)
