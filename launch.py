@@ -29,7 +29,11 @@ def main(argv):
   from idw_jax.experiments import grid
   grid.enable_compilation_cache(grid.DEFAULT_CACHE)   # $IDW_JAX_CACHE, "" disables
   if cfg.distributed.initialize:
-    jax.distributed.initialize()
+    d = cfg.distributed
+    jax.distributed.initialize(
+        coordinator_address=d.coordinator_address or None,
+        num_processes=d.num_processes or None,
+        process_id=None if d.process_id < 0 else d.process_id)
   from idw_jax import driver, sharding
   from idw_jax.data import pipeline, summary
   workdir = Path(_WORKDIR.value or

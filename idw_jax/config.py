@@ -176,6 +176,9 @@ def base_config() -> ml_collections.ConfigDict:
 
   c.distributed = ml_collections.ConfigDict()
   c.distributed.initialize = False  # call jax.distributed.initialize() (multi-host)
+  c.distributed.coordinator_address = ""  # "host:port" of process 0; "" = auto-detect (TPU, SLURM)
+  c.distributed.num_processes = 0   # 0 = auto-detect
+  c.distributed.process_id = -1     # -1 = auto-detect
 
   c.debug = ml_collections.ConfigDict()
   c.debug.exit_after_save = -1  # testing: hard-exit right after the k-th checkpoint save
