@@ -26,6 +26,7 @@ from absl import logging
 
 from idw_jax import config as config_lib
 from idw_jax import density
+from idw_jax import losses
 from idw_jax.train import Trainer
 
 PRETRAIN, SLEEP, WAKE, CALIBRATE, EVALUATE, DONE = (
@@ -155,7 +156,6 @@ class Driver:
     if phase == PRETRAIN:
       weight = None
       if self.method == "freq_balance":
-        from idw_jax import losses
         weight = losses.uniform_item_weight(self.splits.item_prob)
       return dict(tables=self.trainer.tables(weight, self.method), lr=lr, train_item=True,
                   max_epochs=cfg.train.max_epochs,

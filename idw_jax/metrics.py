@@ -271,43 +271,13 @@ def rank_metrics(ranks, ks: Sequence[int] = (5, 20)) -> dict[str, float]:
   return out
 
 
-def head_items(target_counts, fraction: float = 0.2) -> np.ndarray:
-  """Head items (Sec. 4.2): the most frequent training targets.
-
-  The head is the ceil(fraction * N) most frequent items of the WHOLE catalogue of N items
-  (not only of the items seen as targets), ordered by count descending with ties broken by
-  the smaller id; so the head always holds exactly ceil(fraction * N) items, and if fewer
-  items than that were ever a target, never-seen items of smallest id fill it up. Every
-  other item is tail.
-
-  Args:
-    target_counts: int[N + 1], how often each item is a training target; index 0 (padding)
-      is ignored.
-    fraction: head share of the catalogue (0.2, the Pareto principle of Sec. 4.2).
-
-  Returns:
-    bool[N + 1], True for head items; index 0 is False.
-  """
-  counts = np.asarray(target_counts).reshape(-1)
-  n = counts.size - 1
-  if n < 0 or not 0 <= fraction <= 1:
-    raise ValueError(f"head_items: need counts [N+1] and 0 <= fraction <= 1, got "
-                     f"{counts.shape}, {fraction}")
-  num_head = min(n, math.ceil(round(fraction * n, 9)))  # round: 0.2 * 15 is 3.0000000000000004
-  ids = np.arange(1, n + 1)
-  order = np.lexsort((ids, -counts[1:].astype(np.float64)))
-  head = np.zeros(n + 1, dtype=bool)
-  head[ids[order[:num_head]]] = True
-  return head
-
-
 def split_metrics(ranks, targets, is_head, ks: Sequence[int] = (5, 20)) -> dict[str, dict]:
   """Metrics over all queries and over those whose target is a head or a tail item.
 
   Args:
     ranks: int[Q], 0-based ranks.
     targets: int[Q], target item ids.
-    is_head: bool[N + 1] from `head_items`.
+    is_head: bool[N + 1] from `idw_jax.data.protocol.head_items`.
     ks: cut-offs.
 
   Returns:

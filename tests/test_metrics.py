@@ -9,6 +9,7 @@ import pytest
 
 from idw_jax import affinity
 from idw_jax import metrics
+from idw_jax.data import protocol
 
 INV_LOG2 = {r: 1.0 / np.log2(r + 2.0) for r in range(30)}  # NDCG gain at 0-based rank r
 
@@ -147,17 +148,17 @@ def test_head_items_hand_worked():
   # index:       0    1  2  3  4  5  6  7  8  9 10
   counts = [100, 5, 1, 5, 0, 3, 7, 2, 2, 0, 1]
   # N = 10: ceil(.2 * 10) = 2 head items: item 6 (7), then the tie 1/3 (5) goes to id 1.
-  assert np.flatnonzero(metrics.head_items(counts)).tolist() == [1, 6]
+  assert np.flatnonzero(protocol.head_items(counts)).tolist() == [1, 6]
   # ceil(.25 * 10) = 3: item 3 joins.
-  assert np.flatnonzero(metrics.head_items(counts, 0.25)).tolist() == [1, 3, 6]
+  assert np.flatnonzero(protocol.head_items(counts, 0.25)).tolist() == [1, 3, 6]
   # ceil(.5 * 10) = 5: items 6, 1, 3, 5 and, of the tie 7/8 (2), item 7.
-  assert np.flatnonzero(metrics.head_items(counts, 0.5)).tolist() == [1, 3, 5, 6, 7]
-  head = metrics.head_items(counts)
+  assert np.flatnonzero(protocol.head_items(counts, 0.5)).tolist() == [1, 3, 5, 6, 7]
+  head = protocol.head_items(counts)
   assert head.dtype == bool and head.shape == (11,) and not head[0]
   # 0.2 * 15 is 3.0000000000000004 in floating point; the head still has 3 items.
-  assert metrics.head_items(np.arange(16)).sum() == 3
+  assert protocol.head_items(np.arange(16)).sum() == 3
   # Never-seen items fill the head by smallest id when too few items were targets.
-  assert np.flatnonzero(metrics.head_items([0, 0, 0, 1, 0, 0], 0.4)).tolist() == [1, 3]
+  assert np.flatnonzero(protocol.head_items([0, 0, 0, 1, 0, 0], 0.4)).tolist() == [1, 3]
 
 
 def test_split_metrics():
