@@ -115,15 +115,18 @@ class Driver:
     meta["save_log"].append([meta["saves"], event, meta["phase"], meta["idw_iter"]])
     meta["elapsed"] = self._elapsed()
     metrics = None if valid_metric is None else {"valid": float(valid_metric)}
+    # Snapshots: the save finishes in the background while training mutates arrays/meta.
     self.ckpt.save(meta["saves"], args=ocp.args.Composite(
-        state=ocp.args.StandardSave(arrays), meta=ocp.args.JsonSave(meta)), metrics=metrics)
+        state=ocp.args.StandardSave(jax.tree.map(lambda x: x, arrays)),
+        meta=ocp.args.JsonSave(json.loads(json.dumps(meta, default=str)))), metrics=metrics)
     k = self.cfg.debug.exit_after_save
     if k > 0 and meta["saves"] == k:
       if not self.cfg.debug.exit_during_save:
         self.ckpt.wait_until_finished()
       self.echo(f"[debug] exiting after checkpoint {k}", flush=True)
       os._exit(42)
-    self.ckpt.wait_until_finished()
+    # No wait here: the write overlaps the next epoch (arrays are immutable, never donated);
+    # the next save, and the end of run(), wait for it.
 
   def _restore(self):
     step = self.ckpt.latest_step()

@@ -18,7 +18,6 @@ split over a device mesh).
 from __future__ import annotations
 
 import functools
-import math
 from typing import Callable, Sequence
 
 import jax
