@@ -29,7 +29,10 @@ PRESETS = {
         "model.num_heads": 4,
         "model.item_mlp_dims": (16, 16),
         "model.temperature": 1.0,
+        "model.positions": True,
+        "model.embedding_init": "default",
         "train.learning_rate": 0.01,               # Sec. 4.4
+        "train.max_epochs": 30,
         "data.protocol.stride": 30,                # consecutive windows (Sec. 4.1)
         "data.protocol.tail_window": "remainder",
         "data.protocol.train_targets": "every_prefix",
@@ -51,7 +54,10 @@ PRESETS = {
         "model.num_heads": 1,
         "model.item_mlp_dims": (4,),
         "model.temperature": 0.01,
+        "model.positions": False,
+        "model.embedding_init": "keras_uniform",
         "train.learning_rate": 1e-3,
+        "train.max_epochs": 10,
         "data.protocol.stride": 5,
         "data.protocol.tail_window": "end_aligned",
         "data.protocol.train_targets": "last",
@@ -131,6 +137,8 @@ def base_config() -> ml_collections.ConfigDict:
   m.affinity = config_dict.placeholder(str)        # "mixture" (Eq. 4) | "max"
   m.temperature = config_dict.placeholder(float)   # logits / temperature
   m.item_norm = "none"          # "none" | "train_eval" (Item Norm) | "eval" (post-hoc)
+  m.positions = config_dict.placeholder(bool)      # learned position embeddings in the user tower
+  m.embedding_init = config_dict.placeholder(str)  # "default" (Flax) | "keras_uniform" (TFRS)
 
   c.loss = ml_collections.ConfigDict()
   c.loss.use_logq = True        # logQ correction, Eq. 2
@@ -143,7 +151,7 @@ def base_config() -> ml_collections.ConfigDict:
   t = c.train
   t.learning_rate = config_dict.placeholder(float)  # Adam (Sec. 4.4: 0.01)
   t.batch_size = 128            # windows per step; every prefix of each is an example
-  t.max_epochs = 30             # per training phase
+  t.max_epochs = config_dict.placeholder(int)      # per training phase (preset: 30 | 10)
   t.patience = 3                # early stopping on validation NDCG@20
   t.steps_per_call = 50         # training steps fused into one jitted call (progress granularity)
   t.reset_optimizer = True      # fresh Adam at the start of every phase
@@ -238,6 +246,8 @@ def _validate(c):
   _check(len(m.item_mlp_dims) >= 1 and m.item_mlp_dims[-1] == m.embed_dim, "model.item_mlp_dims",
          f"last width must equal model.embed_dim={m.embed_dim}, got {m.item_mlp_dims}")
   _check(m.affinity in ("mixture", "max"), "model.affinity", f"unknown {m.affinity!r}")
+  _check(m.embedding_init in ("default", "keras_uniform"), "model.embedding_init",
+         f"unknown {m.embedding_init!r}")
   _check(m.item_norm in ("none", "train_eval", "eval"), "model.item_norm",
          f"unknown {m.item_norm!r}")
   _check(m.temperature > 0, "model.temperature", f"must be > 0, got {m.temperature}")

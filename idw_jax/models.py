@@ -55,6 +55,15 @@ class ParametricAttention(nn.Module):
     return jnp.einsum("btmi,bid->btmd", alpha, h)
 
 
+def embedding_init(kind: str):
+  """"default": Flax's (normal, std 1); "keras_uniform": U(-0.05, 0.05) as Keras/TFRS."""
+  if kind == "default":
+    return nn.initializers.variance_scaling(1.0, "fan_in", "normal", out_axis=0)
+  if kind == "keras_uniform":
+    return lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, -0.05, 0.05)
+  raise ValueError(f"model.embedding_init must be 'default' or 'keras_uniform', got {kind!r}")
+
+
 class UserTower(nn.Module):
   """seq[B, T] (right-padded with 0) -> z[B, T, M, d], z[:, t] depends only on seq[:, :t+1]."""
 
@@ -66,14 +75,18 @@ class UserTower(nn.Module):
   num_interests: int = 5
   mlp_ratio: int = 4
   dropout: float = 0.0
+  positions: bool = True
+  embed_init: str = "default"
 
   @nn.compact
   def __call__(self, seq, deterministic: bool = True):
     _, t = seq.shape
-    x = nn.Embed(self.num_items + 1, self.embed_dim, name="item_embed")(seq)
-    pos = self.param("pos_embed", nn.initializers.normal(stddev=0.02),
-                     (self.max_len, self.embed_dim))
-    x = x + pos[None, :t]
+    x = nn.Embed(self.num_items + 1, self.embed_dim, embedding_init=embedding_init(self.embed_init),
+                 name="item_embed")(seq)
+    if self.positions:
+      pos = self.param("pos_embed", nn.initializers.normal(stddev=0.02),
+                       (self.max_len, self.embed_dim))
+      x = x + pos[None, :t]
     mask = nn.make_causal_mask(seq)                                   # [B, 1, T, T]
     for i in range(self.num_layers):
       x = EncoderBlock(self.num_heads, self.mlp_ratio, self.dropout, name=f"block{i}")(
@@ -87,10 +100,12 @@ class ItemTower(nn.Module):
 
   num_items: int
   mlp_dims: Sequence[int] = (16, 16)
+  embed_init: str = "default"
 
   @nn.compact
   def __call__(self, ids):
-    x = nn.Embed(self.num_items + 1, self.mlp_dims[0], name="layer0")(ids)
+    x = nn.Embed(self.num_items + 1, self.mlp_dims[0],
+                 embedding_init=embedding_init(self.embed_init), name="layer0")(ids)
     x = x + self.param("layer0_bias", nn.initializers.zeros, (self.mlp_dims[0],))
     for i, width in enumerate(self.mlp_dims[1:], start=1):
       x = nn.Dense(width, name=f"layer{i}")(nn.relu(x))
@@ -101,8 +116,10 @@ def make_towers(cfg, num_items: int, max_len: int) -> tuple[UserTower, ItemTower
   """Builds both towers from the `model` config section."""
   user = UserTower(num_items=num_items, max_len=max_len, embed_dim=cfg.embed_dim,
                    num_layers=cfg.num_layers, num_heads=cfg.num_heads,
-                   num_interests=cfg.num_interests, mlp_ratio=cfg.mlp_ratio, dropout=cfg.dropout)
-  item = ItemTower(num_items=num_items, mlp_dims=tuple(cfg.item_mlp_dims))
+                   num_interests=cfg.num_interests, mlp_ratio=cfg.mlp_ratio, dropout=cfg.dropout,
+                   positions=cfg.positions, embed_init=cfg.embedding_init)
+  item = ItemTower(num_items=num_items, mlp_dims=tuple(cfg.item_mlp_dims),
+                   embed_init=cfg.embedding_init)
   return user, item
 
 

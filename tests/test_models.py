@@ -47,3 +47,13 @@ def test_item_tower_is_mlp_on_one_hot():
   h = np.maximum(one_hot @ np.asarray(p["layer0"]["embedding"]) + np.asarray(p["layer0_bias"]), 0)
   want = h @ np.asarray(p["layer1"]["kernel"]) + np.asarray(p["layer1"]["bias"])
   np.testing.assert_allclose(item.apply({"params": p}, jnp.arange(6)), want, rtol=1e-5, atol=1e-6)
+
+
+def test_authors_preset_towers_have_no_positions_and_keras_init():
+  from idw_jax import config as config_lib
+  cfg = config_lib.finalize(config_lib.get_config_for({}, "mur,authors_code"))
+  user, item = models.make_towers(cfg.model, num_items=30, max_len=10)
+  params = models.init_params(jax.random.key(0), user, item)
+  assert "pos_embed" not in params["user"]
+  for table in (params["user"]["item_embed"]["embedding"], params["item"]["layer0"]["embedding"]):
+    assert np.abs(np.asarray(table)).max() <= 0.05
