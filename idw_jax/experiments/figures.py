@@ -224,6 +224,17 @@ def _load_npz(path: Path) -> dict:
     return {k: f[k] for k in f.files}
 
 
+def _finish(ctx, fig, name: str, data, rect=(0, 0, 1, 1), dpi: int = 120) -> list[Path]:
+  """Saves the figure as <out>/<name>_<dataset>.png and the plotted numbers beside it."""
+  plt = _plt()
+  fig.tight_layout(rect=rect)
+  path = ctx.path(name)
+  fig.savefig(path, dpi=dpi)
+  plt.close(fig)
+  _write_json(ctx.path(name, "json"), data)
+  return [path]
+
+
 # ------------------------------------------------------------------------------------- fig1
 def fig1(ctx: Context) -> list[Path]:
   """SUR vs MUR item embeddings at low (exponent 0) and high (exponent 2) skew."""
@@ -261,12 +272,7 @@ def fig1(ctx: Context) -> list[Path]:
     _cluster_legend(fig, clusters)
   suptitle(fig, f"Fig. 1: item embeddings ({ctx.projection.upper()}), colour = ground-truth "
            f"cluster, size = frequency ({ctx.seeds_note(seeds)})")
-  fig.tight_layout(rect=(0, 0.05, 1, 0.95))
-  path = ctx.path("fig1")
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
-  _write_json(ctx.path("fig1", "json"), data)
-  return [path]
+  return _finish(ctx, fig, "fig1", data, rect=(0, 0.05, 1, 0.95))
 
 
 # ------------------------------------------------------------------------------------- fig3
@@ -301,12 +307,7 @@ def fig3(ctx: Context) -> list[Path]:
   axes[0].legend(fontsize=8)
   suptitle(fig, f"Fig. 3: synthetic benchmark, {_protocol_label(recs)}, mean ± std over "
            f"{ctx.seeds_note((0,))}")
-  fig.tight_layout()
-  path = ctx.path("fig3")
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
-  _write_json(ctx.path("fig3", "json"), data)
-  return [path]
+  return _finish(ctx, fig, "fig3", data)
 
 
 # ------------------------------------------------------------------------------------- fig4
@@ -369,13 +370,9 @@ def fig4(ctx: Context) -> list[Path]:
   suptitle(fig, f"Fig. 4: {tables.NAMES[method]} on the synthetic benchmark (exponent {exp:g}, "
            f"seed {seed}{', --tiny' if ctx.tiny else ''}): embeddings "
            f"({ctx.projection.upper()}) by cluster (top) and by IDW weight (middle)")
-  fig.tight_layout(rect=(0, 0.04, 1, 0.96))
-  path = ctx.path("fig4")
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
-  _write_json(ctx.path("fig4", "json"), {"run": rec.name, "trace": rec.results["idw_trace"],
-                                         "final_silhouette": rec.results["silhouette"]})
-  return [path]
+  return _finish(ctx, fig, "fig4", {"run": rec.name, "trace": rec.results["idw_trace"],
+                                    "final_silhouette": rec.results["silhouette"]},
+                 rect=(0, 0.04, 1, 0.96))
 
 
 # ------------------------------------------------------------------------------------- fig5
@@ -437,12 +434,7 @@ def fig6(ctx: Context) -> list[Path]:
   axes[0].legend(fontsize=8)
   suptitle(fig, f"Fig. 6: effect of M on {ctx.dataset}, {_protocol_label(recs)} "
            f"({ctx.seeds_note((0,))})")
-  fig.tight_layout()
-  path = ctx.path("fig6")
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
-  _write_json(ctx.path("fig6", "json"), data)
-  return [path]
+  return _finish(ctx, fig, "fig6", data)
 
 
 # ------------------------------------------------------------------------------------- fig7
@@ -485,12 +477,7 @@ def fig7(ctx: Context) -> list[Path]:
   axes[0][0].legend(fontsize=8)
   suptitle(fig, f"Fig. 7: IDW hyperparameters on {ctx.dataset}, {_protocol_label(rec_eta)} "
            f"({ctx.seeds_note((0,))}); numbers at points: wake phases run")
-  fig.tight_layout()
-  path = ctx.path("fig7")
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
-  _write_json(ctx.path("fig7", "json"), data)
-  return [path]
+  return _finish(ctx, fig, "fig7", data)
 
 
 # ------------------------------------------------------------------------------------- fig8
@@ -524,12 +511,7 @@ def fig8(ctx: Context) -> list[Path]:
   axes[0].legend(fontsize=8)
   suptitle(fig, f"Fig. 8: user-tower calibration on {ctx.dataset}, {_protocol_label(recs)} "
            f"({ctx.seeds_note(seeds)})")
-  fig.tight_layout()
-  path = ctx.path("fig8")
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
-  _write_json(ctx.path("fig8", "json"), data)
-  return [path]
+  return _finish(ctx, fig, "fig8", data)
 
 
 # ------------------------------------------------------------------------------------- fig9
@@ -584,12 +566,7 @@ def fig9(ctx: Context) -> list[Path]:
     if len(series) > 1:
       ax.legend(fontsize=7)
   suptitle(fig, "Fig. 9: item distribution (share of interactions per item)")
-  fig.tight_layout()
-  path = ctx.path("fig9")
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
-  _write_json(ctx.path("fig9", "json"), data)
-  return [path]
+  return _finish(ctx, fig, "fig9", data)
 
 
 FIGURES = {"fig1": fig1, "fig3": fig3, "fig4": fig4, "fig5": fig5, "fig6": fig6, "fig7": fig7,
