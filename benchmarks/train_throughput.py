@@ -43,17 +43,20 @@ def main(argv=None) -> dict:
   splits, data_seconds = common.load_splits(cfg, args.tfds_dir)
   mesh = sharding.data_mesh()
   tr = Trainer(cfg, splits, mesh)
-  steps = min(args.steps, tr.steps_per_epoch // 2) or 1
   params = tr.init_params(jax.random.key(cfg.seed))
   state = {"params": params, "opt_state": tr.init_opt_state(params, cfg.train.learning_rate)}
   perm = tr.epoch_permutation(jax.random.key(1))
+  used = tr.steps_per_epoch   # packed: the steps that hold rows (the rest are skipped)
+  if tr.packed:
+    used = int((np.asarray(perm["segments"]).reshape(used, -1) > 0).any(axis=1).sum())
+  steps = min(args.steps, used // 2) or 1
   tables = tr.tables()
   with common.Timer() as compile_t:
     state, out = tr.train_steps(state, perm, 0, steps, tables)
     jax.block_until_ready(out)
   best = None
   for r in range(args.repeats):
-    start = steps * (1 + r) % max(tr.steps_per_epoch - steps, 1)
+    start = steps * (1 + r) % max(used - steps, 1)
     with common.Timer() as t:
       state, out = tr.train_steps(state, perm, start, steps, tables)
       jax.block_until_ready(out)
@@ -61,10 +64,15 @@ def main(argv=None) -> dict:
       best = (t, start)
   t, start = best
   b = tr.batch_size
-  windows = np.asarray(perm)[start * b:(start + steps) * b]
-  windows = windows[windows < splits.num_windows]
-  examples = examples_in(splits, windows)
-  epoch_s = tr.steps_per_epoch / (steps / t.seconds)
+  if tr.packed:   # perm holds the epoch's packed rows; count their windows and examples
+    seg = np.asarray(perm["segments"])[start * b:(start + steps) * b]
+    windows = np.unique(seg[seg > 0])
+    examples = int(((seg[:, :-1] == seg[:, 1:]) & (seg[:, :-1] > 0)).sum())
+  else:
+    windows = np.asarray(perm)[start * b:(start + steps) * b]
+    windows = windows[windows < splits.num_windows]
+    examples = examples_in(splits, windows)
+  epoch_s = used / (steps / t.seconds)   # packed: steps past the last row are skipped
   return common.emit({
       "benchmark": "train_throughput",
       **common.device_info(),
@@ -74,7 +82,7 @@ def main(argv=None) -> dict:
       "train_targets": splits.train_targets,
       "num_windows": splits.num_windows, "num_items": splits.num_items,
       "train_examples": splits.num_train_examples,
-      "batch_size": b, "steps_per_epoch": tr.steps_per_epoch,
+      "batch_size": b, "packed": tr.packed, "steps_per_epoch": int(used),
       "timed_steps": steps,
       "seconds": common.fmt(t.seconds), "cpu_seconds": common.fmt(t.cpu_seconds),
       "first_call_seconds_incl_compile": common.fmt(compile_t.seconds),

@@ -28,7 +28,8 @@ def get_config(arg=None):
       "data.synthetic.num_clusters": 100,
       "data.synthetic.mean_len": 9.0,
       "data.synthetic.min_len": 3,
-      "train.batch_size": 256,
+      "train.batch_size": 64,      # packed rows of 28 slots (~5 short windows each)
+      "train.pack_windows": True,
       "train.max_epochs": 10,
       "train.steps_per_call": 100,
       "eval.block_users": 512,

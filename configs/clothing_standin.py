@@ -8,5 +8,6 @@ def get_config(arg=None):
       "data.name": "clothing-2014-standin",
       "data.source": "user_sequences",
       "data.path": "amazon2014_clothing_5core_STANDIN/Clothing.txt",
-      "train.batch_size": 256,
+      "train.batch_size": 32,      # packed rows of 28 slots (~5 short windows each)
+      "train.pack_windows": True,
   }, arg)

@@ -12,5 +12,6 @@ def get_config(arg=None):
       "data.name": "kindle",
       "data.source": "amazon",
       "data.path": "amazon2018/Kindle_Store.json.gz",
-      "train.batch_size": 256,
+      "train.batch_size": 64,      # packed rows of 28 slots (~5 short windows each)
+      "train.pack_windows": True,
   }, arg)

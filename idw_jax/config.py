@@ -151,6 +151,11 @@ def base_config() -> ml_collections.ConfigDict:
   t = c.train
   t.learning_rate = config_dict.placeholder(float)  # Adam (Sec. 4.4: 0.01)
   t.batch_size = 128            # windows per step; every prefix of each is an example
+  t.pack_windows = False        # every-prefix training only: pack several windows' training
+                                # parts into each row (batch_size then counts rows of
+                                # max_len - 2 slots); the same examples and user
+                                # representations, far fewer padded slots on short-sequence
+                                # data (idw_jax/packing.py). No effect with one target/window.
   t.max_epochs = config_dict.placeholder(int)      # per training phase (preset: 30 | 10)
   t.patience = 3                # early stopping on validation NDCG@20
   t.steps_per_call = 50         # training steps fused into one jitted call (progress granularity)

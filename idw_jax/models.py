@@ -45,12 +45,14 @@ class ParametricAttention(nn.Module):
   num_interests: int
 
   @nn.compact
-  def __call__(self, h):
+  def __call__(self, h, segments=None):
     b, t, d = h.shape
     q = self.param("queries", nn.initializers.normal(stddev=d ** -0.5), (self.num_interests, d))
     logits = jnp.einsum("md,bid->bmi", q, h)                          # [B, M, T]
-    causal = jnp.tril(jnp.ones((t, t), bool))                         # [t, i]
-    logits = jnp.where(causal[None, :, None, :], logits[:, None, :, :], -jnp.inf)
+    causal = jnp.tril(jnp.ones((t, t), bool))[None]                   # [1, t, i]
+    if segments is not None:                                          # packed rows: own window
+      causal = causal & (segments[:, :, None] == segments[:, None, :])
+    logits = jnp.where(causal[:, :, None, :], logits[:, None, :, :], -jnp.inf)
     alpha = jax.nn.softmax(logits, axis=-1)                           # [B, T, M, T]
     return jnp.einsum("btmi,bid->btmd", alpha, h)
 
@@ -65,7 +67,12 @@ def embedding_init(kind: str):
 
 
 class UserTower(nn.Module):
-  """seq[B, T] (right-padded with 0) -> z[B, T, M, d], z[:, t] depends only on seq[:, :t+1]."""
+  """seq[B, T] (right-padded with 0) -> z[B, T, M, d], z[:, t] depends only on seq[:, :t+1].
+
+  Packed rows (several windows one after another, `idw_jax.packing`) pass `segments` (window
+  number within the row, equal ids attend to each other) and `positions` (index within the
+  window): z at each position is then exactly that of the window on its own.
+  """
 
   num_items: int
   max_len: int
@@ -79,20 +86,22 @@ class UserTower(nn.Module):
   embed_init: str = "default"
 
   @nn.compact
-  def __call__(self, seq, deterministic: bool = True):
+  def __call__(self, seq, deterministic: bool = True, segments=None, positions=None):
     _, t = seq.shape
     x = nn.Embed(self.num_items + 1, self.embed_dim, embedding_init=embedding_init(self.embed_init),
                  name="item_embed")(seq)
     if self.positions:
       pos = self.param("pos_embed", nn.initializers.normal(stddev=0.02),
                        (self.max_len, self.embed_dim))
-      x = x + pos[None, :t]
+      x = x + (pos[None, :t] if positions is None else pos[positions])
     mask = nn.make_causal_mask(seq)                                   # [B, 1, T, T]
+    if segments is not None:
+      mask = nn.combine_masks(mask, nn.make_attention_mask(segments, segments, jnp.equal))
     for i in range(self.num_layers):
       x = EncoderBlock(self.num_heads, self.mlp_ratio, self.dropout, name=f"block{i}")(
           x, mask, deterministic)
     h = nn.LayerNorm(name="ln_out")(x)
-    return ParametricAttention(self.num_interests, name="interests")(h)
+    return ParametricAttention(self.num_interests, name="interests")(h, segments)
 
 
 class ItemTower(nn.Module):

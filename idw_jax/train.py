@@ -22,6 +22,7 @@ from idw_jax import affinity as affinity_lib
 from idw_jax import losses
 from idw_jax import metrics
 from idw_jax import models
+from idw_jax import packing
 from idw_jax import sharding
 from idw_jax.data.protocol import Splits
 
@@ -57,11 +58,23 @@ class Trainer:
       raise ValueError(f"config.train.batch_size={self.batch_size} must be a multiple of the "
                        f"device count {n_dev}")
     w = splits.num_windows
+    # Packing (train.pack_windows) applies to every-prefix training; batch_size then counts
+    # rows of max_len - 2 slots, each holding the training parts of several windows.
+    self.packed = bool(cfg.train.pack_windows) and splits.train_targets == "every_prefix"
     self.steps_per_epoch = -(-w // self.batch_size)
     # Device-resident data, plus one all-padding window (index W) used to pad the last batch.
     pad = np.zeros((1, splits.max_len), np.int32)
     self.windows = self._replicate(np.concatenate([splits.windows, pad]))
     self.lengths = self._replicate(np.concatenate([splits.lengths, [0]]).astype(np.int32))
+    if self.packed:
+      self.capacity = splits.max_len - 2
+      seg = packing.segment_lengths(splits.lengths)
+      rows = packing.rows_bound(seg, self.capacity)
+      self.steps_per_epoch = -(-rows // self.batch_size)
+      self.seg_len = self._replicate(np.concatenate([seg, [0]]).astype(np.int32))
+      self._pack = jax.jit(functools.partial(
+          packing.pack, capacity=self.capacity,
+          num_rows=self.steps_per_epoch * self.batch_size))
     self._train_call = jax.jit(self._train_call_impl,
                                static_argnames=("focal_gamma",))
     self._item_emb = jax.jit(self._item_emb_impl, static_argnames=("training",))
@@ -123,6 +136,21 @@ class Trainer:
       z = jnp.take_along_axis(z, at[:, None, None, None], axis=1)[:, 0]
       tgt = jnp.take_along_axis(tgt, at[:, None], axis=1)[:, 0]
       mask = lengths >= 4
+    return self._softmax_loss(params, z, tgt, mask, tables, focal_gamma)
+
+  def packed_loss(self, params, rows: dict, tables: dict, focal_gamma: float):
+    """Every-prefix loss of packed rows (`idw_jax.packing`): slot t predicts slot t + 1 of the
+    same window; the examples and their user representations are those of `loss`."""
+    seg = rows["segments"]
+    z = self.user.apply({"params": params["user"]}, rows["tokens"][:, :-1],
+                        segments=seg[:, :-1], positions=rows["positions"][:, :-1])
+    b, tt, m, d = z.shape
+    mask = (seg[:, :-1] == seg[:, 1:]) & (seg[:, :-1] > 0)
+    return self._softmax_loss(params, z.reshape(b * tt, m, d), rows["tokens"][:, 1:].reshape(-1),
+                              mask.reshape(-1), tables, focal_gamma)
+
+  def _softmax_loss(self, params, z, tgt, mask, tables: dict, focal_gamma: float):
+    """Eq. 1-3 (with the configured re-weighting) of examples z[N, M, d] -> tgt[N] where mask."""
     n = tgt.shape[0]
     # Merge repeated in-batch targets into one column when the catalogue is small (exact).
     dedup = self.splits.num_items + 2 if self.splits.num_items + 2 < n else None
@@ -144,14 +172,11 @@ class Trainer:
     least one training example (a window of length 3 has none) and their number.
     """
     opt = make_optimizer(0.0)  # the real learning rate lives in opt_state.hyperparams
-    grad_fn = jax.value_and_grad(self.loss, has_aux=True)
+    b = self.batch_size
 
-    def step(s, carry):
-      params, opt_state, loss_sum, steps = carry
-      idx = jax.lax.dynamic_slice(perm, ((start + s) * self.batch_size,), (self.batch_size,))
-      windows = self._shard_batch(data["windows"][idx])
-      lengths = self._shard_batch(data["lengths"][idx])
-      (loss, aux), grads = grad_fn(params, windows, lengths, tables, focal_gamma)
+    def update(params, opt_state, loss_sum, steps, loss_fn, *args):
+      (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+          params, *args, tables, focal_gamma)
       updates, opt_state = opt.update(grads, opt_state, params)
       new = optax.apply_updates(params, updates)
       # Frozen item tower (calibration): keep the old values bit for bit.
@@ -160,14 +185,31 @@ class Trainer:
       has = aux["count"] > 0
       return new, opt_state, loss_sum + jnp.where(has, loss, 0.0), steps + has
 
+    def step(s, carry):
+      if self.packed:   # perm is the epoch's packed rows; steps past the last row are skipped
+        rows = jax.tree.map(lambda x: self._shard_batch(
+            jax.lax.dynamic_slice_in_dim(x, (start + s) * b, b)), perm)
+        return jax.lax.cond(jnp.any(rows["segments"] > 0),
+                            lambda c: update(*c, self.packed_loss, rows), lambda c: c, carry)
+      idx = jax.lax.dynamic_slice(perm, ((start + s) * b,), (b,))
+      windows = self._shard_batch(data["windows"][idx])
+      lengths = self._shard_batch(data["lengths"][idx])
+      return update(*carry, self.loss, windows, lengths)
+
     params, opt_state, loss_sum, steps = jax.lax.fori_loop(
         0, num_steps, step, (state["params"], state["opt_state"], jnp.float32(0), jnp.int32(0)))
     return {"params": params, "opt_state": opt_state}, {"loss_sum": loss_sum, "steps": steps}
 
-  def epoch_permutation(self, key) -> jax.Array:
-    """Shuffled window order for an epoch, padded with the padding window to whole batches."""
+  def epoch_permutation(self, key):
+    """Shuffled window order for an epoch, padded with the padding window to whole batches.
+
+    With packing: the epoch's packed rows instead ({"tokens", "segments", "positions"},
+    [steps_per_epoch * batch_size, max_len - 2] each), packed in the shuffled order.
+    """
     w = self.splits.num_windows
     perm = jax.random.permutation(key, w).astype(jnp.int32)
+    if self.packed:
+      return self._pack(self.windows, self.seg_len, perm)
     pad = self.steps_per_epoch * self.batch_size - w
     return jnp.concatenate([perm, jnp.full((pad,), w, jnp.int32)])
 

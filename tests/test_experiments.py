@@ -246,6 +246,8 @@ def test_figure_tiny(name, tiny_ctx):
   with open(png[0], "rb") as fh:
     assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
   assert json.loads(tiny_ctx.path(name, "json").read_text())
+  # Figures share a runs folder with the grid: they must not replace its table manifest.
+  assert not (tiny_ctx.runs_dir() / "grid.json").exists()
 
 
 def test_figures_cli_fig9(tmp_path):

@@ -404,7 +404,8 @@ def run_grid(specs: Sequence[RunSpec], out: str | os.PathLike, jobs: int = 1,
       rest are reported as "not run"). For partial sweeps and for tests.
     compilation_cache: JAX persistent compilation cache folder ("" = off).
     echo: progress lines (index/total, settings, status, seconds, key metric).
-    write_tables: write table.md/.csv and fig5.md/.png under `out` at the end.
+    write_tables: write the manifest grid.json, table.md/.csv and fig5.md/.png under `out`
+      at the end (off for figures, whose runs would otherwise replace the table's).
   """
   out = Path(out)
   (out / "runs").mkdir(parents=True, exist_ok=True)
@@ -475,8 +476,8 @@ def run_grid(specs: Sequence[RunSpec], out: str | os.PathLike, jobs: int = 1,
     if rec.status == "pending" and rec.name in seen:
       first = seen[rec.name]
       rec.status, rec.results, rec.error = first.status, first.results, first.error
-  _write_manifest(out, records)
-  if write_tables:
+  if write_tables:   # figures share the runs folder but must not replace the table's manifest
+    _write_manifest(out, records)
     from idw_jax.experiments import tables
     written = tables.write_all(records_to_rows(records), out)
     echo("tables: " + ", ".join(str(p) for p in written))
