@@ -10,10 +10,11 @@ the pipeline, training and the sleep phase at that scale (benchmarks/), not for 
 
 Arg: method[,preset], as the other configs. Measured on a 2-core CPU (benchmarks/, shared
 host): splits in ~40 s at ~0.9 GB peak RSS without the sampled negatives; one sleep phase
-(exact KDE over 376k items) ~150 s; a training step at batch 256 ~6 CPU-seconds (4,688
-steps per epoch: hours per epoch, an accelerator-sized config). A window is padded to the
-longest one (~22 positions) and the in-batch softmax spans all B x T positions, so the step
-costs O((B T)^2) although only ~6 targets per window are real.
+(exact KDE over 376k items) ~150 s. Training packs the short windows into rows
+(train.pack_windows): 64 rows per step, 6,704 steps per epoch, 2.6 steps/s and 2.3 GB peak
+RSS on 2 loaded cores (~44 min per epoch: an accelerator-sized config). Unpacked, a window
+is padded to the longest one and the O((B T)^2) in-batch softmax would pay for every empty
+slot (~6 real targets per window).
 """
 
 from idw_jax import config as config_lib
@@ -28,7 +29,7 @@ def get_config(arg=None):
       "data.synthetic.num_clusters": 100,
       "data.synthetic.mean_len": 9.0,
       "data.synthetic.min_len": 3,
-      "train.batch_size": 64,      # packed rows of 28 slots (~5 short windows each)
+      "train.batch_size": 64,      # packed rows (train.pack_windows) of max_len - 2 slots
       "train.pack_windows": True,
       "train.max_epochs": 10,
       "train.steps_per_call": 100,
