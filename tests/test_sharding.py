@@ -30,8 +30,11 @@ def _env(num_devices: int) -> dict:
   return env
 
 
-def _tiny_config():
-  """400 users, 200 items (so the sampled protocol runs too), a small model."""
+def _tiny_config(pack: bool = False):
+  """400 users, 200 items (so the sampled protocol runs too), a small model.
+
+  pack: short windows (mean length 6) trained as packed rows.
+  """
   from idw_jax import config as config_lib
   c = config_lib.base_config()
   c.method = "mur"
@@ -44,6 +47,9 @@ def _tiny_config():
   c.train.batch_size = 32
   c.eval.block_users = 48     # several blocks per device, the last one padded
   c.eval.block_items = 37     # several item blocks, the last one padded
+  if pack:
+    c.train.pack_windows = True
+    c.data.synthetic.mean_len = 6.0
   return config_lib.finalize(c)
 
 
@@ -59,6 +65,19 @@ def _worker() -> dict:
   cfg = _tiny_config()
   splits = pipeline.make_splits(cfg.data, pipeline.load_sequences(cfg.data))
   runs = {}
+  # Packed rows of short windows (variable lengths, mean 6) on 1 and 4 devices too.
+  packed_cfg = _tiny_config(pack=True)
+  packed = pipeline.make_splits(packed_cfg.data, pipeline.load_sequences(packed_cfg.data))
+  for name, mesh in (("one", None), ("mesh", sharding.data_mesh())):
+    tr = Trainer(packed_cfg, packed, mesh)
+    params = tr.init_params(jax.random.key(0))
+    state = {"params": params, "opt_state": tr.init_opt_state(params, 0.01)}
+    state, res = tr.train_steps(state, tr.epoch_permutation(jax.random.key(1)), 0, STEPS,
+                                tr.tables())
+    runs[name + "_packed"] = {"loss_sum": float(res["loss_sum"]), "steps": int(res["steps"]),
+                              "packed": tr.packed,
+                              "param_sum": float(sum(np.abs(np.asarray(x)).sum()
+                                                     for x in jax.tree.leaves(state["params"])))}
   for name, mesh in (("one", None), ("mesh", sharding.data_mesh())):
     tr = Trainer(cfg, splits, mesh)
     params = tr.init_params(jax.random.key(0))
@@ -120,6 +139,14 @@ def test_mesh_matches_one_device(worker_result):
   for kind in ("full", "sampled"):
     for k, v in one[kind].items():
       np.testing.assert_allclose(mesh[kind][k], v, rtol=1e-5, err_msg=f"{kind} {k}")
+
+
+def test_packed_training_on_mesh_matches_one_device(worker_result):
+  one, mesh = worker_result["runs"]["one_packed"], worker_result["runs"]["mesh_packed"]
+  assert one["packed"] and mesh["packed"]
+  assert one["steps"] == mesh["steps"] == STEPS
+  np.testing.assert_allclose(mesh["loss_sum"], one["loss_sum"], rtol=1e-5)
+  np.testing.assert_allclose(mesh["param_sum"], one["param_sum"], rtol=1e-5)
 
 
 def test_full_corpus_ranks_on_mesh(worker_result):
