@@ -10,6 +10,7 @@ ends with the same numbers as an uninterrupted run.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sys
@@ -313,7 +314,36 @@ class Driver:
     self._save(arrays, meta, "evaluate")
 
   # --------------------------------------------------------------------------------- run
+  def _lock(self):
+    """Exclusive lock on <workdir>/.lock (process 0): two runs of one workdir would delete
+    each other's checkpoints. The kernel drops it when the process ends, killed or not."""
+    if jax.process_index() != 0:
+      return None
+    path = self.workdir / ".lock"
+    fh = open(path, "a+")
+    try:
+      fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+      fh.seek(0)
+      holder = fh.read().strip() or "unknown"
+      fh.close()
+      raise RuntimeError(f"workdir {self.workdir} is in use by another run (pid {holder}, lock "
+                         f"{path}); wait for it to finish or choose another --workdir") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(str(os.getpid()))
+    fh.flush()
+    return fh
+
   def run(self) -> dict:
+    lock = self._lock()
+    try:
+      return self._run()
+    finally:
+      if lock is not None:
+        lock.close()
+
+  def _run(self) -> dict:
     self._t0 = time.time()
     self._header_printed = False
     restored = self._restore()

@@ -92,3 +92,14 @@ def test_finished_workdir_reprints_and_other_config_is_an_error(reference):
 def test_mistyped_field_is_an_error(tmp_path):
   proc = _launch(tmp_path, "--config.model.num_interestz=3", check=False)
   assert proc.returncode != 0 and "num_interestz" in proc.stderr
+
+
+def test_workdir_in_use_by_another_run_is_an_error(tmp_path):
+  import fcntl
+  with open(tmp_path / ".lock", "w") as fh:               # another run holds the workdir
+    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    fh.write("12345")
+    fh.flush()
+    proc = _launch(tmp_path, check=False)
+  assert proc.returncode != 0 and "in use by another run (pid 12345" in proc.stderr
+  assert not (tmp_path / "results.json").exists()
