@@ -199,6 +199,22 @@ def base_config() -> ml_collections.ConfigDict:
   return c
 
 
+def backfill(saved: dict) -> dict:
+  """A stored config dict (results.json, checkpoint) with the fields added since it was written
+  set to their `base_config` defaults, which keep the old behaviour (e.g. train.pack_windows
+  False): runs made before a field existed stay cached and resumable, and still differ from a
+  config that sets the new field otherwise."""
+  def fill(have: dict, defaults: dict) -> dict:
+    out = dict(have)
+    for k, v in defaults.items():
+      if k not in out:
+        out[k] = v
+      elif isinstance(v, dict) and isinstance(out[k], dict):
+        out[k] = fill(out[k], v)
+    return out
+  return fill(saved, base_config().to_dict())
+
+
 def _get(c, dotted):
   for part in dotted.split("."):
     c = c[part]

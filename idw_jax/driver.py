@@ -137,7 +137,8 @@ class Driver:
     got = self.ckpt.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
     meta = dict(got["meta"])
-    saved, now = _comparable(meta["config"]), _comparable(self.cfg.to_dict())
+    saved = _comparable(config_lib.backfill(meta["config"]))
+    now = _comparable(self.cfg.to_dict())
     saved_cfg = json.dumps(saved, sort_keys=True, default=str)
     now_cfg = json.dumps(json.loads(json.dumps(now, default=str)), sort_keys=True, default=str)
     if saved_cfg != now_cfg:

@@ -141,6 +141,19 @@ def test_fig5_relative_to_mur(tmp_path):
   assert tables.fig5_plot(groups, tmp_path / "f.png").stat().st_size > 0
 
 
+# ------------------------------------------------------------- runs from older code versions
+@pytest.mark.parametrize("pack,status", [(False, "cached"), (True, "stale")])
+def test_run_written_before_a_field_existed_is_cached_at_its_default(tmp_path, pack, status):
+  """results.json without train.pack_windows (added later, default False) matches False only."""
+  spec = grid.make_specs(SYNTHETIC, ["mur"], [0], None, {"train.pack_windows": pack})[0]
+  old = grid.make_specs(SYNTHETIC, ["mur"], [0])[0].config().to_dict()
+  del old["train"]["pack_windows"]
+  rec = grid.RunRecord(spec, "run", tmp_path)
+  (tmp_path / "results.json").write_text(json.dumps({"config": old}, default=str))
+  assert grid._read_cached(rec, spec.config())
+  assert rec.status == status, rec.error
+
+
 # ------------------------------------------------------------------------------ run naming
 def test_run_names_follow_the_resolved_config():
   name = lambda specs: [grid.run_name(s) for s in specs]

@@ -247,7 +247,8 @@ def _read_cached(rec: RunRecord, cfg) -> bool:
   if not path.exists():
     return False
   results = json.loads(path.read_text())
-  want, got = _config_json(cfg.to_dict()), _config_json(results.get("config", {}))
+  want = _config_json(cfg.to_dict())
+  got = _config_json(config_lib.backfill(results.get("config", {})))
   if want != got:
     diff = "; ".join(f"{k}: {got.get(k)!r} -> {want.get(k)!r}"
                      for k in sorted(set(want) | set(got)) if want.get(k) != got.get(k))
