@@ -61,12 +61,13 @@ class Trainer:
     # Packing (train.pack_windows) applies to every-prefix training; batch_size then counts
     # rows of max_len - 2 slots, each holding the training parts of several windows.
     self.packed = bool(cfg.train.pack_windows) and splits.train_targets == "every_prefix"
-    self.steps_per_epoch = -(-w // self.batch_size)
     # Device-resident data, plus one all-padding window (index W) used to pad the last batch.
     pad = np.zeros((1, splits.max_len), np.int32)
     self.windows = self._replicate(np.concatenate([splits.windows, pad]))
     self.lengths = self._replicate(np.concatenate([splits.lengths, [0]]).astype(np.int32))
-    if self.packed:
+    if not self.packed:
+      self.steps_per_epoch = -(-w // self.batch_size)
+    else:
       self.capacity = splits.max_len - 2
       seg = packing.segment_lengths(splits.lengths)
       rows = packing.rows_bound(seg, self.capacity)
