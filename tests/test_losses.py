@@ -78,11 +78,14 @@ def test_affinity_matches_numpy_loop(kind):
   np.testing.assert_allclose(rows, got, rtol=1e-6, atol=1e-6)
 
 
-def test_mixture_gradient_matches_finite_differences():
-  """The hand-written VJP of Eq. 4 against float64 central differences of the numpy formula."""
+@pytest.mark.parametrize("kind", ["mixture", "max"])
+@pytest.mark.parametrize("block_elements", [10**6, 48, 24])   # whole; blocks of 2 rows (padded); of 1
+def test_affinity_gradient_matches_finite_differences(kind, block_elements):
+  """The hand-written VJPs (whole, and blocked with recomputation) against float64 central
+  differences of the numpy formula; the blocked value against the numpy formula too."""
   rng = np.random.default_rng(3)
   z, v, g = rng.normal(size=(3, 4, 5)), rng.normal(size=(6, 5)), rng.normal(size=(3, 6))
-  f = lambda z_, v_: np.sum(g * _np_affinity(z_, v_, "mixture"))
+  f = lambda z_, v_: np.sum(g * _np_affinity(z_, v_, kind))
   want = []
   for x, other, first in ((z, v, True), (v, z, False)):
     grad = np.zeros_like(x)
@@ -93,11 +96,30 @@ def test_mixture_gradient_matches_finite_differences():
       lo = f(x - e, other) if first else f(other, x - e)
       grad[i] = (hi - lo) / 2e-6
     want.append(grad)
-  got = jax.grad(lambda z_, v_: jnp.sum(jnp.asarray(g, jnp.float32)
-                                        * affinity.mixture_affinity(z_, v_)), argnums=(0, 1))(
-      jnp.asarray(z, jnp.float32), jnp.asarray(v, jnp.float32))
+  f32 = lambda x: jnp.asarray(x, jnp.float32)
+  fn = {"mixture": affinity.mixture_affinity, "max": affinity.max_affinity}[kind]
+  aff = jax.jit(lambda z_, v_: fn(z_, v_, block_elements))
+  np.testing.assert_allclose(np.asarray(aff(f32(z), f32(v))), _np_affinity(z, v, kind),
+                             rtol=1e-5, atol=1e-5)
+  got = jax.grad(lambda z_, v_: jnp.sum(f32(g) * aff(z_, v_)), argnums=(0, 1))(f32(z), f32(v))
   for a, b in zip(got, want):
     np.testing.assert_allclose(np.asarray(a), b, rtol=1e-4, atol=1e-4)
+
+
+def test_max_gradient_splits_ties_like_jnp_max():
+  """Two equal interests share the gradient equally, as autodiff of jnp.max does."""
+  rng = np.random.default_rng(4)
+  z = rng.normal(size=(4, 3, 5)).astype(np.float32)
+  z[:, 1] = z[:, 0]                                             # interests 0 and 1 tie
+  v = rng.normal(size=(6, 5)).astype(np.float32)
+  g = jnp.asarray(rng.normal(size=(4, 6)), jnp.float32)
+  ref = jax.grad(lambda z_, v_: jnp.sum(g * jnp.max(jnp.einsum("bmd,cd->bmc", z_, v_), axis=1)),
+                 argnums=(0, 1))(z, v)
+  for block_elements in (10**6, 18):
+    got = jax.grad(lambda z_, v_: jnp.sum(g * affinity.max_affinity(z_, v_, block_elements)),
+                   argnums=(0, 1))(z, v)
+    for a, b in zip(got, ref):
+      np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
 
 
 def test_single_interest_is_dot_product():
