@@ -104,3 +104,45 @@ def emit(result: dict) -> dict:
 
 def fmt(x: float, digits: int = 4) -> float:
   return float(f"{x:.{digits}g}")
+
+
+# Host-side wrappers in a jax.profiler trace; what is left are the compiled program's ops.
+_WRAPPERS = ("$", "ThunkExecutor", "PjitFunction", "SlinkyThreadPool", "CommonPjRt", "end:",
+             "TfrtCpu", "PjRt", "while", "conditional")
+
+
+def hlo_sources(compiled_text: str) -> dict[str, str]:
+  """{HLO instruction name: the JAX op it came from (op_name metadata)} of a compiled program."""
+  import re
+  out = {}
+  for line in compiled_text.splitlines():
+    m = re.match(r"\s*(?:ROOT )?%?([\w.\-]+) = .*?op_name=\"([^\"]+)\"", line)
+    if m:
+      out.setdefault(m.group(1), m.group(2))
+  return out
+
+
+def trace_top_ops(folder: str, per: int, n: int = 12, sources: dict | None = None
+                  ) -> list[dict]:
+  """The n compiled ops with the most time in the newest perfetto trace under `folder`.
+
+  Returns [{"op", "ms" (total / per, e.g. per step), "calls" (/ per), "source"}] from the
+  trace that `jax.profiler.start_trace(folder, create_perfetto_trace=True)` wrote; source is
+  the op's JAX origin from `sources` (hlo_sources), shortened.
+  """
+  import collections
+  import gzip
+  files = sorted(pathlib.Path(folder).glob("plugins/profile/*/perfetto_trace.json.gz"))
+  if not files:
+    return []
+  with gzip.open(files[-1]) as fh:
+    trace = json.load(fh)
+  events = trace["traceEvents"] if isinstance(trace, dict) else trace
+  total, calls = collections.Counter(), collections.Counter()
+  for e in events:
+    if e.get("ph") == "X" and not e["name"].startswith(_WRAPPERS):
+      total[e["name"]] += e.get("dur", 0)
+      calls[e["name"]] += 1
+  src = lambda k: (sources or {}).get(k, "").replace("jit(_train_call_impl)/while/body/", "")
+  return [{"op": k, "ms": fmt(v / 1e3 / per), "calls": fmt(calls[k] / per), "source": src(k)}
+          for k, v in total.most_common(n)]

@@ -8,6 +8,8 @@ Times `--steps` steps of the first epoch through `Trainer.train_steps` (one jitt
 `block_until_ready`) after a warm-up call of the same length that compiles it. Reports
 training windows/s, training examples/s (targets: every prefix of a window under the paper
 preset, one per window under authors_code) and steps/s. Runs on all devices (data mesh).
+`--trace DIR` records the timed calls with `jax.profiler` and adds the compiled ops with
+the most time per step (`top_ops_per_step`); the full trace opens in Perfetto or TensorBoard.
 """
 
 from __future__ import annotations
@@ -31,12 +33,24 @@ def examples_in(splits, windows: np.ndarray) -> int:
   return int((n >= 4).sum())
 
 
+def compiled_text(tr: Trainer, state, perm, tables) -> str:
+  """HLO of the jitted training call `Trainer.train_steps` runs (names the traced ops)."""
+  import jax.numpy as jnp
+  tab = {k: jnp.asarray(getattr(tables, k)) for k in ("log_q", "example_weight", "margin")}
+  data = {"windows": tr.windows, "lengths": tr.lengths}
+  return tr._train_call.lower(state, data, perm, jnp.int32(0), jnp.int32(1), tab,  # pylint: disable=protected-access
+                              jnp.bool_(True), focal_gamma=0.0).compile().as_text()
+
+
 def main(argv=None) -> dict:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   common.add_config_args(parser, "configs/synthetic.py")
   parser.add_argument("--steps", type=int, default=50, help="timed steps (also the warm-up)")
   parser.add_argument("--repeats", type=int, default=1, help="timed calls; the best counts")
   parser.add_argument("--tfds-dir", default=None, help="read real data through TFDS here")
+  parser.add_argument("--trace", default=None,
+                      help="write a jax.profiler trace of the timed calls to this folder "
+                           "(open in TensorBoard's profile tab or Perfetto)")
   args = parser.parse_args(argv)
 
   cfg = common.load_config(args.config, args.set)
@@ -55,6 +69,8 @@ def main(argv=None) -> dict:
     state, out = tr.train_steps(state, perm, 0, steps, tables)
     jax.block_until_ready(out)
   best = None
+  if args.trace:
+    jax.profiler.start_trace(args.trace, create_perfetto_trace=True)
   for r in range(args.repeats):
     start = steps * (1 + r) % max(used - steps, 1)
     with common.Timer() as t:
@@ -62,6 +78,11 @@ def main(argv=None) -> dict:
       jax.block_until_ready(out)
     if best is None or t.seconds < best[0].seconds:
       best = (t, start)
+  top_ops = None
+  if args.trace:
+    jax.profiler.stop_trace()
+    top_ops = common.trace_top_ops(args.trace, steps * args.repeats,
+                                   sources=common.hlo_sources(compiled_text(tr, state, perm, tables)))
   t, start = best
   b = tr.batch_size
   if tr.packed:   # perm holds the epoch's packed rows; count their windows and examples
@@ -92,6 +113,7 @@ def main(argv=None) -> dict:
       "epoch_seconds_estimate": common.fmt(epoch_s),
       "data_seconds": common.fmt(data_seconds),
       "peak_rss_mb": common.peak_rss_mb(),
+      **({"top_ops_per_step": top_ops} if top_ops is not None else {}),
   })
 
 

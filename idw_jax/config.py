@@ -18,6 +18,8 @@ from ml_collections import config_dict
 METHODS = ("sur", "mur", "freq_balance", "focal", "qmargin", "item_norm", "item_norm_posthoc",
            "sur_idw", "mur_idw")
 IDW_METHODS = ("sur_idw", "mur_idw")
+# The baseline whose whole run is an IDW method's pretraining (same loss, same model).
+IDW_BASE = {"sur_idw": "sur", "mur_idw": "mur"}
 SINGLE_METHODS = ("sur", "sur_idw")
 
 # Preset-dependent fields (DESIGN.md, "Choices the paper leaves open").
@@ -176,6 +178,9 @@ def base_config() -> ml_collections.ConfigDict:
   i.calibration_max_epochs = 10
   i.calibration_lr_scale = config_dict.placeholder(float)
   i.kde_block = 2048            # KDE tile size (queries and items)
+  i.pretrained_workdir = ""     # workdir of a finished run of the base method (mur for mur_idw,
+                                # sur for sur_idw) with the same config and seed: its state after
+                                # pretraining is this run's (bit-identical; the grid fills it in)
 
   c.eval = ml_collections.ConfigDict()
   c.eval.ks = (5, 20)           # HR@K and NDCG@K (Sec. 4.2, App. B)
@@ -280,6 +285,8 @@ def _validate(c):
   _check(t.steps_per_call >= 1, "train.steps_per_call", f"must be >= 1, got {t.steps_per_call}")
   _check(0 <= i.momentum <= 1, "idw.momentum", f"must be in [0, 1], got {i.momentum}")
   _check(i.eta >= 0, "idw.eta", f"must be >= 0, got {i.eta}")
+  _check(not i.pretrained_workdir or c.method in IDW_METHODS, "idw.pretrained_workdir",
+         f"only IDW methods {IDW_METHODS} reuse a pretraining, not {c.method!r}")
   _check(i.max_iterations >= 0, "idw.max_iterations", f"must be >= 0, got {i.max_iterations}")
   _check(i.stopping_norm in ("l2", "inf"), "idw.stopping_norm", f"unknown {i.stopping_norm!r}")
   _check(i.weighting in ("relative", "inverse"), "idw.weighting", f"unknown {i.weighting!r}")

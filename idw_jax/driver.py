@@ -147,6 +147,46 @@ class Driver:
                        "--workdir or the same config")
     return got["state"], meta
 
+  def _from_pretrained(self, source: str):
+    """(arrays, meta) at the end of pretraining, from a finished run of the base method.
+
+    An IDW method pretrains exactly as its base (mur for mur_idw) does for its whole run, so
+    the base run's final state (evaluation changes no array) is this run's state after
+    PRETRAIN, bit for bit. The base's pretraining epochs and seconds are carried over.
+    """
+    src = Path(source)
+    field = "config.idw.pretrained_workdir"
+    ckpt_dir = (src / "checkpoints").absolute()
+    step = None
+    if ckpt_dir.is_dir():
+      mngr = ocp.CheckpointManager(ckpt_dir, options=ocp.CheckpointManagerOptions(read_only=True))
+      step = mngr.latest_step()
+    if step is None:
+      raise ValueError(f"{field}: {src} holds no checkpoint")
+    meta = dict(mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"])
+    base = config_lib.IDW_BASE[self.method]
+    src_cfg = config_lib.backfill(meta["config"])
+    if src_cfg["method"] != base:
+      raise ValueError(f"{field}: {src} is a {src_cfg['method']!r} run; {self.method} reuses "
+                       f"the pretraining of {base!r}")
+    if meta["phase"] not in (EVALUATE, DONE):
+      raise ValueError(f"{field}: {src} has not finished pretraining (phase {meta['phase']!r})")
+    strip = lambda c: {k: v for k, v in _comparable(c).items() if k not in ("method", "idw")}
+    a = json.loads(json.dumps(strip(src_cfg), sort_keys=True, default=str))
+    b = json.loads(json.dumps(strip(self.cfg.to_dict()), sort_keys=True, default=str))
+    if a != b:
+      raise ValueError(f"{field}: {src} has another config ({_config_diff(a, b)})")
+    template, fresh = self._fresh_state()
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
+    arrays = mngr.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract)))["state"]
+    mngr.close()
+    rows = [r for r in meta["phase_rows"] if r["phase"] == PRETRAIN]
+    fresh.update(history=[r for r in meta["history"] if r["phase"] == PRETRAIN],
+                 phase_rows=rows, elapsed=rows[-1]["seconds"], pretrained_from=str(src))
+    fresh["epochs_total"] = len(fresh["history"])
+    return arrays, fresh
+
   def _elapsed(self):
     return self._elapsed0 + (time.time() - self._t0)
 
@@ -348,7 +388,17 @@ class Driver:
     self._t0 = time.time()
     self._header_printed = False
     restored = self._restore()
-    if restored is None:
+    if restored is None and self.is_idw and self.cfg.idw.pretrained_workdir:
+      arrays, meta = self._from_pretrained(self.cfg.idw.pretrained_workdir)
+      self._elapsed0 = meta["elapsed"]
+      self.echo(f"{self.method} on {self.cfg.data.name}: pretraining reused from "
+                f"{meta['pretrained_from']} ({meta['epochs_total']} epochs), workdir "
+                f"{self.workdir}", flush=True)
+      for row in meta["phase_rows"]:
+        self._print_row(row)
+      self._start_phase(arrays, meta, SLEEP)
+      self._save(arrays, meta, "pretrained")
+    elif restored is None:
       arrays, meta = self._fresh_state()
       self._elapsed0 = 0.0
       meta["phase_started"] = 0.0
@@ -397,6 +447,8 @@ class Driver:
         "save_log": meta["save_log"],
         "data": {**self.splits.report, **self.data_summary},
         "wall_seconds": meta["elapsed"],
+        # Set when pretraining came from another run (its seconds are in wall_seconds).
+        "pretrained_from": meta.get("pretrained_from"),
         "device": {"platform": jax.default_backend(), "kind": jax.devices()[0].device_kind,
                    "count": jax.device_count(), "processes": jax.process_count(),
                    "mesh": None if self.trainer.mesh is None else
@@ -405,9 +457,12 @@ class Driver:
 
 
 def _comparable(cfg: dict) -> dict:
-  """Config fields that must match to resume: not the debug hooks, not where the data lies."""
+  """Config fields that must match to resume: not the debug hooks, not where the data lies,
+  not where a pretraining came from."""
   out = {k: v for k, v in cfg.items() if k != "debug"}
   out["data"] = {k: v for k, v in cfg["data"].items() if k not in ("root", "tfds_dir")}
+  if "idw" in cfg:   # reusing a pretraining gives the same numbers as pretraining here
+    out["idw"] = {k: v for k, v in cfg["idw"].items() if k != "pretrained_workdir"}
   return out
 
 

@@ -40,15 +40,22 @@ class ParametricAttention(nn.Module):
   """M learned queries pool the encoder outputs; causal: output t pools positions <= t.
 
   z[b, t, m] = sum_{i <= t} softmax_i(q_m . h[b, i]) h[b, i]   (Sec. 3.1)
+
+  `at` (int32[B]) asks for one prefix per row, z[b, at[b]] -> [B, M, d], without pooling the
+  others (training with one target per window, evaluation).
   """
 
   num_interests: int
 
   @nn.compact
-  def __call__(self, h, segments=None):
+  def __call__(self, h, segments=None, at=None):
     b, t, d = h.shape
     q = self.param("queries", nn.initializers.normal(stddev=d ** -0.5), (self.num_interests, d))
     logits = jnp.einsum("md,bid->bmi", q, h)                          # [B, M, T]
+    if at is not None:            # only the prefix ending at position at[b]: z[b] is [M, d]
+      visible = jnp.arange(t)[None, :] <= at[:, None]                 # [B, T]
+      alpha = jax.nn.softmax(jnp.where(visible[:, None, :], logits, -jnp.inf), axis=-1)
+      return jnp.einsum("bmi,bid->bmd", alpha, h)
     causal = jnp.tril(jnp.ones((t, t), bool))[None]                   # [1, t, i]
     if segments is not None:                                          # packed rows: own window
       causal = causal & (segments[:, :, None] == segments[:, None, :])
@@ -71,7 +78,8 @@ class UserTower(nn.Module):
 
   Packed rows (several windows one after another, `idw_jax.packing`) pass `segments` (window
   number within the row, equal ids attend to each other) and `positions` (index within the
-  window): z at each position is then exactly that of the window on its own.
+  window): z at each position is then exactly that of the window on its own. `at` (int32[B])
+  returns only z[:, at] -> [B, M, d] (one prefix per row; the encoder still runs on all).
   """
 
   num_items: int
@@ -86,7 +94,7 @@ class UserTower(nn.Module):
   embed_init: str = "default"
 
   @nn.compact
-  def __call__(self, seq, deterministic: bool = True, segments=None, positions=None):
+  def __call__(self, seq, deterministic: bool = True, segments=None, positions=None, at=None):
     _, t = seq.shape
     x = nn.Embed(self.num_items + 1, self.embed_dim, embedding_init=embedding_init(self.embed_init),
                  name="item_embed")(seq)
@@ -101,7 +109,7 @@ class UserTower(nn.Module):
       x = EncoderBlock(self.num_heads, self.mlp_ratio, self.dropout, name=f"block{i}")(
           x, mask, deterministic)
     h = nn.LayerNorm(name="ln_out")(x)
-    return ParametricAttention(self.num_interests, name="interests")(h, segments)
+    return ParametricAttention(self.num_interests, name="interests")(h, segments, at)
 
 
 class ItemTower(nn.Module):

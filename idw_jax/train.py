@@ -125,16 +125,16 @@ class Trainer:
     """Every-prefix loss of a batch of windows [B, L] (one forward pass per window)."""
     t_len = self.splits.max_len - 3                      # positions 0..L-4 predict 1..L-3
     inp, tgt = windows[:, :t_len], windows[:, 1:t_len + 1]
-    z = self.user.apply({"params": params["user"]}, inp)   # [B, T, M, d]
-    b, tt, m, d = z.shape
     if self.splits.train_targets == "every_prefix":
+      z = self.user.apply({"params": params["user"]}, inp)   # [B, T, M, d]
+      b, tt, m, d = z.shape
       mask = jnp.arange(t_len)[None, :] <= lengths[:, None] - 4
       z = z.reshape(b * tt, m, d)
       tgt, mask = tgt.reshape(-1), mask.reshape(-1)
     else:
-      # One target per window (position n-3, predicted at n-4): gather before the softmax.
+      # One target per window (position n-3, predicted at n-4): pool only that prefix.
       at = jnp.clip(lengths - 4, 0, t_len - 1)
-      z = jnp.take_along_axis(z, at[:, None, None, None], axis=1)[:, 0]
+      z = self.user.apply({"params": params["user"]}, inp, at=at)   # [B, M, d]
       tgt = jnp.take_along_axis(tgt, at[:, None], axis=1)[:, 0]
       mask = lengths >= 4
     return self._softmax_loss(params, z, tgt, mask, tables, focal_gamma)
@@ -237,8 +237,7 @@ class Trainer:
   def _user_reps_impl(self, user_params, windows, idx, positions, *, block: int):
     """idx, positions: int32[Wp] (Wp a multiple of devices x block) -> z[Wp, M, d], split."""
     def one_block(ib, pb, params, windows):
-      z = self.user.apply({"params": params}, windows[ib][:, :-1])  # [b, L-1, M, d]
-      return jnp.take_along_axis(z, pb[:, None, None, None], axis=1)[:, 0]
+      return self.user.apply({"params": params}, windows[ib][:, :-1], at=pb)  # [b, M, d]
     return sharding.map_blocks(one_block, self.mesh, block, (idx, positions),
                                (user_params, windows))
 

@@ -103,3 +103,50 @@ def test_workdir_in_use_by_another_run_is_an_error(tmp_path):
     proc = _launch(tmp_path, check=False)
   assert proc.returncode != 0 and "in use by another run (pid 12345" in proc.stderr
   assert not (tmp_path / "results.json").exists()
+
+
+def _launch_method(workdir, method, *extra, check=True):
+  """Like _launch for another method of the same tiny config."""
+  cmd = [sys.executable, str(ROOT / "launch.py"), f"--workdir={workdir}",
+         "--config=" + str(ROOT / "configs/synthetic.py") + f":{method}", *COMMON, *extra]
+  proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
+                        env={**os.environ, "JAX_PLATFORMS": "cpu"}, timeout=600)
+  if check and proc.returncode != 0:
+    raise AssertionError(f"launch failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+  return proc
+
+
+@pytest.fixture(scope="module")
+def mur_run(tmp_path_factory):
+  """A finished tiny MUR run: MUR-IDW's pretraining, run as a method of its own."""
+  wd = tmp_path_factory.mktemp("mur")
+  _launch_method(wd, "mur")
+  return wd
+
+
+def test_reused_pretraining_gives_the_standalone_numbers(reference, mur_run, tmp_path):
+  """MUR-IDW started from a finished MUR run ends with the uninterrupted MUR-IDW's numbers."""
+  _, want = _metrics(reference[0])
+  proc = _launch(tmp_path, f"--config.idw.pretrained_workdir={mur_run}")
+  assert "pretraining reused from" in proc.stdout
+  r, got = _metrics(tmp_path)
+  assert got == want
+  assert r["pretrained_from"] == str(mur_run)
+  assert [p["phase"] for p in r["phases"]] == ["pretrain", "sleep 0", "wake 1", "sleep 1",
+                                               "calibrate"]
+  # Resuming ignores where the pretraining came from (it no longer matters).
+  assert "HR@20" in _launch(tmp_path).stdout
+
+
+def test_reused_pretraining_must_match(reference, mur_run, tmp_path):
+  proc = _launch(tmp_path / "a", f"--config.idw.pretrained_workdir={mur_run}",
+                 "--config.seed=3", check=False)
+  assert proc.returncode != 0 and "pretrained_workdir" in proc.stderr and "seed" in proc.stderr
+  proc = _launch(tmp_path / "b", f"--config.idw.pretrained_workdir={reference[0]}", check=False)
+  assert proc.returncode != 0 and "'mur_idw' run" in proc.stderr
+  proc = _launch(tmp_path / "c", f"--config.idw.pretrained_workdir={tmp_path / 'none'}",
+                 check=False)
+  assert proc.returncode != 0 and "no checkpoint" in proc.stderr
+  proc = _launch_method(tmp_path / "d", "mur", f"--config.idw.pretrained_workdir={mur_run}",
+                        check=False)
+  assert proc.returncode != 0 and "only IDW methods" in proc.stderr

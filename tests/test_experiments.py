@@ -270,3 +270,19 @@ def test_figures_cli_fig9(tmp_path):
       cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stdout + proc.stderr
   assert (tmp_path / "fig9_synthetic.png").stat().st_size > 0
+
+
+def test_grid_reuses_the_base_runs_pretraining(tmp_path):
+  """mur_idw listed first still runs after mur and starts from its finished run."""
+  specs = grid.make_specs(SYNTHETIC, ["mur_idw", "mur"], [0], fixed=TINY)
+  lines = []
+  recs = grid.run_grid(specs, tmp_path, echo=lines.append, write_tables=False)
+  assert lines[0].startswith("[2/2] mur seed=0"), lines
+  idw, base = recs
+  assert idw.status == "done" and idw.results["pretrained_from"] == str(base.workdir.absolute())
+  assert "idw.pretrained_workdir" in (idw.workdir / "launch_command.txt").read_text()
+  assert "pretraining reused" in (idw.workdir / "log.txt").read_text()
+  assert base.results["pretrained_from"] is None
+  # Cached on the next call although its config names where the pretraining came from.
+  assert [r.status for r in grid.run_grid(specs, tmp_path, echo=lines.append,
+                                          write_tables=False)] == ["cached", "cached"]

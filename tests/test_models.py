@@ -21,6 +21,11 @@ def test_every_prefix_equals_tower_on_prefix_alone(num_interests):
   for t in range(1, 7):
     alone = apply(seq[:, :t])
     np.testing.assert_allclose(full[:, :t], alone, rtol=1e-5, atol=1e-6)
+  # Asking for one prefix per row (`at`) gives that prefix's representation.
+  at = jnp.array([5, 2], jnp.int32)
+  one = jax.jit(lambda s, a: user.apply({"params": params["user"]}, s, at=a))(seq, at)
+  assert one.shape == (2, num_interests, 8)
+  np.testing.assert_allclose(one, full[jnp.arange(2), at], rtol=1e-5, atol=1e-6)
   # Changing a later item never changes an earlier prefix's representation.
   changed = apply(seq.at[:, 5].set(9))
   np.testing.assert_array_equal(full[:, :5], changed[:, :5])

@@ -55,8 +55,9 @@ from idw_jax import config as config_lib
 # Fields written out in run names whenever they differ from the defaults (the paper's sweeps).
 READABLE = ("data.synthetic.cluster_exponent", "model.num_interests", "idw.eta", "idw.momentum",
             "idw.calibrate", "idw.max_iterations")
-# Where the data lies does not change a run: ignored when a cached run's config is checked.
-LOCATION_FIELDS = ("data.root", "data.tfds_dir")
+# Where the data lies, or where a pretraining came from, does not change a run's numbers:
+# ignored when a cached run's config is checked.
+LOCATION_FIELDS = ("data.root", "data.tfds_dir", "idw.pretrained_workdir")
 DEFAULT_CACHE = os.environ.get(
     "IDW_JAX_CACHE", str(Path("~/.cache/idw_jax/jax_compilation_cache").expanduser()))
 
@@ -263,7 +264,26 @@ def _has_checkpoint(workdir: Path) -> bool:
   return ckpt.is_dir() and any(p.name.isdigit() for p in ckpt.iterdir())
 
 
-def launch_command(spec: RunSpec, workdir: Path) -> list[str]:
+def base_run(spec: RunSpec) -> RunSpec | None:
+  """The run whose whole training is `spec`'s pretraining (mur for mur_idw), or None."""
+  base = config_lib.IDW_BASE.get(spec.method)
+  if base is None:
+    return None
+  overrides = tuple((k, v) for k, v in spec.overrides if not k.startswith("idw."))
+  return dataclasses.replace(spec, method=base, overrides=overrides)
+
+
+def pretrained_workdir(spec: RunSpec, runs: Path) -> Path | None:
+  """A finished run of spec's base method under `runs` (same config and seed), if any."""
+  base = base_run(spec)
+  if base is None or dict(spec.overrides).get("idw.pretrained_workdir"):
+    return None
+  cfg = base.config()
+  rec = RunRecord(base, run_name(base, cfg), runs / run_name(base, cfg))
+  return rec.workdir if _read_cached(rec, cfg) and rec.status == "cached" else None
+
+
+def launch_command(spec: RunSpec, workdir: Path, pretrained: Path | None = None) -> list[str]:
   """The launch.py command line that runs `spec` in `workdir` (written beside every run)."""
   cmd = [sys.executable, str(config_lib.repo_root() / "launch.py"),
          f"--config={resolve_config_file(spec.config_file)}:{spec.method},{spec.preset}",
@@ -271,6 +291,8 @@ def launch_command(spec: RunSpec, workdir: Path) -> list[str]:
   for key, value in spec.overrides:
     text = repr(tuple(value)) if isinstance(value, (tuple, list)) else str(value)
     cmd.append(f"--config.{key}={text}")
+  if pretrained is not None:
+    cmd.append(f"--config.idw.pretrained_workdir={pretrained}")
   return cmd + [f"--workdir={workdir}"]
 
 
@@ -360,9 +382,10 @@ def _slot_env(slot: int, jobs: int, cache: str) -> dict[str, str]:
   return env
 
 
-def _run_subprocess(spec: RunSpec, workdir: Path, env: dict[str, str]) -> dict:
+def _run_subprocess(spec: RunSpec, workdir: Path, env: dict[str, str],
+                    cmd: list[str] | None = None) -> dict:
   with open(workdir / "log.txt", "a") as log:
-    proc = subprocess.run(launch_command(spec, workdir), stdout=log, stderr=subprocess.STDOUT,
+    proc = subprocess.run(cmd or launch_command(spec, workdir), stdout=log, stderr=subprocess.STDOUT,
                           env=env, cwd=config_lib.repo_root())
   if proc.returncode != 0:
     tail = (workdir / "log.txt").read_text(errors="replace").strip().splitlines()[-1:]
@@ -394,7 +417,8 @@ def _progress_line(i: int, total: int, rec: RunRecord) -> str:
 
 def run_grid(specs: Sequence[RunSpec], out: str | os.PathLike, jobs: int = 1,
              max_new_runs: int | None = None, compilation_cache: str = DEFAULT_CACHE,
-             echo: Callable[[str], Any] = print, write_tables: bool = True) -> list[RunRecord]:
+             echo: Callable[[str], Any] = print, write_tables: bool = True,
+             reuse_pretraining: bool = True) -> list[RunRecord]:
   """Runs (or reads from the cache) every spec under <out>/runs; returns one record per spec.
 
   Args:
@@ -407,6 +431,10 @@ def run_grid(specs: Sequence[RunSpec], out: str | os.PathLike, jobs: int = 1,
     echo: progress lines (index/total, settings, status, seconds, key metric).
     write_tables: write the manifest grid.json, table.md/.csv and fig5.md/.png under `out`
       at the end (off for figures, whose runs would otherwise replace the table's).
+    reuse_pretraining: an IDW run starts from the finished run of its base method (mur for
+      mur_idw, same config and seed) under <out>/runs when there is one (idw.pretrained_workdir):
+      the same numbers without pretraining again. Base methods run first; with jobs > 1 a
+      base still running when its IDW run starts is not waited for (it pretrains itself).
   """
   out = Path(out)
   (out / "runs").mkdir(parents=True, exist_ok=True)
@@ -427,19 +455,27 @@ def run_grid(specs: Sequence[RunSpec], out: str | os.PathLike, jobs: int = 1,
     else:
       seen[rec.name] = rec
       todo.append((i, rec, cfg))
+  if reuse_pretraining:   # base methods first, so that IDW runs find their pretraining
+    todo.sort(key=lambda t: t[1].spec.method in config_lib.IDW_METHODS)
   skipped = []
   if max_new_runs is not None:
     todo, skipped = todo[:max_new_runs], todo[max_new_runs:]
 
   def run_one(rec: RunRecord, cfg, env=None):
     rec.workdir.mkdir(parents=True, exist_ok=True)
-    cmd = launch_command(rec.spec, rec.workdir)
+    pretrained = None
+    if reuse_pretraining and not _has_checkpoint(rec.workdir):
+      pretrained = pretrained_workdir(rec.spec, out / "runs")
+    if pretrained is not None:
+      cfg = config_lib.finalize(cfg)
+      cfg.idw.pretrained_workdir = str(pretrained.absolute())
+    cmd = launch_command(rec.spec, rec.workdir, pretrained and pretrained.absolute())
     (rec.workdir / "launch_command.txt").write_text(shlex.join(cmd) + "\n")
     resumed = _has_checkpoint(rec.workdir)
     t0 = time.time()
     try:
       rec.results = (_run_in_process(rec.spec, cfg, rec.workdir) if env is None
-                     else _run_subprocess(rec.spec, rec.workdir, env))
+                     else _run_subprocess(rec.spec, rec.workdir, env, cmd))
       rec.status = "resumed" if resumed else "done"
       (rec.workdir / "error.txt").unlink(missing_ok=True)
     except Exception as e:  # pylint: disable=broad-except
@@ -579,7 +615,8 @@ def main(argv):
         f"jobs={f.jobs}", flush=True)
   records = run_grid(specs, out, jobs=f.jobs, max_new_runs=f.max_new_runs,
                      compilation_cache=f.compilation_cache,
-                     echo=lambda s: print(s, flush=True))
+                     echo=lambda s: print(s, flush=True),
+                     reuse_pretraining=f.reuse_pretraining)
   bad = [r for r in records if r.status in ("failed", "stale")]
   if bad:
     print(f"{len(bad)} run(s) failed or stale; see error.txt / log.txt in their folders")
@@ -598,6 +635,8 @@ def _define_flags():
   flags.DEFINE_string("out", None, "Results folder (default results/<data.name>).")
   flags.DEFINE_integer("jobs", 1, "Runs at a time; > 1 runs launch.py subprocesses.")
   flags.DEFINE_integer("max_new_runs", None, "Compute at most this many unfinished runs.")
+  flags.DEFINE_bool("reuse_pretraining", True, "IDW runs start from the finished run of their "
+                    "base method (mur for mur_idw, same config and seed) when the grid has it.")
   flags.DEFINE_string("compilation_cache", DEFAULT_CACHE,
                       "JAX persistent compilation cache folder ('' = off; env IDW_JAX_CACHE).")
   return config_flags.DEFINE_config_file(
