@@ -137,12 +137,8 @@ class Driver:
     got = self.ckpt.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
     meta = dict(got["meta"])
-    saved = _comparable(config_lib.backfill(meta["config"]))
-    now = _comparable(self.cfg.to_dict())
-    saved_cfg = json.dumps(saved, sort_keys=True, default=str)
-    now_cfg = json.dumps(json.loads(json.dumps(now, default=str)), sort_keys=True, default=str)
-    if saved_cfg != now_cfg:
-      diff = _config_diff(json.loads(saved_cfg), json.loads(now_cfg))
+    diff = _config_mismatch(meta["config"], self.cfg.to_dict())
+    if diff:
       raise ValueError(f"{self.workdir} holds a run with another config ({diff}); use a new "
                        "--workdir or the same config")
     return got["state"], meta
@@ -165,17 +161,14 @@ class Driver:
       raise ValueError(f"{field}: {src} holds no checkpoint")
     meta = dict(mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"])
     base = config_lib.IDW_BASE[self.method]
-    src_cfg = config_lib.backfill(meta["config"])
-    if src_cfg["method"] != base:
-      raise ValueError(f"{field}: {src} is a {src_cfg['method']!r} run; {self.method} reuses "
-                       f"the pretraining of {base!r}")
+    if meta["config"]["method"] != base:
+      raise ValueError(f"{field}: {src} is a {meta['config']['method']!r} run; {self.method} "
+                       f"reuses the pretraining of {base!r}")
     if meta["phase"] not in (EVALUATE, DONE):
       raise ValueError(f"{field}: {src} has not finished pretraining (phase {meta['phase']!r})")
-    strip = lambda c: {k: v for k, v in _comparable(c).items() if k not in ("method", "idw")}
-    a = json.loads(json.dumps(strip(src_cfg), sort_keys=True, default=str))
-    b = json.loads(json.dumps(strip(self.cfg.to_dict()), sort_keys=True, default=str))
-    if a != b:
-      raise ValueError(f"{field}: {src} has another config ({_config_diff(a, b)})")
+    diff = _config_mismatch(meta["config"], self.cfg.to_dict(), ignore=("method", "idw"))
+    if diff:
+      raise ValueError(f"{field}: {src} has another config ({diff})")
     template, fresh = self._fresh_state()
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
     arrays = mngr.restore(step, args=ocp.args.Composite(
@@ -464,6 +457,16 @@ def _comparable(cfg: dict) -> dict:
   if "idw" in cfg:   # reusing a pretraining gives the same numbers as pretraining here
     out["idw"] = {k: v for k, v in cfg["idw"].items() if k != "pretrained_workdir"}
   return out
+
+
+def _config_mismatch(saved: dict, now: dict, ignore: tuple[str, ...] = ()) -> str:
+  """'' when a stored config (backfilled) and the current one agree on every `_comparable`
+  field outside the top-level sections `ignore`; else their differences, one per field."""
+  def norm(cfg):
+    kept = {k: v for k, v in _comparable(cfg).items() if k not in ignore}
+    return json.loads(json.dumps(kept, sort_keys=True, default=str))
+  a, b = norm(config_lib.backfill(saved)), norm(now)
+  return "" if a == b else _config_diff(a, b)
 
 
 def _config_diff(a: dict, b: dict, prefix="") -> str:

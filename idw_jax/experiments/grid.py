@@ -279,7 +279,8 @@ def pretrained_workdir(spec: RunSpec, runs: Path) -> Path | None:
   if base is None or dict(spec.overrides).get("idw.pretrained_workdir"):
     return None
   cfg = base.config()
-  rec = RunRecord(base, run_name(base, cfg), runs / run_name(base, cfg))
+  name = run_name(base, cfg)
+  rec = RunRecord(base, name, runs / name)
   return rec.workdir if _read_cached(rec, cfg) and rec.status == "cached" else None
 
 
@@ -463,15 +464,16 @@ def run_grid(specs: Sequence[RunSpec], out: str | os.PathLike, jobs: int = 1,
 
   def run_one(rec: RunRecord, cfg, env=None):
     rec.workdir.mkdir(parents=True, exist_ok=True)
+    resumed = _has_checkpoint(rec.workdir)
     pretrained = None
-    if reuse_pretraining and not _has_checkpoint(rec.workdir):
+    if reuse_pretraining and not resumed:
       pretrained = pretrained_workdir(rec.spec, out / "runs")
     if pretrained is not None:
-      cfg = config_lib.finalize(cfg)
-      cfg.idw.pretrained_workdir = str(pretrained.absolute())
-    cmd = launch_command(rec.spec, rec.workdir, pretrained and pretrained.absolute())
+      pretrained = pretrained.absolute()
+      cfg = cfg.copy_and_resolve_references()
+      cfg.idw.pretrained_workdir = str(pretrained)
+    cmd = launch_command(rec.spec, rec.workdir, pretrained)
     (rec.workdir / "launch_command.txt").write_text(shlex.join(cmd) + "\n")
-    resumed = _has_checkpoint(rec.workdir)
     t0 = time.time()
     try:
       rec.results = (_run_in_process(rec.spec, cfg, rec.workdir) if env is None
