@@ -33,15 +33,6 @@ def examples_in(splits, windows: np.ndarray) -> int:
   return int((n >= 4).sum())
 
 
-def compiled_text(tr: Trainer, state, perm, tables) -> str:
-  """HLO of the jitted training call `Trainer.train_steps` runs (names the traced ops)."""
-  import jax.numpy as jnp
-  tab = {k: jnp.asarray(getattr(tables, k)) for k in ("log_q", "example_weight", "margin")}
-  data = {"windows": tr.windows, "lengths": tr.lengths}
-  return tr._train_call.lower(state, data, perm, jnp.int32(0), jnp.int32(1), tab,  # pylint: disable=protected-access
-                              jnp.bool_(True), focal_gamma=0.0).compile().as_text()
-
-
 def main(argv=None) -> dict:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   common.add_config_args(parser, "configs/synthetic.py")
@@ -82,7 +73,7 @@ def main(argv=None) -> dict:
   if args.trace:
     jax.profiler.stop_trace()
     top_ops = common.trace_top_ops(args.trace, steps * args.repeats,
-                                   sources=common.hlo_sources(compiled_text(tr, state, perm, tables)))
+                                   sources=common.hlo_sources(tr.train_steps_hlo(state, perm, tables)))
   t, start = best
   b = tr.batch_size
   if tr.packed:   # perm holds the epoch's packed rows; count their windows and examples

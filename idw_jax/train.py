@@ -214,16 +214,29 @@ class Trainer:
     pad = self.steps_per_epoch * self.batch_size - w
     return jnp.concatenate([perm, jnp.full((pad,), w, jnp.int32)])
 
-  def train_steps(self, state, perm, start: int, num_steps: int, tables: LossTables,
-                  train_item: bool = True, focal_gamma: float = 0.0):
-    """Runs steps [start, start + num_steps) of the epoch given by perm."""
+  def _train_args(self, state, perm, start, num_steps, tables: LossTables, train_item,
+                  focal_gamma):
+    """(args, kwargs) of the jitted training call."""
     tab = {"log_q": jnp.asarray(tables.log_q), "example_weight": jnp.asarray(tables.example_weight),
            "margin": jnp.asarray(tables.margin)}
     tab, perm = self._replicate(tab), self._replicate(perm)
     data = {"windows": self.windows, "lengths": self.lengths}   # arguments, not constants:
-    return self._train_call(state, data, perm, jnp.int32(start),   # the compiled code is reused
-                            jnp.int32(num_steps), tab,             # across datasets (cache)
-                            jnp.bool_(train_item), focal_gamma=float(focal_gamma))
+    return ((state, data, perm, jnp.int32(start),                  # the compiled code is reused
+             jnp.int32(num_steps), tab, jnp.bool_(train_item)),     # across datasets (cache)
+            {"focal_gamma": float(focal_gamma)})
+
+  def train_steps(self, state, perm, start: int, num_steps: int, tables: LossTables,
+                  train_item: bool = True, focal_gamma: float = 0.0):
+    """Runs steps [start, start + num_steps) of the epoch given by perm."""
+    args, kwargs = self._train_args(state, perm, start, num_steps, tables, train_item,
+                                    focal_gamma)
+    return self._train_call(*args, **kwargs)
+
+  def train_steps_hlo(self, state, perm, tables: LossTables, train_item: bool = True,
+                      focal_gamma: float = 0.0) -> str:
+    """The compiled HLO text `train_steps` runs (profiling: names the ops of a trace)."""
+    args, kwargs = self._train_args(state, perm, 0, 1, tables, train_item, focal_gamma)
+    return self._train_call.lower(*args, **kwargs).compile().as_text()
 
   # ----------------------------------------------------------------------------- evaluation
   def _item_emb_impl(self, item_params, training: bool):
