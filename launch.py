@@ -5,6 +5,8 @@
   python launch.py --config=configs/ml1m.py:mur_idw --config.seed=1 --workdir=/tmp/ml1m
 """
 
+import sys
+import traceback
 from pathlib import Path
 
 from absl import app
@@ -12,14 +14,69 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", "configs/synthetic.py", "Config file[:method[,preset]].", lock_config=True)
+
+def _define_config_flag():
+  """--config; ml_collections applies --config.a.b overrides while defining it, so a mistyped
+  field fails here: reported in one line (the traceback with --debug)."""
+  try:
+    return config_flags.DEFINE_config_file(
+        "config", "configs/synthetic.py", "Config file[:method[,preset]].", lock_config=True)
+  except Exception as e:  # pylint: disable=broad-except
+    if "--debug" in sys.argv:
+      raise
+    print(f"launch.py: {one_line(e)} (--debug shows the traceback)", file=sys.stderr)
+    sys.exit(2)
+
+
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Output folder (checkpoints, results.json, tensorboard/). Default: "
     "workdirs/<data.name>/<method>-<preset>-seed<seed>.")
+_DEBUG = flags.DEFINE_bool(
+    "debug", False, "Show the full traceback of a user error (bad config field, path or data) "
+    "instead of one line.")
+
+# Errors that come from what the user asked for (a config value, a path, the data, a workdir
+# in use or holding another run, a diverged run): one line, not a traceback.
+USER_ERRORS = (ValueError, KeyError, OSError, FloatingPointError, RuntimeError)
+
+
+def one_line(e: BaseException) -> str:
+  """An exception's message on one line (ml_collections quotes and splits its own)."""
+  text = str(e.args[0]) if len(e.args) == 1 and isinstance(e.args[0], str) else str(e)
+  text = text.replace("\\n", " ").replace("\n", " ").replace("\\'", "'")
+  text = text.strip()
+  if len(text) > 1 and text[0] == text[-1] == "'":   # a KeyError's repr
+    text = text[1:-1]
+  return " ".join(text.split())
+
+
+_CONFIG = _define_config_flag()
+
+
+def _parse_flags(argv):
+  """absl flag parsing with a mistyped flag or config field reported in one line."""
+  try:
+    return flags.FLAGS(argv)
+  except Exception as e:  # pylint: disable=broad-except
+    if "--debug" in argv:
+      raise
+    print(f"launch.py: {one_line(e)} (--debug shows the traceback)", file=sys.stderr)
+    sys.exit(2)
 
 
 def main(argv):
+  try:
+    return _main(argv)
+  except USER_ERRORS as e:
+    if _DEBUG.value:
+      raise
+    print(f"launch.py: error: {one_line(e)}", file=sys.stderr)
+    print(f"launch.py: (--debug shows the traceback)", file=sys.stderr)
+    logging.info("traceback:\n%s", traceback.format_exc())
+    sys.exit(1)
+
+
+def _main(argv):
   del argv
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)   # Orbax logs every save at INFO
@@ -53,4 +110,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=_parse_flags)

@@ -23,6 +23,26 @@ from pathlib import Path
 import common  # pylint: disable=g-bad-import-order
 
 
+def _rounded(x):
+  """Floats of a (nested) results row rounded for the JSON line."""
+  if isinstance(x, dict):
+    return {k: _rounded(v) for k, v in x.items()}
+  return common.fmt(x) if isinstance(x, float) else x
+
+
+def _epoch_breakdown(history: list[dict]) -> dict:
+  """Mean seconds per training epoch (full-length epochs only) by part: steps, valid,
+  checkpoint, log, other; and the number of epochs averaged."""
+  timed = [h["timing"] for h in history if "timing" in h]
+  longest = max((h.get("steps", 0) for h in history), default=0)
+  full = [h["timing"] for h in history if "timing" in h and h.get("steps", 0) == longest]
+  rows = full or timed
+  if not rows:
+    return {}
+  out = {k: common.fmt(sum(t[k] for t in rows) / len(rows)) for k in rows[0]}
+  return {**out, "epochs": len(rows)}
+
+
 def main(argv=None) -> dict:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   common.add_config_args(parser, "configs/synthetic.py")
@@ -58,9 +78,9 @@ def main(argv=None) -> dict:
       result.update(
           run_wall_seconds=common.fmt(r["wall_seconds"]),
           device_run=r["device"],
-          phases=[{k: (common.fmt(v) if isinstance(v, float) else v) for k, v in p.items()}
-                  for p in r["phases"]],
+          phases=[_rounded(p) for p in r["phases"]],
           epochs_total=len(r["history"]),
+          epoch_seconds=_epoch_breakdown(r["history"]),
           test_primary=(r["test"]["sampled"] or r["test"]["full"])["overall"])
     else:
       result["stdout_tail"] = stdout[-2000:]

@@ -3,6 +3,7 @@
 data.path points at either the GroupLens `ratings.dat` (data.source=movielens; published at
 https://grouplens.org/datasets/movielens/1m/) or a time-ordered `user item item ...` file
 (data.source=user_sequences), relative to data.root ($IDW_DATA_DIR or ../shared/data).
+Batch size and training schedule per preset: `idw_jax.config.DATASET_PRESETS["ml1m"]`.
 """
 
 from idw_jax import config as config_lib
@@ -13,5 +14,4 @@ def get_config(arg=None):
       "data.name": "ml1m",
       "data.source": "user_sequences",
       "data.path": "ml-1m/ml-1m_user_sequences.txt.gz",
-      "train.batch_size": 32,     # 32 windows x 27 prefixes = 864 in-batch candidates per step
   }, arg)

@@ -35,6 +35,9 @@ PRESETS = {
         "model.embedding_init": "default",
         "train.learning_rate": 0.01,               # Sec. 4.4
         "train.max_epochs": 30,
+        "train.lr_schedule": "constant",
+        "idw.wake_max_epochs": 10.0,
+        "idw.calibration_max_epochs": 10.0,
         "data.protocol.stride": 30,                # consecutive windows (Sec. 4.1)
         "data.protocol.tail_window": "remainder",
         "data.protocol.train_targets": "every_prefix",
@@ -60,6 +63,9 @@ PRESETS = {
         "model.embedding_init": "keras_uniform",
         "train.learning_rate": 1e-3,
         "train.max_epochs": 10,
+        "train.lr_schedule": "constant",
+        "idw.wake_max_epochs": 10.0,
+        "idw.calibration_max_epochs": 10.0,
         "data.protocol.stride": 5,
         "data.protocol.tail_window": "end_aligned",
         "data.protocol.train_targets": "last",
@@ -73,6 +79,24 @@ PRESETS = {
         "idw.kde_sample_size": 10_000,
         "idw.kde_noise_std": 0.1,
         "idw.calibration_lr_scale": 0.1,
+    },
+}
+
+
+# Per-dataset preset values (keyed by data.name), measured for that dataset; they fill fields
+# still unset before PRESETS does. ML-1M's paper preset uses the fast schedule chosen by time
+# to accuracy (README, "Protocol"): 16 windows a step, a cosine learning rate over a fixed
+# budget per phase instead of a constant rate run to early stopping.
+DATASET_PRESETS = {
+    "ml1m": {
+        "paper": {
+            "train.batch_size": 16,        # 16 windows x 27 prefixes = 432 candidates a step
+            "train.lr_schedule": "cosine",
+            "train.max_epochs": 16,
+            "idw.wake_max_epochs": 1.0,
+            "idw.calibration_max_epochs": 2.0,
+        },
+        "authors_code": {"train.batch_size": 32},
     },
 }
 
@@ -152,14 +176,20 @@ def base_config() -> ml_collections.ConfigDict:
   c.train = ml_collections.ConfigDict()
   t = c.train
   t.learning_rate = config_dict.placeholder(float)  # Adam (Sec. 4.4: 0.01)
-  t.batch_size = 128            # windows per step; every prefix of each is an example
+  t.batch_size = config_dict.placeholder(int)      # windows per step (default 128, or the
+  #                               dataset's: DATASET_PRESETS); every prefix of each is an example
   t.pack_windows = False        # every-prefix training only: pack several windows' training
                                 # parts into each row (batch_size then counts rows of
                                 # max_len - 2 slots); the same examples and user
                                 # representations, far fewer padded slots on short-sequence
                                 # data (idw_jax/packing.py). No effect with one target/window.
-  t.max_epochs = config_dict.placeholder(int)      # per training phase (preset: 30 | 10)
-  t.patience = 3                # early stopping on validation NDCG@20
+  t.max_epochs = config_dict.placeholder(int)      # pretraining epochs at most (preset)
+  t.patience = 3                # early stopping on validation NDCG@20 (epochs without gain)
+  t.lr_schedule = config_dict.placeholder(str)     # per phase: "constant" (the peak throughout)
+  #                               or "cosine" (linear warm-up, cosine decay over the phase's
+  #                               epoch budget: train.max_epochs, idw.wake_max_epochs, ...)
+  t.warmup_fraction = 0.05      # cosine: warm-up steps as a fraction of the phase's budget
+  t.final_lr_fraction = 0.0     # cosine: the rate at the end of the budget, x the peak
   t.steps_per_call = 50         # training steps fused into one jitted call (progress granularity)
   t.reset_optimizer = True      # fresh Adam at the start of every phase
 
@@ -173,9 +203,9 @@ def base_config() -> ml_collections.ConfigDict:
   i.kde_sample_size = config_dict.placeholder(int)  # 0 = exact over all items
   i.kde_noise_std = config_dict.placeholder(float)
   i.example_weight = "share"    # "share": e_y ~ w_y / p(y) | "literal": e_y ~ w_y
-  i.wake_max_epochs = 10        # per wake phase
+  i.wake_max_epochs = config_dict.placeholder(float)  # epochs per wake phase (fractions allowed)
   i.calibrate = True            # user-tower calibration (Sec. 3.3)
-  i.calibration_max_epochs = 10
+  i.calibration_max_epochs = config_dict.placeholder(float)  # epochs (fractions allowed)
   i.calibration_lr_scale = config_dict.placeholder(float)
   i.kde_block = 2048            # KDE tile size (queries and items)
   i.pretrained_workdir = ""     # workdir of a finished run of the base method (mur for mur_idw,
@@ -204,20 +234,25 @@ def base_config() -> ml_collections.ConfigDict:
   return c
 
 
+# Fields added after runs were made, with the value that gives those runs' behaviour where the
+# `base_config` default (None for preset placeholders) does not.
+_BEFORE_FIELD = {"train.lr_schedule": "constant"}
+
+
 def backfill(saved: dict) -> dict:
   """A stored config dict (results.json, checkpoint) with the fields added since it was written
-  set to their `base_config` defaults, which keep the old behaviour (e.g. train.pack_windows
-  False): runs made before a field existed stay cached and resumable, and still differ from a
-  config that sets the new field otherwise."""
-  def fill(have: dict, defaults: dict) -> dict:
+  set to the values that keep the old behaviour (the `base_config` default, e.g.
+  train.pack_windows False, or `_BEFORE_FIELD`): runs made before a field existed stay cached
+  and resumable, and still differ from a config that sets the new field otherwise."""
+  def fill(have: dict, defaults: dict, prefix: str) -> dict:
     out = dict(have)
     for k, v in defaults.items():
       if k not in out:
-        out[k] = v
+        out[k] = _BEFORE_FIELD.get(prefix + k, v)
       elif isinstance(v, dict) and isinstance(out[k], dict):
-        out[k] = fill(out[k], v)
+        out[k] = fill(out[k], v, f"{prefix}{k}.")
     return out
-  return fill(saved, base_config().to_dict())
+  return fill(saved, base_config().to_dict(), "")
 
 
 def _get(c, dotted):
@@ -240,9 +275,11 @@ def finalize(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     raise ValueError(f"config.method must be one of {METHODS}, got {c.method!r}")
   if c.preset not in PRESETS:
     raise ValueError(f"config.preset must be one of {tuple(PRESETS)}, got {c.preset!r}")
-  for field, value in PRESETS[c.preset].items():
-    if _get(c, field) is None:
-      _set(c, field, value)
+  for table in (DATASET_PRESETS.get(c.data.name, {}).get(c.preset, {}), PRESETS[c.preset],
+                {"train.batch_size": 128}):
+    for field, value in table.items():
+      if _get(c, field) is None:
+        _set(c, field, value)
   if c.model.num_interests is None:
     c.model.num_interests = 1 if c.method in SINGLE_METHODS else 5
   if c.method in SINGLE_METHODS and c.model.num_interests != 1:
@@ -282,6 +319,15 @@ def _validate(c):
   _check(t.batch_size >= 1, "train.batch_size", f"must be >= 1, got {t.batch_size}")
   _check(t.max_epochs >= 1, "train.max_epochs", f"must be >= 1, got {t.max_epochs}")
   _check(t.patience >= 1, "train.patience", f"must be >= 1, got {t.patience}")
+  _check(t.lr_schedule in ("constant", "cosine"), "train.lr_schedule",
+         f"must be 'constant' or 'cosine', got {t.lr_schedule!r}")
+  _check(0 <= t.warmup_fraction < 1, "train.warmup_fraction",
+         f"must be in [0, 1), got {t.warmup_fraction}")
+  _check(0 <= t.final_lr_fraction <= 1, "train.final_lr_fraction",
+         f"must be in [0, 1], got {t.final_lr_fraction}")
+  _check(i.wake_max_epochs > 0, "idw.wake_max_epochs", f"must be > 0, got {i.wake_max_epochs}")
+  _check(i.calibration_max_epochs > 0, "idw.calibration_max_epochs",
+         f"must be > 0, got {i.calibration_max_epochs}")
   _check(t.steps_per_call >= 1, "train.steps_per_call", f"must be >= 1, got {t.steps_per_call}")
   _check(0 <= i.momentum <= 1, "idw.momentum", f"must be in [0, 1], got {i.momentum}")
   _check(i.eta >= 0, "idw.eta", f"must be >= 0, got {i.eta}")

@@ -10,6 +10,7 @@ ends with the same numbers as an uninterrupted run.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -27,7 +28,7 @@ from absl import logging
 from idw_jax import config as config_lib
 from idw_jax import density
 from idw_jax import losses
-from idw_jax.train import Trainer
+from idw_jax.train import Schedule, Trainer
 
 PRETRAIN, SLEEP, WAKE, CALIBRATE, EVALUATE, DONE = (
     "pretrain", "sleep", "wake", "calibrate", "evaluate", "done")
@@ -56,6 +57,17 @@ class MetricWriter:
       self._writer.close()
 
 
+@contextlib.contextmanager
+def _quiet_logs():
+  """absl logs below FATAL off inside (a library's message about an error we report)."""
+  level = logging.get_verbosity()
+  logging.set_verbosity(logging.FATAL)
+  try:
+    yield
+  finally:
+    logging.set_verbosity(level)
+
+
 def _write(msg: str, **_):
   tqdm.tqdm.write(msg, file=sys.stdout)
   sys.stdout.flush()
@@ -80,7 +92,14 @@ class Driver:
     self.trainer = Trainer(config, splits, mesh)
     self.method = config.method
     self.is_idw = config.method in config_lib.IDW_METHODS
-    self.ckpt = ocp.CheckpointManager(
+    with _quiet_logs():   # a damaged checkpoint is reported by _restore, once
+      self.ckpt = self._checkpoint_manager()
+    self.writer = MetricWriter(self.workdir / "tensorboard")
+
+  def _checkpoint_manager(self) -> ocp.CheckpointManager:
+    """Orbax manager of <workdir>/checkpoints: the latest checkpoint.keep saves, plus the best."""
+    config = self.cfg
+    return ocp.CheckpointManager(
         (self.workdir / "checkpoints").absolute(),
         options=ocp.CheckpointManagerOptions(
             create=True,
@@ -89,7 +108,6 @@ class Driver:
                 ocp.checkpoint_managers.BestN(get_metric_fn=lambda m: m["valid"], reverse=False,
                                               n=1, keep_checkpoints_without_metrics=False),
             ])))
-    self.writer = MetricWriter(self.workdir / "tensorboard")
 
   # ---------------------------------------------------------------------------- state i/o
   def _fresh_state(self):
@@ -129,19 +147,56 @@ class Driver:
     # the next save, and the end of run(), wait for it.
 
   def _restore(self):
-    step = self.ckpt.latest_step()
-    if step is None:
+    """(arrays, meta) of the newest readable checkpoint, or None when there is none.
+
+    The stored config is read alone and compared first, so a run with other shapes is a
+    one-line error naming the fields, not a restore failure. A checkpoint that cannot be read
+    (truncated, corrupted) is moved aside to <workdir>/damaged_checkpoints/ with the reason
+    printed, and the next older one is used: the run then repeats the lost work and ends with
+    the same numbers.
+    """
+    steps = sorted(self.ckpt.all_steps(), reverse=True)
+    if not steps:
       return None
     template, _ = self._fresh_state()
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
-    got = self.ckpt.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
-    meta = dict(got["meta"])
-    diff = _config_mismatch(meta["config"], self.cfg.to_dict())
-    if diff:
-      raise ValueError(f"{self.workdir} holds a run with another config ({diff}); use a new "
-                       "--workdir or the same config")
-    return got["state"], meta
+    for step in steps:
+      try:
+        with _quiet_logs():   # Orbax logs its own failure before raising it
+          meta = dict(self.ckpt.restore(step, args=ocp.args.Composite(
+              meta=ocp.args.JsonRestore()))["meta"])
+      except Exception as e:  # pylint: disable=broad-except
+        self._set_aside(step, e)
+        continue
+      diff = _config_mismatch(meta["config"], self.cfg.to_dict())
+      if diff:
+        raise ValueError(f"{self.workdir} holds a run with another config ({diff}); use a new "
+                         "--workdir or the same config")
+      try:
+        with _quiet_logs():
+          arrays = self.ckpt.restore(step, args=ocp.args.Composite(
+              state=ocp.args.StandardRestore(abstract)))["state"]
+      except Exception as e:  # pylint: disable=broad-except
+        self._set_aside(step, e)
+        continue
+      return arrays, meta
+    raise ValueError(f"no readable checkpoint in {self.workdir / 'checkpoints'} (the damaged "
+                     f"ones are in {self.workdir / 'damaged_checkpoints'}); start again with a "
+                     "new --workdir")
+
+  def _set_aside(self, step: int, error: Exception):
+    """Moves an unreadable checkpoint step out of Orbax's way (its number will be saved
+    again) and says which and why."""
+    reason = " ".join(f"{type(error).__name__}: {error}".split())[:200]
+    self.echo(f"checkpoint {self.workdir / 'checkpoints' / str(step)} cannot be read ({reason}); "
+              "moved to damaged_checkpoints/, trying the previous one", flush=True)
+    if jax.process_index() == 0:
+      aside = self.workdir / "damaged_checkpoints"
+      aside.mkdir(exist_ok=True)
+      target = aside / f"{step}-{int(time.time())}"
+      os.replace(self.workdir / "checkpoints" / str(step), target)
+    with _quiet_logs():
+      self.ckpt.reload()
 
   def _from_pretrained(self, source: str):
     """(arrays, meta) at the end of pretraining, from a finished run of the base method.
@@ -204,6 +259,19 @@ class Driver:
                 lr=lr * cfg.idw.calibration_lr_scale, train_item=False,
                 max_epochs=cfg.idw.calibration_max_epochs, focal=0.0)
 
+  def _budget(self, max_epochs: float) -> int:
+    """A phase's step budget: max_epochs (may be fractional) epochs of steps, at least one."""
+    return max(1, int(np.ceil(max_epochs * self.trainer.steps_per_epoch - 1e-9)))
+
+  def _schedule(self, s: dict) -> Schedule:
+    """The phase's learning-rate schedule (train.lr_schedule) over its step budget."""
+    t = self.cfg.train
+    if t.lr_schedule == "constant":
+      return Schedule(peak=s["lr"])
+    total = self._budget(s["max_epochs"])
+    return Schedule(peak=s["lr"], total=total, warmup=int(round(t.warmup_fraction * total)),
+                    final=t.final_lr_fraction)
+
   def _start_phase(self, arrays, meta, phase):
     meta.update(phase=phase, epoch=0, step=0, best_metric=None, bad_epochs=0, loss_sum=0.0,
                 loss_steps=0, phase_started=self._elapsed())
@@ -215,33 +283,52 @@ class Driver:
         arrays["opt_state"].hyperparams["learning_rate"] = jnp.asarray(s["lr"], jnp.float32)
 
   def _train_epoch(self, arrays, meta):
+    """One epoch (or the last, partial one of a fractional budget), validation, early
+    stopping, checkpoint. Its seconds are split into steps / valid / checkpoint / log / other."""
     cfg, tr = self.cfg, self.trainer
+    t_start = time.perf_counter()
     s = self._phase_settings(meta, arrays)
+    sched = self._schedule(s)
+    spe, budget = tr.steps_per_epoch, self._budget(s["max_epochs"])
+    total = min(spe, budget - meta["epoch"] * spe)
     key = jax.random.wrap_key_data(arrays["rng"])
     key = jax.random.fold_in(jax.random.fold_in(key, 1 + self._phase_id(meta)), meta["epoch"])
     perm = tr.epoch_permutation(key)
     state = {"params": arrays["params"], "opt_state": arrays["opt_state"]}
-    total = tr.steps_per_epoch
     label = f"{meta['phase']}{'' if meta['phase'] != WAKE else ' ' + str(meta['idw_iter'])}"
-    bar = tqdm.tqdm(total=total, initial=meta["step"], desc=f"{label} epoch {meta['epoch'] + 1}",
-                    leave=False, disable=jax.process_index() != 0, file=sys.stderr)
+    bar = self._progress(total, meta["step"], f"{label} epoch {meta['epoch'] + 1}")
     every = cfg.checkpoint.every_steps
+    t_steps = t_ckpt = 0.0
     while meta["step"] < total:
       n = min(cfg.train.steps_per_call, total - meta["step"])
+      t0 = time.perf_counter()
       state, out = tr.train_steps(state, perm, meta["step"], n, s["tables"], s["train_item"],
-                                  s["focal"])
-      meta["loss_sum"] += float(out["loss_sum"])
+                                  s["focal"], sched, meta["epoch"] * spe + meta["step"])
+      loss_sum = float(out["loss_sum"])   # waits for the call: its time is the steps'
+      t_steps += time.perf_counter() - t0
+      meta["loss_sum"] += loss_sum
       meta["loss_steps"] += int(out["steps"])
+      if not np.isfinite(loss_sum):
+        raise FloatingPointError(
+            f"training diverged: non-finite loss in phase {label}, epoch {meta['epoch'] + 1}, "
+            f"steps {meta['step']}-{meta['step'] + n} (learning rate peak {s['lr']:g}, "
+            f"schedule {cfg.train.lr_schedule}); no results were written")
       before, meta["step"] = meta["step"], meta["step"] + n
-      bar.update(n)
-      bar.set_postfix(loss=f"{meta['loss_sum'] / max(meta['loss_steps'], 1):.4f}")
+      if bar is not None:
+        bar.update(n)
+        bar.set_postfix(loss=f"{meta['loss_sum'] / max(meta['loss_steps'], 1):.4f}")
       arrays["params"], arrays["opt_state"] = state["params"], state["opt_state"]
       if every and meta["step"] < total and (meta["step"] // every) > (before // every):
+        t0 = time.perf_counter()
         self._save(arrays, meta, "mid_epoch")
-    bar.close()
+        t_ckpt += time.perf_counter() - t0
+    if bar is not None:
+      bar.close()
     # End of epoch: validation, early stopping.
-    val = tr.evaluate(arrays["params"], "valid", primary_only=True)
-    score = tr.primary(val)["overall"][cfg.eval.early_stop_metric]
+    t0 = time.perf_counter()
+    val = tr.primary(tr.evaluate(arrays["params"], "valid", primary_only=True))["overall"]
+    t_valid = time.perf_counter() - t0
+    score = val[cfg.eval.early_stop_metric]
     train_loss = meta["loss_sum"] / max(meta["loss_steps"], 1)
     improved = meta["best_metric"] is None or score > meta["best_metric"]
     if improved:
@@ -252,24 +339,47 @@ class Driver:
     meta["epoch"] += 1
     meta["epochs_total"] += 1
     meta["step"], meta["loss_sum"], meta["loss_steps"] = 0, 0.0, 0
-    rec = {"phase": meta["phase"], "idw_iter": meta["idw_iter"], "epoch": meta["epoch"],
-           "train_loss": train_loss, "valid": tr.primary(val)["overall"],
-           "seconds": self._elapsed()}
-    meta["history"].append(rec)
+    t0 = time.perf_counter()
     self.writer.scalars(meta["epochs_total"], {
-        "train/loss": train_loss,
-        **{f"valid/{k}": v for k, v in tr.primary(val)["overall"].items() if k != "count"}})
+        "train/loss": train_loss, **{f"valid/{k}": v for k, v in val.items() if k != "count"}})
     logging.info("%s epoch %d: loss %.4f valid %s %.2f%s", label, meta["epoch"], train_loss,
                  cfg.eval.early_stop_metric, score, " *" if improved else "")
-    done = meta["bad_epochs"] >= cfg.train.patience or meta["epoch"] >= s["max_epochs"]
-    if done:
+    t_log = time.perf_counter() - t0
+    rec = {"phase": meta["phase"], "idw_iter": meta["idw_iter"], "epoch": meta["epoch"],
+           "steps": total, "train_loss": train_loss, "valid": val, "seconds": self._elapsed(),
+           "timing": self._timing(t_start, t_steps, t_valid, t_ckpt, t_log)}
+    meta["history"].append(rec)
+    if meta["bad_epochs"] >= cfg.train.patience or meta["epoch"] * spe >= budget:
       arrays["params"] = jax.tree.map(jnp.copy, arrays["best_params"])
       self._end_train_phase(arrays, meta)
+    t0 = time.perf_counter()
     self._save(arrays, meta, "epoch_end", valid_metric=score)
+    # The checkpoint holds the timing without its own save; the run's history has it all.
+    rec["timing"] = self._timing(t_start, t_steps, t_valid, t_ckpt + time.perf_counter() - t0,
+                                 t_log)
+
+  @staticmethod
+  def _timing(t_start, steps, valid, ckpt, log) -> dict:
+    """An epoch's wall seconds split into steps, validation, checkpoint, log and the rest."""
+    total = time.perf_counter() - t_start
+    return {"total": total, "steps": steps, "valid": valid, "checkpoint": ckpt, "log": log,
+            "other": total - steps - valid - ckpt - log}
+
+  def _progress(self, total: int, initial: int, desc: str):
+    """A progress bar on a terminal (process 0); None elsewhere (log files get epoch lines)."""
+    if jax.process_index() != 0 or not sys.stderr.isatty():
+      return None
+    return tqdm.tqdm(total=total, initial=initial, desc=desc, leave=False, file=sys.stderr)
 
   def _phase_row(self, meta, name, extra=None):
     row = {"phase": name, "epochs": meta["epoch"], "best_valid": meta["best_metric"],
            "seconds": self._elapsed() - meta["phase_started"], **(extra or {})}
+    if meta["phase"] in TRAIN_PHASES:   # the phase's epochs' timing, summed
+      epochs = [r for r in meta["history"]
+                if r["phase"] == meta["phase"] and r["idw_iter"] == meta["idw_iter"]]
+      row["steps"] = sum(r.get("steps", 0) for r in epochs)
+      row["timing"] = {k: sum(r["timing"][k] for r in epochs if "timing" in r)
+                       for k in ("steps", "valid", "checkpoint", "log", "other")}
     meta["phase_rows"].append(row)
     self._print_row(row)
 
@@ -296,6 +406,7 @@ class Driver:
   def _sleep(self, arrays, meta):
     cfg, tr = self.cfg, self.trainer
     t = meta["idw_iter"]
+    clock = time.perf_counter()
     emb = tr.item_embeddings(arrays["params"], training=False)[1:]
     w = arrays["item_weight"][1:]
     key = jax.random.fold_in(jax.random.wrap_key_data(arrays["rng"]), 10_000 + t)
@@ -304,9 +415,17 @@ class Driver:
         sample_size=cfg.idw.kde_sample_size, noise_std=cfg.idw.kde_noise_std, key=key,
         block_q=cfg.idw.kde_block, block_n=cfg.idw.kde_block)
     change = float(density.weight_change(w_new, w, norm=cfg.idw.stopping_norm))
+    if not np.isfinite(change):
+      raise FloatingPointError(f"IDW sleep {t}: non-finite item weights (the item embeddings "
+                               "hold NaN or inf); no results were written")
+    timing = {"kde": time.perf_counter() - clock}
+    clock = time.perf_counter()
     sil = tr.silhouette(arrays["params"])
+    timing["silhouette"], clock = time.perf_counter() - clock, time.perf_counter()
     val = tr.primary(tr.evaluate(arrays["params"], "valid", primary_only=True))["overall"]
+    timing["valid"], clock = time.perf_counter() - clock, time.perf_counter()
     self._save_embeddings(arrays["params"], f"sleep{t}", w)
+    timing["embeddings"] = time.perf_counter() - clock
     converged = change < cfg.idw.eta
     stop = converged or t >= cfg.idw.max_iterations
     meta["idw_trace"].append({
@@ -317,7 +436,8 @@ class Driver:
                             **{f"idw/valid_{k}": v for k, v in val.items() if k != "count"}})
     meta["epoch"] = None
     self._phase_row(meta, f"sleep {t}", {"weight_change": change, "silhouette": sil,
-                                         "best_valid": val[cfg.eval.early_stop_metric]})
+                                         "best_valid": val[cfg.eval.early_stop_metric],
+                                         "timing": timing})
     if stop:
       self._start_phase(arrays, meta, CALIBRATE if cfg.idw.calibrate else EVALUATE)
     else:
@@ -340,10 +460,25 @@ class Driver:
   def _evaluate(self, arrays, meta):
     tr = self.trainer
     params = arrays["params"]
+    clock = time.perf_counter()
     test = tr.evaluate(params, "test")
+    timing = {"test": time.perf_counter() - clock}
+    clock = time.perf_counter()
     valid = tr.evaluate(params, "valid")
+    timing["valid"] = time.perf_counter() - clock
+    # NaN scores rank last rather than propagate, so check the parameters, then the metrics.
+    bad = [jax.tree_util.keystr(path) for path, x in jax.tree_util.tree_leaves_with_path(params)
+           if not bool(jnp.all(jnp.isfinite(x)))]
+    bad += [f"{split}/{kind}/overall/{k}" for split, r in (("test", test), ("valid", valid))
+            for kind, block in r.items() if block
+            for k, v in block["overall"].items() if not np.isfinite(v)]
+    if bad:
+      raise FloatingPointError(f"non-finite parameters or metrics at evaluation "
+                               f"({', '.join(bad[:4])}); no results were written")
     meta["results"] = {"test": test, "valid": valid, "silhouette": tr.silhouette(params)}
     self._save_embeddings(params, "final", arrays["item_weight"][1:])
+    meta["epoch"] = None
+    self._phase_row(meta, "evaluate", {"timing": timing})
     meta["phase"] = DONE
     self._save(arrays, meta, "evaluate")
 

@@ -43,6 +43,39 @@ def make_optimizer(learning_rate: float) -> optax.GradientTransformation:
   return optax.inject_hyperparams(optax.adam)(learning_rate=learning_rate)
 
 
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+  """Learning rate of a training phase as a function of its step (`scheduled_lr`).
+
+  peak: the phase's learning rate; total: the phase's step budget (0 = constant peak);
+  warmup: linear warm-up steps; final: the rate at step `total`, as a fraction of peak.
+  """
+
+  peak: float
+  total: int = 0
+  warmup: int = 0
+  final: float = 1.0
+
+  def arrays(self) -> dict:
+    return {"peak": jnp.float32(self.peak), "total": jnp.int32(self.total),
+            "warmup": jnp.int32(self.warmup), "final": jnp.float32(self.final)}
+
+
+def scheduled_lr(step, sched: dict):
+  """Linear warm-up to sched["peak"] over sched["warmup"] steps, then cosine decay to
+  peak * sched["final"] at step sched["total"] (held there after). total = 0 gives the peak at
+  every step, bit for bit (the constant schedule). Pure; step and the fields may be traced."""
+  step = jnp.asarray(step, jnp.float32)
+  warmup, total = sched["warmup"].astype(jnp.float32), sched["total"].astype(jnp.float32)
+  warm = jnp.where(warmup > 0, jnp.minimum(1.0, (step + 1.0) / jnp.maximum(warmup, 1.0)), 1.0)
+  progress = jnp.where(total > warmup,
+                       jnp.clip((step - warmup) / jnp.maximum(total - warmup, 1.0), 0.0, 1.0),
+                       0.0)
+  final = sched["final"]
+  decay = final + (1.0 - final) * 0.5 * (1.0 + jnp.cos(jnp.pi * progress))
+  return sched["peak"] * warm * decay
+
+
 class Trainer:
   """Towers + config + data on device; jitted train calls and evaluation."""
 
@@ -165,12 +198,14 @@ class Trainer:
         temperature=self.cfg.model.temperature, focal_gamma=focal_gamma,
         margin=tables["margin"][tgt])
 
-  def _train_call_impl(self, state, data, perm, start, num_steps, tables, train_item,
-                       focal_gamma):
+  def _train_call_impl(self, state, data, perm, start, num_steps, tables, train_item, sched,
+                       phase_step, focal_gamma):
     """num_steps (traced) Adam steps on batches perm[(start+s)*B:(start+s+1)*B].
 
-    Returns the new state and {"loss_sum", "steps"}: the summed loss of steps that had at
-    least one training example (a window of length 3 has none) and their number.
+    Step s runs at learning rate scheduled_lr(phase_step + s, sched) (phase_step: the phase's
+    step count at `start`). Returns the new state and {"loss_sum", "steps"}: the summed loss
+    of steps that had at least one training example (a window of length 3 has none) and
+    their number.
     """
     opt = make_optimizer(0.0)  # the real learning rate lives in opt_state.hyperparams
     b = self.batch_size
@@ -187,6 +222,9 @@ class Trainer:
       return new, opt_state, loss_sum + jnp.where(has, loss, 0.0), steps + has
 
     def step(s, carry):
+      lr = scheduled_lr(phase_step + s, sched)
+      carry = (carry[0], carry[1]._replace(
+          hyperparams={**carry[1].hyperparams, "learning_rate": lr}), *carry[2:])
       if self.packed:   # perm is the epoch's packed rows; steps past the last row are skipped
         rows = jax.tree.map(lambda x: self._shard_batch(
             jax.lax.dynamic_slice_in_dim(x, (start + s) * b, b)), perm)
@@ -215,27 +253,35 @@ class Trainer:
     return jnp.concatenate([perm, jnp.full((pad,), w, jnp.int32)])
 
   def _train_args(self, state, perm, start, num_steps, tables: LossTables, train_item,
-                  focal_gamma):
-    """(args, kwargs) of the jitted training call."""
+                  focal_gamma, schedule: Schedule | None, phase_step: int):
+    """(args, kwargs) of the jitted training call (schedule None: the state's learning rate,
+    constant)."""
+    if schedule is None:
+      schedule = Schedule(peak=float(state["opt_state"].hyperparams["learning_rate"]))
     tab = {"log_q": jnp.asarray(tables.log_q), "example_weight": jnp.asarray(tables.example_weight),
            "margin": jnp.asarray(tables.margin)}
     tab, perm = self._replicate(tab), self._replicate(perm)
     data = {"windows": self.windows, "lengths": self.lengths}   # arguments, not constants:
+    sched = self._replicate(schedule.arrays())
     return ((state, data, perm, jnp.int32(start),                  # the compiled code is reused
-             jnp.int32(num_steps), tab, jnp.bool_(train_item)),     # across datasets (cache)
+             jnp.int32(num_steps), tab, jnp.bool_(train_item),      # across datasets (cache)
+             sched, jnp.int32(phase_step)),
             {"focal_gamma": float(focal_gamma)})
 
   def train_steps(self, state, perm, start: int, num_steps: int, tables: LossTables,
-                  train_item: bool = True, focal_gamma: float = 0.0):
-    """Runs steps [start, start + num_steps) of the epoch given by perm."""
+                  train_item: bool = True, focal_gamma: float = 0.0,
+                  schedule: Schedule | None = None, phase_step: int = 0):
+    """Runs steps [start, start + num_steps) of the epoch given by perm; the learning rate of
+    each is `schedule` at phase_step + (its index in this call)."""
     args, kwargs = self._train_args(state, perm, start, num_steps, tables, train_item,
-                                    focal_gamma)
+                                    focal_gamma, schedule, phase_step)
     return self._train_call(*args, **kwargs)
 
   def train_steps_hlo(self, state, perm, tables: LossTables, train_item: bool = True,
                       focal_gamma: float = 0.0) -> str:
     """The compiled HLO text `train_steps` runs (profiling: names the ops of a trace)."""
-    args, kwargs = self._train_args(state, perm, 0, 1, tables, train_item, focal_gamma)
+    args, kwargs = self._train_args(state, perm, 0, 1, tables, train_item, focal_gamma,
+                                    None, 0)
     return self._train_call.lower(*args, **kwargs).compile().as_text()
 
   # ----------------------------------------------------------------------------- evaluation

@@ -28,7 +28,8 @@ def _metrics(workdir):
   r = json.loads((Path(workdir) / "results.json").read_text())
   return r, {"test": r["test"], "valid": r["valid"], "silhouette": r["silhouette"],
              "trace": [{k: v for k, v in t.items() if k != "seconds"} for t in r["idw_trace"]],
-             "history": [{k: v for k, v in h.items() if k != "seconds"} for h in r["history"]]}
+             "history": [{k: v for k, v in h.items() if k not in ("seconds", "timing")}
+                         for h in r["history"]]}
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def test_run_has_every_phase_and_results(reference):
   wd, out = reference
   r, _ = _metrics(wd)
   phases = [p["phase"] for p in r["phases"]]
-  assert phases == ["pretrain", "sleep 0", "wake 1", "sleep 1", "calibrate"]
+  assert phases == ["pretrain", "sleep 0", "wake 1", "sleep 1", "calibrate", "evaluate"]
   for name in ("pretrain", "sleep 0", "wake 1", "calibrate", "HR@20", "mean silhouette"):
     assert name in out
   assert r["method"] == "mur_idw" and r["dataset"] == "synthetic"
@@ -133,7 +134,7 @@ def test_reused_pretraining_gives_the_standalone_numbers(reference, mur_run, tmp
   assert got == want
   assert r["pretrained_from"] == str(mur_run)
   assert [p["phase"] for p in r["phases"]] == ["pretrain", "sleep 0", "wake 1", "sleep 1",
-                                               "calibrate"]
+                                               "calibrate", "evaluate"]
   # Resuming ignores where the pretraining came from (it no longer matters).
   assert "HR@20" in _launch(tmp_path).stdout
 
@@ -150,3 +151,47 @@ def test_reused_pretraining_must_match(reference, mur_run, tmp_path):
   proc = _launch_method(tmp_path / "d", "mur", f"--config.idw.pretrained_workdir={mur_run}",
                         check=False)
   assert proc.returncode != 0 and "only IDW methods" in proc.stderr
+
+
+def _corrupt(folder: Path):
+  """Truncates every file under `folder` to half its size."""
+  for f in folder.rglob("*"):
+    if f.is_file():
+      data = f.read_bytes()
+      f.write_bytes(data[:len(data) // 2])
+
+
+@pytest.mark.parametrize("part", ["state", "everything"])
+def test_damaged_latest_checkpoint_is_set_aside_and_the_run_ends_the_same(reference, tmp_path,
+                                                                          part):
+  r, want = _metrics(reference[0])
+  k = _first(r["save_log"], "sleep")
+  proc = _launch(tmp_path, f"--config.debug.exit_after_save={k}", check=False)
+  assert proc.returncode == 42, proc.stderr[-2000:]
+  newest = tmp_path / "checkpoints" / str(k)
+  assert newest.is_dir()
+  _corrupt(newest / "state" if part == "state" else newest)
+  proc = _launch(tmp_path)
+  assert f"checkpoint {newest} cannot be read" in proc.stdout
+  assert any(p.name.startswith(f"{k}-") for p in (tmp_path / "damaged_checkpoints").iterdir())
+  _, got = _metrics(tmp_path)
+  assert got == want
+
+
+def test_no_readable_checkpoint_is_one_line(reference, tmp_path):
+  r, _ = _metrics(reference[0])
+  k = _first(r["save_log"], "sleep")
+  assert _launch(tmp_path, f"--config.debug.exit_after_save={k}", check=False).returncode == 42
+  _corrupt(tmp_path / "checkpoints")
+  proc = _launch(tmp_path, check=False)
+  assert proc.returncode == 1 and "Traceback" not in proc.stderr
+  assert "no readable checkpoint in" in proc.stderr.strip().splitlines()[0]
+
+
+def test_resuming_with_other_shapes_names_the_fields_before_restoring(reference):
+  wd, _ = reference
+  proc = _launch(wd, "--config.method=sur", check=False)
+  assert proc.returncode == 1
+  assert "Traceback" not in proc.stderr and "Event loop" not in proc.stderr
+  lines = proc.stderr.strip().splitlines()
+  assert "another config" in lines[0] and "method" in lines[0] and "num_interests" in lines[0]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -141,6 +142,36 @@ def test_fig5_relative_to_mur(tmp_path):
   assert tables.fig5_plot(groups, tmp_path / "f.png").stat().st_size > 0
 
 
+def test_tables_cli_never_overwrites_with_fewer_runs(tmp_path, capsys):
+  """Results come from records, else run folders; fewer finished runs than table.csv: refused."""
+  runs = [("mur", 0), ("mur", 1), ("mur_idw", 0)]
+  (tmp_path / "grid.json").write_text(json.dumps({"runs": [
+      {"name": f"{m}-{s}", "method": m, "seed": s, "preset": "paper", "sweep": {},
+       "workdir": str(tmp_path / "runs" / f"{m}-{s}"), "status": "done"} for m, s in runs]}))
+  for m, s in runs:
+    grid.write_record(tmp_path, f"{m}-{s}", _results(m, s, 80.0 + s, 40.0))
+  (tmp_path / "runs" / "mur-1").mkdir(parents=True)
+  (tmp_path / "runs" / "mur-1" / "results.json").write_text(
+      json.dumps(_results("mur", 1, 90.0, 40.0)))
+
+  def table():
+    with open(tmp_path / "table.csv") as fh:
+      return {r["method"]: (r["n_seeds"], r["HR@20_overall_mean"]) for r in csv.DictReader(fh)}
+
+  main = lambda *args: tables.main(["tables", str(tmp_path), *args])
+  assert main() == 0 and table() == {"mur": ("2", "80.5000"), "mur_idw": ("1", "80.0000")}
+  (tmp_path / "records" / "mur-1.json").unlink()      # then the run folder's results.json
+  assert main() == 0 and table()["mur"] == ("2", "85.0000")
+  before = {n: (tmp_path / n).read_bytes() for n in ("table.md", "table.csv", "fig5.md")}
+  shutil.rmtree(tmp_path / "runs")
+  capsys.readouterr()
+  assert main() == 1
+  err = capsys.readouterr().err
+  assert len(err.strip().splitlines()) == 1 and "found 2 finished" in err and "holds 3" in err
+  assert {n: (tmp_path / n).read_bytes() for n in before} == before
+  assert main("--force") == 0 and table()["mur"] == ("1", "80.0000")
+
+
 # ------------------------------------------------------------- runs from older code versions
 @pytest.mark.parametrize("pack,status", [(False, "cached"), (True, "stale")])
 def test_run_written_before_a_field_existed_is_cached_at_its_default(tmp_path, pack, status):
@@ -256,6 +287,7 @@ def test_figure_tiny(name, tiny_ctx):
   paths = figures.FIGURES[name](tiny_ctx)
   png = [p for p in paths if p.suffix == ".png"]
   assert png and png[0].name == f"{name}_synthetic.png"
+  assert png[0].parent == tiny_ctx.out / "tiny"     # never beside the full-size figures
   with open(png[0], "rb") as fh:
     assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
   assert json.loads(tiny_ctx.path(name, "json").read_text())

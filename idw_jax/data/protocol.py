@@ -312,6 +312,12 @@ def build_splits(seqs: UserSequences, *, max_len: int = 30, stride: int | None =
                  "train_examples": int(train_counts.sum()),
                  "eval_examples_per_split": int(windows.shape[0]),
                  "sampled_protocol": negatives is not None})
+  if report["train_examples"] == 0:
+    counts = ", ".join(f"{k} {v}" for k, v in report.items() if k != "sampled_protocol")
+    raise ValueError(
+        f"data: nothing to train on after the protocol ({counts}); a window needs at least "
+        f"{MIN_WINDOW + 1} items to hold a training target (its last two are validation and "
+        "test)")
   return Splits(windows=windows, lengths=lengths, window_user=user.astype(np.int32),
                 num_items=seqs.num_items, train_counts=train_counts, negatives=negatives,
                 is_head=head_items(train_counts, head_fraction), clusters=seqs.clusters,

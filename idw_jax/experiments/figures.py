@@ -128,8 +128,11 @@ class Context:
                          compilation_cache=self.compilation_cache, write_tables=False)
 
   def path(self, fig: str, suffix: str = "png") -> Path:
-    self.out.mkdir(parents=True, exist_ok=True)
-    return self.out / f"{fig}_{self.dataset}.{suffix}"
+    """<out>/<fig>_<dataset>.<suffix>; with --tiny under <out>/tiny, never beside the
+    full-size figures it would otherwise replace."""
+    folder = self.out / "tiny" if self.tiny else self.out
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{fig}_{self.dataset}.{suffix}"
 
   def seeds_note(self, seeds) -> str:
     n = len(self.seeds or seeds)

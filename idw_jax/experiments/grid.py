@@ -1,4 +1,5 @@
-r"""Grids of runs (methods x seeds x overrides), each run cached in a workdir named from its config.
+r"""Grids of runs (methods x seeds x overrides), each run cached in a workdir named from its config
+and recorded in a small JSON file that is committed with the tables.
 
   python -m idw_jax.experiments.grid --config=configs/synthetic.py --methods=sur,mur,mur_idw \
       --seeds=0,1,2 --set=data.synthetic.cluster_exponent=0,1,2 --out=results/synthetic
@@ -9,9 +10,22 @@ lives in `<out>/runs/<method>-<preset>-seed<s>[-<field><value>...][-h<hash>]`. T
 function of the resolved config alone: the fields that differ from the method's defaults are
 written out when they are swept or well known (READABLE), every other difference goes into a
 hash. So the same config reached from another grid or a figure is the same folder and runs
-once; idw.* overrides are dropped for methods without IDW, which never read them. A folder
-with results.json is skipped (after checking its config is the one asked for); a folder with
-checkpoints resumes (the Driver continues from the latest one).
+once; idw.* overrides are dropped for methods without IDW, which never read them.
+
+Layout of <out> (e.g. results/ml1m):
+  runs/<name>/        the run folder: results.json, checkpoints/, log.txt, launch_command.txt
+                      (git-ignored: checkpoints are large and machine-bound)
+  records/<name>.json the run's results.json (config, metrics, idw_trace, history, phases,
+                      timings; no checkpoints), written atomically when the run finishes, or when
+                      a finished run folder is found without one (committed to git)
+  grid.json           the manifest: the grid's runs, their folders and statuses (committed)
+  table.md, table.csv, fig5.md, fig5.png   the tables (committed)
+
+A run is finished when it has a record or a run folder with results.json; either is checked to
+hold the config asked for (LOCATION_FIELDS ignored) and is then "cached", else "stale" (never
+overwritten). The record is looked at first, so a fresh clone, which has records but no runs/,
+recomputes nothing and rebuilds the same tables. A run folder with checkpoints but no
+results.json resumes (the Driver continues from the latest checkpoint).
 
 Execution: with --jobs=1 (default) runs go one after another in this process, through the same
 calls as launch.py (config.finalize, pipeline.load_sequences/make_splits, driver.Driver.run),
@@ -25,7 +39,8 @@ CPU with few cores --jobs=1 is the fastest (each run already uses every core); -
 on a host with several GPUs or many cores. Multi-host (TPU pod) runs go through launch.py.
 
 At the end the grid writes `<out>/grid.json` (the runs and their folders) and the tables
-(`idw_jax.experiments.tables`): table.md, table.csv, fig5.md, fig5.png.
+(`idw_jax.experiments.tables`): table.md, table.csv, fig5.md, fig5.png. Figures run their grids
+through the same folders (records included) without rewriting grid.json or the tables.
 """
 
 from __future__ import annotations
@@ -242,21 +257,57 @@ def _config_json(cfg_dict: dict) -> dict:
   return {k: v for k, v in flat.items() if k not in LOCATION_FIELDS}
 
 
-def _read_cached(rec: RunRecord, cfg) -> bool:
-  """True when rec.workdir holds a finished run; sets status cached or stale."""
-  path = rec.workdir / "results.json"
+def config_diff(saved: dict, cfg) -> str:
+  """'' when a finished run's stored config (results.json or record, backfilled) is `cfg`
+  outside LOCATION_FIELDS; else the differences, "field: stored -> wanted" joined by "; "."""
+  want = _config_json(cfg.to_dict())
+  got = _config_json(config_lib.backfill(saved))
+  return "; ".join(f"{k}: {got.get(k)!r} -> {want.get(k)!r}"
+                   for k in sorted(set(want) | set(got)) if want.get(k) != got.get(k))
+
+
+def _read_finished(rec: RunRecord, path: Path, cfg, holder: str) -> bool:
+  """True when `path` (a results.json or a record) exists; sets rec cached or stale."""
   if not path.exists():
     return False
   results = json.loads(path.read_text())
-  want = _config_json(cfg.to_dict())
-  got = _config_json(config_lib.backfill(results.get("config", {})))
-  if want != got:
-    diff = "; ".join(f"{k}: {got.get(k)!r} -> {want.get(k)!r}"
-                     for k in sorted(set(want) | set(got)) if want.get(k) != got.get(k))
-    rec.status, rec.error = "stale", f"holds another config ({diff}); delete it to rerun"
+  diff = config_diff(results.get("config", {}), cfg)
+  if diff:
+    rec.status, rec.error = "stale", f"{holder}holds another config ({diff}); delete it to rerun"
   else:
     rec.status, rec.results = "cached", results
   return True
+
+
+def _read_cached(rec: RunRecord, cfg) -> bool:
+  """True when rec.workdir holds a finished run; sets status cached or stale."""
+  return _read_finished(rec, rec.workdir / "results.json", cfg, "")
+
+
+def record_path(out: str | os.PathLike, name: str) -> Path:
+  """<out>/records/<name>.json: the committed record of the finished run `name`."""
+  return Path(out) / "records" / f"{name}.json"
+
+
+def _read_record(rec: RunRecord, cfg, out: Path) -> bool:
+  """True when the run has a record under <out>/records; sets rec cached or stale."""
+  path = record_path(out, rec.name)
+  return _read_finished(rec, path, cfg, f"its record {path} ")
+
+
+def _write_json(path: Path, obj: Any):
+  """path <- obj as indented JSON, atomically (a .tmp file beside it, then replaced)."""
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tmp = path.with_name(path.name + ".tmp")
+  tmp.write_text(json.dumps(obj, indent=1, default=str))
+  tmp.replace(path)
+
+
+def write_record(out: str | os.PathLike, name: str, results: dict) -> Path:
+  """<out>/records/<name>.json <- a finished run's results (its results.json content)."""
+  path = record_path(out, name)
+  _write_json(path, results)
+  return path
 
 
 def _has_checkpoint(workdir: Path) -> bool:
@@ -274,13 +325,17 @@ def base_run(spec: RunSpec) -> RunSpec | None:
 
 
 def pretrained_workdir(spec: RunSpec, runs: Path) -> Path | None:
-  """A finished run of spec's base method under `runs` (same config and seed), if any."""
+  """A finished run of spec's base method under `runs` (same config and seed) that still has
+  its checkpoints (the Driver starts from them), if any. A base run known only from its record
+  does not count: the IDW run then pretrains itself."""
   base = base_run(spec)
   if base is None or dict(spec.overrides).get("idw.pretrained_workdir"):
     return None
   cfg = base.config()
   name = run_name(base, cfg)
   rec = RunRecord(base, name, runs / name)
+  if not _has_checkpoint(rec.workdir):
+    return None
   return rec.workdir if _read_cached(rec, cfg) and rec.status == "cached" else None
 
 
@@ -422,9 +477,15 @@ def run_grid(specs: Sequence[RunSpec], out: str | os.PathLike, jobs: int = 1,
              reuse_pretraining: bool = True) -> list[RunRecord]:
   """Runs (or reads from the cache) every spec under <out>/runs; returns one record per spec.
 
+  A run with a record <out>/records/<name>.json is read from it (cached, or stale when its
+  config differs) and its run folder is not looked at; else a run folder with results.json is
+  read (and its missing record written); else the run is computed, and its record written
+  when it finishes.
+
   Args:
     specs: the runs (make_specs); duplicates (same run folder) run once.
-    out: results folder; runs go to <out>/runs/<name>, the manifest to <out>/grid.json.
+    out: results folder; runs go to <out>/runs/<name>, their records to <out>/records/<name>.json,
+      the manifest to <out>/grid.json.
     jobs: 1 runs in this process; > 1 runs that many launch.py subprocesses at a time.
     max_new_runs: compute at most this many runs that are not finished yet (then stop; the
       rest are reported as "not run"). For partial sweeps and for tests.
@@ -435,10 +496,11 @@ def run_grid(specs: Sequence[RunSpec], out: str | os.PathLike, jobs: int = 1,
     reuse_pretraining: an IDW run starts from the finished run of its base method (mur for
       mur_idw, same config and seed) under <out>/runs when there is one (idw.pretrained_workdir):
       the same numbers without pretraining again. Base methods run first; with jobs > 1 a
-      base still running when its IDW run starts is not waited for (it pretrains itself).
+      base still running when its IDW run starts is not waited for (it pretrains itself), nor
+      is a base known only from its record (no checkpoints to start from).
   """
   out = Path(out)
-  (out / "runs").mkdir(parents=True, exist_ok=True)
+  out.mkdir(parents=True, exist_ok=True)       # runs/<name> is made when a run is computed
   records, configs, seen = [], [], {}
   for spec in specs:
     cfg = spec.config()
@@ -449,7 +511,11 @@ def run_grid(specs: Sequence[RunSpec], out: str | os.PathLike, jobs: int = 1,
   total = len(records)
   todo = []
   for i, (rec, cfg) in enumerate(zip(records, configs), 1):
-    if _read_cached(rec, cfg):
+    if _read_record(rec, cfg, out):
+      echo(_progress_line(i, total, rec))
+    elif _read_cached(rec, cfg):
+      if rec.status == "cached":   # a run finished before records existed, or a record lost
+        write_record(out, rec.name, rec.results)
       echo(_progress_line(i, total, rec))
     elif rec.name in seen:
       continue                     # the same run twice in one grid: computed once
@@ -478,6 +544,7 @@ def run_grid(specs: Sequence[RunSpec], out: str | os.PathLike, jobs: int = 1,
     try:
       rec.results = (_run_in_process(rec.spec, cfg, rec.workdir) if env is None
                      else _run_subprocess(rec.spec, rec.workdir, env, cmd))
+      write_record(out, rec.name, rec.results)
       rec.status = "resumed" if resumed else "done"
       (rec.workdir / "error.txt").unlink(missing_ok=True)
     except Exception as e:  # pylint: disable=broad-except
@@ -516,40 +583,49 @@ def run_grid(specs: Sequence[RunSpec], out: str | os.PathLike, jobs: int = 1,
       first = seen[rec.name]
       rec.status, rec.results, rec.error = first.status, first.results, first.error
   if write_tables:   # figures share the runs folder but must not replace the table's manifest
-    _write_manifest(out, records)
     from idw_jax.experiments import tables
-    written = tables.write_all(records_to_rows(records), out)
-    echo("tables: " + ", ".join(str(p) for p in written))
+    rows = records_to_rows(records)
+    found = tables.count_finished(tables.aggregate(rows))
+    held = tables.count_finished_csv(out / "table.csv")
+    if held is not None and found < held:   # never replace a committed table with less
+      echo(f"tables: not rewritten: this grid has {found} finished run(s), {out / 'table.csv'} "
+           f"holds {held}; `python -m idw_jax.experiments.tables {out} --force` rebuilds them "
+           "from the last grid.json")
+    else:
+      _write_manifest(out, records)
+      written = tables.write_all(rows, out)
+      echo("tables: " + ", ".join(str(p) for p in written))
   return records
 
 
 def _write_manifest(out: Path, records: Iterable[RunRecord]):
-  manifest = {"runs": [r.summary() for r in records]}
-  tmp = out / "grid.json.tmp"
-  tmp.write_text(json.dumps(manifest, indent=1, default=str))
-  tmp.replace(out / "grid.json")
+  _write_json(out / "grid.json", {"runs": [r.summary() for r in records]})
+
+
+def _row(method: str, seed: int, sweep: dict, results: dict | None) -> dict:
+  return {"method": method, "seed": seed,
+          "sweep": {k.rsplit(".", 1)[-1]: v for k, v in sweep.items()}, "results": results}
 
 
 def records_to_rows(records: Iterable[RunRecord]) -> list[dict]:
   """The tables' input: {"method", "seed", "sweep", "results"} per run (results None if absent)."""
-  return [{"method": r.spec.method, "seed": r.spec.seed,
-           "sweep": {k.rsplit(".", 1)[-1]: v for k, v in r.spec.sweep.items()},
-           "results": r.results} for r in records]
+  return [_row(r.spec.method, r.spec.seed, r.spec.sweep, r.results) for r in records]
 
 
 def rows_from_manifest(out: str | os.PathLike) -> list[dict]:
-  """Rows for the tables from <out>/grid.json and the runs' results.json files."""
+  """Rows for the tables from <out>/grid.json: each run's results from its record
+  <out>/records/<name>.json when there is one, else from its run folder's results.json."""
   out = Path(out)
   manifest = json.loads((out / "grid.json").read_text())
   rows = []
   for run in manifest["runs"]:
-    path = Path(run["workdir"]) / "results.json"
-    if not path.is_absolute() and not path.exists():
-      path = out / "runs" / run["name"] / "results.json"
+    path = record_path(out, run["name"])
+    if not path.exists():
+      path = Path(run["workdir"]) / "results.json"
+      if not path.is_absolute() and not path.exists():
+        path = out / "runs" / run["name"] / "results.json"
     results = json.loads(path.read_text()) if path.exists() else None
-    rows.append({"method": run["method"], "seed": run["seed"],
-                 "sweep": {k.rsplit(".", 1)[-1]: v for k, v in run["sweep"].items()},
-                 "results": results})
+    rows.append(_row(run["method"], run["seed"], run["sweep"], results))
   return rows
 
 
@@ -621,7 +697,8 @@ def main(argv):
                      reuse_pretraining=f.reuse_pretraining)
   bad = [r for r in records if r.status in ("failed", "stale")]
   if bad:
-    print(f"{len(bad)} run(s) failed or stale; see error.txt / log.txt in their folders")
+    print(f"{len(bad)} run(s) failed or stale; see the lines above, and error.txt / log.txt in "
+          "the run folders")
     return 1
   return 0
 

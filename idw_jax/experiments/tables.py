@@ -1,6 +1,18 @@
 """Tables 1 and 4 (mean +- std over seeds), table.csv and the head/tail comparison of Fig. 5.
 
-  python -m idw_jax.experiments.tables results/synthetic      # re-reads <out>/grid.json
+  python -m idw_jax.experiments.tables results/synthetic [--force]
+
+rebuilds table.md, table.csv, fig5.md and fig5.png in a grid's out folder from its committed
+files: the manifest grid.json and one record per finished run, records/<name>.json (a run
+without a record is read from its folder's runs/<name>/results.json, which is git-ignored; see
+idw_jax.experiments.grid for the layout). So a fresh clone rebuilds the committed tables.
+
+Nothing committed is overwritten with less: when table.csv exists and the runs found hold fewer
+finished runs than it does, the command writes nothing, says what it found against what the
+table holds, and exits with 1 (--force overwrites anyway). The measure is the sum of the csv's
+n_seeds column, against the same sum over the new table (count_finished): it counts finished
+runs only (a method without any has a row with n_seeds 0), and a run that belongs to several
+sweep groups (e.g. the MUR reference of an eta sweep) counts once per group on both sides.
 
 Input rows are {"method", "seed", "sweep": {field: value}, "results": results.json or None}
 (grid.records_to_rows / grid.rows_from_manifest). Rows with the same sweep values form a group
@@ -309,13 +321,37 @@ def write_all(rows: Sequence[dict], out: str | Path) -> list[Path]:
   return written
 
 
+def count_finished(entries: Sequence[dict]) -> int:
+  """Finished runs in a table: the sum of n_seeds over its rows (aggregate entries)."""
+  return sum(e["n_seeds"] for e in entries)
+
+
+def count_finished_csv(path: str | Path) -> int | None:
+  """The same count for an existing table.csv (sum of its n_seeds column); None without one."""
+  path = Path(path)
+  if not path.exists():
+    return None
+  with open(path, newline="") as fh:
+    return sum(int(row.get("n_seeds") or 0) for row in csv.DictReader(fh))
+
+
 def main(argv: Sequence[str]) -> int:
-  if len(argv) != 2:
-    print("usage: python -m idw_jax.experiments.tables <grid out folder>", file=sys.stderr)
+  args = [a for a in argv[1:] if a != "--force"]
+  force = len(args) < len(argv) - 1
+  if len(args) != 1:
+    print("usage: python -m idw_jax.experiments.tables <grid out folder> [--force]",
+          file=sys.stderr)
     return 2
   from idw_jax.experiments import grid
-  rows = grid.rows_from_manifest(argv[1])
-  for path in write_all(rows, argv[1]):
+  out = Path(args[0])
+  rows = grid.rows_from_manifest(out)
+  found, held = count_finished(aggregate(rows)), count_finished_csv(out / "table.csv")
+  if not force and held is not None and found < held:
+    print(f"tables: not overwriting {out / 'table.md'} / table.csv: found {found} finished "
+          f"run(s) (records/ or runs/*/results.json), the existing table.csv holds {held}; "
+          "--force overwrites", file=sys.stderr)
+    return 1
+  for path in write_all(rows, out):
     print(path)
   return 0
 

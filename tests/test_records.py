@@ -1,0 +1,122 @@
+"""Run records (<out>/records/<name>.json): what a fresh clone of the repository knows of a grid.
+
+A clone has the committed records and grid.json but no runs/ (git-ignored): the grid must treat
+a record as a finished run, rebuild the same tables from it, report a record of another config
+as stale, and let an IDW run whose base run is only a record pretrain itself. The training tests
+share one tiny grid (figures.TINY_OVERRIDES) and JAX's persistent compilation cache.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from idw_jax.experiments import figures
+from idw_jax.experiments import grid
+from idw_jax.experiments import tables
+
+SYNTHETIC = str(Path(__file__).resolve().parents[1] / "configs" / "synthetic.py")
+TINY = dict(figures.TINY_OVERRIDES)
+TABLES = ("table.md", "table.csv", "fig5.md", "fig5.png")
+
+
+def _clone(out: Path, to: Path) -> Path:
+  """A fresh clone's view of `out`: its records/ and grid.json, no runs/ and no tables."""
+  shutil.copytree(out / "records", to / "records")
+  shutil.copy(out / "grid.json", to / "grid.json")
+  return to
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+  """A finished tiny grid (sur and mur, seed 0): its folder and specs."""
+  out = tmp_path_factory.mktemp("grid")
+  specs = grid.make_specs(SYNTHETIC, ["sur", "mur"], [0], fixed=TINY)
+  recs = grid.run_grid(specs, out, echo=lambda s: None)
+  assert [r.status for r in recs] == ["done", "done"], [r.error for r in recs]
+  return out, specs
+
+
+def test_a_fresh_clone_recomputes_nothing_and_rebuilds_the_same_tables(finished, tmp_path):
+  out, specs = finished
+  names = [grid.run_name(s) for s in specs]
+  assert sorted(p.name for p in (out / "records").iterdir()) == sorted(f"{n}.json" for n in names)
+  for name in names:   # the record is the run's results.json (no checkpoints)
+    record = json.loads(grid.record_path(out, name).read_text())
+    assert record == json.loads((out / "runs" / name / "results.json").read_text())
+    assert record["config"]["method"] == name.split("-")[0] and record["history"]
+
+  clone = _clone(out, tmp_path / "clone")
+  lines = []
+  recs = grid.run_grid(specs, clone, echo=lines.append)
+  assert [r.status for r in recs] == ["cached", "cached"], lines
+  assert not (clone / "runs").exists()                 # nothing computed, no run folder made
+  for name in TABLES:
+    assert (clone / name).read_bytes() == (out / name).read_bytes(), name
+  # The tables CLI on the clone reads the records too (the manifest's run folders are elsewhere).
+  for name in TABLES:
+    (clone / name).unlink()
+  assert tables.main(["tables", str(clone)]) == 0
+  for name in TABLES:
+    assert (clone / name).read_bytes() == (out / name).read_bytes(), name
+
+
+def test_a_finished_run_folder_without_a_record_gets_one(finished, tmp_path):
+  out, specs = finished
+  shutil.copytree(out / "runs", tmp_path / "runs")          # runs finished before records existed
+  recs = grid.run_grid(specs, tmp_path, echo=lambda s: None, write_tables=False)
+  assert [r.status for r in recs] == ["cached", "cached"]
+  for rec in recs:
+    assert grid.record_path(tmp_path, rec.name).read_bytes() == \
+        grid.record_path(out, rec.name).read_bytes()
+
+
+def test_a_record_of_another_config_is_stale(tmp_path):
+  spec = grid.make_specs(SYNTHETIC, ["mur"], [0], fixed=TINY)[0]
+  name = grid.run_name(spec)
+  cfg = spec.config().to_dict()
+  grid.write_record(tmp_path, name, {"config": cfg, "test": {}})
+  assert [r.status for r in grid.run_grid([spec], tmp_path, max_new_runs=0,
+                                          echo=lambda s: None, write_tables=False)] == ["cached"]
+  cfg["train"]["max_epochs"] = 3
+  grid.write_record(tmp_path, name, {"config": cfg, "test": {}})
+  # A matching results.json in the run folder does not count: the record is read first.
+  (tmp_path / "runs" / name).mkdir(parents=True)
+  (tmp_path / "runs" / name / "results.json").write_text(
+      json.dumps({"config": spec.config().to_dict()}, default=str))
+  lines = []
+  (rec,) = grid.run_grid([spec], tmp_path, max_new_runs=0, echo=lines.append,
+                         write_tables=False)
+  assert rec.status == "stale" and rec.results is None
+  assert rec.error == (f"its record {grid.record_path(tmp_path, name)} holds another config "
+                       "(train.max_epochs: 3 -> 1); delete it to rerun"), rec.error
+  assert rec.error in lines[0]
+
+
+def test_pretraining_is_reused_only_from_a_run_folder_with_checkpoints(tmp_path):
+  idw = grid.make_specs(SYNTHETIC, ["mur_idw"], [0], fixed=TINY)[0]
+  base = grid.base_run(idw)
+  workdir = tmp_path / grid.run_name(base)
+  workdir.mkdir()
+  (workdir / "results.json").write_text(json.dumps({"config": base.config().to_dict()},
+                                                   default=str))
+  assert grid.pretrained_workdir(idw, tmp_path) is None
+  (workdir / "checkpoints" / "7").mkdir(parents=True)
+  assert grid.pretrained_workdir(idw, tmp_path) == workdir
+
+
+def test_an_idw_run_whose_base_is_only_a_record_pretrains_itself(finished, tmp_path):
+  out, _ = finished
+  clone = _clone(out, tmp_path)
+  specs = grid.make_specs(SYNTHETIC, ["mur_idw", "mur"], [0], fixed=TINY)
+  lines = []
+  idw, base = grid.run_grid(specs, clone, echo=lines.append, write_tables=False)
+  assert base.status == "cached" and not base.workdir.exists(), lines
+  assert idw.status == "done", (idw.error, lines)
+  assert idw.results["pretrained_from"] is None and idw.results["idw_trace"]
+  assert "pretrained_workdir" not in (idw.workdir / "launch_command.txt").read_text()
+  assert json.loads(grid.record_path(clone, idw.name).read_text()) == json.loads(
+      (idw.workdir / "results.json").read_text())
