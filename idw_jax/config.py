@@ -2,7 +2,7 @@
 
 `base_config()` is the single place where fields are defined; `configs/*.py` pick a dataset
 and a method. Fields that depend on the method (e.g. M) or on the protocol preset (the
-paper's text vs the authors' released code, DESIGN.md) are placeholders (None) until
+paper's text vs the authors' released code, docs/design.md) are placeholders (None) until
 `finalize()` fills them, so `--config.method=focal` or `--config.preset=authors_code` on
 the command line behaves like the config arg, and an explicit field override always wins.
 """
@@ -22,7 +22,7 @@ IDW_METHODS = ("sur_idw", "mur_idw")
 IDW_BASE = {"sur_idw": "sur", "mur_idw": "mur"}
 SINGLE_METHODS = ("sur", "sur_idw")
 
-# Preset-dependent fields (DESIGN.md, "Choices the paper leaves open").
+# Preset-dependent fields (docs/design.md, "Presets"; the README's Protocol table).
 PRESETS = {
     "paper": {
         "model.affinity": "mixture",               # Eq. 4
@@ -38,7 +38,6 @@ PRESETS = {
         "train.lr_schedule": "constant",
         "idw.wake_max_epochs": 10.0,
         "idw.calibration_max_epochs": 10.0,
-        "data.protocol.stride": 30,                # consecutive windows (Sec. 4.1)
         "data.protocol.tail_window": "remainder",
         "data.protocol.train_targets": "every_prefix",
         "data.protocol.negative_sampler": "uniform",  # Sec. 4.2
@@ -114,7 +113,7 @@ def base_config() -> ml_collections.ConfigDict:
   """All fields and their defaults (the synthetic benchmark, paper preset, MUR-IDW)."""
   c = ml_collections.ConfigDict()
   c.method = "mur_idw"          # one of METHODS (Table 1 rows)
-  c.preset = "paper"            # "paper" (default) or "authors_code": see PRESETS / DESIGN.md
+  c.preset = "paper"            # "paper" (default) or "authors_code": see PRESETS / docs/design.md
   c.seed = 0                    # model init, shuffling; the data seed is data.seed
 
   c.data = ml_collections.ConfigDict()
@@ -127,7 +126,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.tfds_dir = ""          # TFDS data_dir; "" = <workdir>/../tfds (shared by a grid)
   c.data.seed = 0               # synthetic generator and evaluation negatives
   c.data.synthetic = ml_collections.ConfigDict()
-  s = c.data.synthetic          # Appendix A, Table 3 (+ the authors' generator, DESIGN.md)
+  s = c.data.synthetic          # Appendix A, Table 3 (+ the authors' generator, docs/design.md)
   s.num_users = 10_000          # |U|
   s.seq_len = 20                # T
   s.num_clusters = 5            # C
@@ -143,7 +142,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.protocol = ml_collections.ConfigDict()
   p = c.data.protocol           # Sec. 4.1-4.2
   p.max_len = 30                # window length
-  p.stride = config_dict.placeholder(int)          # window stride (preset: 30 | 5)
+  p.stride = config_dict.placeholder(int)          # window stride (paper: max_len, i.e.
+  #                               consecutive windows | authors_code: 5)
   p.tail_window = config_dict.placeholder(str)     # "remainder" | "end_aligned"
   p.train_targets = config_dict.placeholder(str)   # "every_prefix" | "last"
   p.num_negatives = 99          # sampled evaluation negatives per user
@@ -275,6 +275,8 @@ def finalize(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     raise ValueError(f"config.method must be one of {METHODS}, got {c.method!r}")
   if c.preset not in PRESETS:
     raise ValueError(f"config.preset must be one of {tuple(PRESETS)}, got {c.preset!r}")
+  if c.preset == "paper" and c.data.protocol.stride is None:
+    c.data.protocol.stride = c.data.protocol.max_len   # consecutive windows (Sec. 4.1)
   for table in (DATASET_PRESETS.get(c.data.name, {}).get(c.preset, {}), PRESETS[c.preset],
                 {"train.batch_size": 128}):
     for field, value in table.items():
@@ -339,6 +341,8 @@ def _validate(c):
   _check(i.example_weight in ("share", "literal"), "idw.example_weight",
          f"unknown {i.example_weight!r}")
   _check(p.max_len >= 4, "data.protocol.max_len", f"must be >= 4, got {p.max_len}")
+  _check(1 <= p.stride <= p.max_len, "data.protocol.stride",
+         f"must be in 1..data.protocol.max_len={p.max_len}, got {p.stride}")
   _check(0 < p.head_fraction < 1, "data.protocol.head_fraction",
          f"must be in (0, 1), got {p.head_fraction}")
   _check(p.num_negatives >= 0, "data.protocol.num_negatives", "must be >= 0")

@@ -78,7 +78,7 @@ def scott_bandwidth(points: jax.Array) -> jax.Array:
   """Scott's rule l = sigma * N^(-1 / (d + 4)) for points[N, d] -> scalar.
 
   sigma is the mean over dimensions of the per-dimension sample standard deviation (ddof = 1, as in
-  scipy's covariance); the kernel is isotropic (DESIGN.md, "KDE").
+  scipy's covariance); the kernel is isotropic (docs/design.md, "KDE").
   """
   n, d = points.shape
   sigma = jnp.mean(jnp.std(points.astype(jnp.float32), axis=0, ddof=1 if n > 1 else 0))

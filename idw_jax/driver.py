@@ -28,6 +28,7 @@ from absl import logging
 from idw_jax import config as config_lib
 from idw_jax import density
 from idw_jax import losses
+from idw_jax import sharding
 from idw_jax.train import Schedule, Trainer
 
 PRETRAIN, SLEEP, WAKE, CALIBRATE, EVALUATE, DONE = (
@@ -118,8 +119,9 @@ class Driver:
         "params": params,
         "opt_state": self.trainer.init_opt_state(params, lr),
         "best_params": jax.tree.map(jnp.copy, params),
-        "item_weight": jnp.asarray(self.splits.item_prob, jnp.float32),
-        "rng": jax.random.key_data(key),
+        "item_weight": sharding.replicate(np.asarray(self.splits.item_prob, np.float32),
+                                          self.trainer.mesh),
+        "rng": sharding.replicate(jax.random.key_data(key), self.trainer.mesh),
     }
     meta = {"phase": PRETRAIN, "idw_iter": 0, "epoch": 0, "step": 0, "epochs_total": 0,
             "best_metric": None, "bad_epochs": 0, "loss_sum": 0.0, "loss_steps": 0,
@@ -280,7 +282,8 @@ class Driver:
       if self.cfg.train.reset_optimizer or phase == CALIBRATE:
         arrays["opt_state"] = self.trainer.init_opt_state(arrays["params"], s["lr"])
       else:
-        arrays["opt_state"].hyperparams["learning_rate"] = jnp.asarray(s["lr"], jnp.float32)
+        arrays["opt_state"].hyperparams["learning_rate"] = sharding.replicate(
+            np.float32(s["lr"]), self.trainer.mesh)
 
   def _train_epoch(self, arrays, meta):
     """One epoch (or the last, partial one of a fractional budget), validation, early
@@ -342,8 +345,9 @@ class Driver:
     t0 = time.perf_counter()
     self.writer.scalars(meta["epochs_total"], {
         "train/loss": train_loss, **{f"valid/{k}": v for k, v in val.items() if k != "count"}})
-    logging.info("%s epoch %d: loss %.4f valid %s %.2f%s", label, meta["epoch"], train_loss,
-                 cfg.eval.early_stop_metric, score, " *" if improved else "")
+    self.echo(f"  {label} epoch {meta['epoch']}: {total} steps, loss {train_loss:.4f}, valid "
+              f"{cfg.eval.early_stop_metric} {score:.2f}{' *' if improved else ''}, "
+              f"{time.perf_counter() - t_start:.1f} s", flush=True)
     t_log = time.perf_counter() - t0
     rec = {"phase": meta["phase"], "idw_iter": meta["idw_iter"], "epoch": meta["epoch"],
            "steps": total, "train_loss": train_loss, "valid": val, "seconds": self._elapsed(),
@@ -457,11 +461,22 @@ class Driver:
     np.savez(folder / f"{name}.npz", item_emb=emb, item_weight=np.asarray(weights),
              train_counts=self.splits.train_counts[1:], **extra)
 
+  def _save_ranks(self, ranks: dict):
+    """Test ranks per window (0-based; sampled and full corpus) in <workdir>/test_ranks.npz,
+    for paired comparisons of runs (idw_jax.experiments.significance)."""
+    if jax.process_index() != 0:
+      return
+    def small(r):   # the narrowest unsigned type that holds every rank
+      return r.astype(np.uint16 if r.max(initial=0) < 2 ** 16 else np.uint32)
+    np.savez_compressed(self.workdir / "test_ranks.npz",
+                        **{k: small(np.asarray(v)) for k, v in ranks.items() if v is not None})
+
   def _evaluate(self, arrays, meta):
     tr = self.trainer
     params = arrays["params"]
     clock = time.perf_counter()
-    test = tr.evaluate(params, "test")
+    test = tr.evaluate(params, "test", return_ranks=True)
+    self._save_ranks(test.pop("ranks"))
     timing = {"test": time.perf_counter() - clock}
     clock = time.perf_counter()
     valid = tr.evaluate(params, "valid")

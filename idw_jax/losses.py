@@ -106,7 +106,7 @@ def example_weights(item_weight: np.ndarray, item_prob: np.ndarray, mode: str = 
                     ) -> np.ndarray:
   """Per-example weight e_y of target y for item weights w, rescaled to mean 1 over targets.
 
-  mode "share" (default, DESIGN.md): e_y proportional to w_y / p(y): w is the share of loss
+  mode "share" (default, docs/design.md): e_y proportional to w_y / p(y): w is the share of loss
   mass per item, so w = p gives the unweighted loss (Eq. 3) and w uniform gives frequency
   balance (Eq. 5). mode "literal": e_y proportional to w_y, Eq. 10 read per example.
   """

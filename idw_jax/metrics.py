@@ -239,7 +239,7 @@ def full_corpus_ranks(z: jax.Array, item_emb: jax.Array, targets: jax.Array,
     zp, tp = sharding.shard_leading(zp, mesh), sharding.shard_leading(tp, mesh)
   rank, ok = _one_pass(zp, tp, item_emb, items, score_fn=score_fn, num_items=n, block_q=bq,
                        mesh=mesh, score_dtype=jnp.dtype(score_dtype))
-  rank, ok = np.asarray(rank)[:q], np.asarray(ok)[:q]
+  rank, ok = sharding.to_host(rank)[:q], sharding.to_host(ok)[:q]
   if not ok.all():
     redo = np.flatnonzero(~ok)
     rank = rank.copy()

@@ -8,7 +8,7 @@ is the one-device loss. Evaluation maps query blocks inside `jax.shard_map` (`ma
 every device ranks its own queries against the replicated item table, without communication.
 
 The mesh uses `AxisType.Auto` axes: with JAX's default (Explicit) axis types
-`with_sharding_constraint` fails (STACK.md). One device means no mesh (None): the same code
+`with_sharding_constraint` fails (docs/design.md). One device means no mesh (None): the same code
 then runs plain `jit`.
 """
 
@@ -61,18 +61,39 @@ def describe(mesh: Mesh | None) -> dict | None:
   return None if mesh is None else dict(zip(mesh.axis_names, mesh.devices.shape))
 
 
+def _put(x, sharding: NamedSharding):
+  """device_put; a process-local jax.Array bound for a mesh that spans several processes goes
+  through host memory (device_put of it directly builds a broken array: addressable_shards
+  fails, so Orbax cannot save it)."""
+  def one(a):
+    if (isinstance(a, jax.Array) and a.is_fully_addressable
+        and not sharding.is_fully_addressable):
+      a = np.asarray(a)
+    return jax.device_put(a, sharding)
+  return jax.tree.map(one, x)
+
+
 def replicate(x, mesh: Mesh | None):
   """x (array or pytree) on every device of the mesh; a plain device array without one."""
   if mesh is None:
     return jax.tree.map(jnp.asarray, x)
-  return jax.device_put(x, NamedSharding(mesh, P()))
+  return _put(x, NamedSharding(mesh, P()))
 
 
 def shard_leading(x, mesh: Mesh | None):
   """x[n, ...] split on its leading axis over "data" (n a multiple of the device count)."""
   if mesh is None:
     return jnp.asarray(x)
-  return jax.device_put(x, NamedSharding(mesh, P(DATA_AXIS)))
+  return _put(x, NamedSharding(mesh, P(DATA_AXIS)))
+
+
+def to_host(x) -> np.ndarray:
+  """x as a host numpy array on every process; a global array split over several processes
+  (multi-host) is gathered first (np.asarray alone fails on non-addressable shards)."""
+  if isinstance(x, jax.Array) and not x.is_fully_addressable and not x.is_fully_replicated:
+    from jax.experimental import multihost_utils
+    x = multihost_utils.process_allgather(x, tiled=True)
+  return np.asarray(x)
 
 
 def constrain_batch(x: jax.Array, mesh: Mesh | None) -> jax.Array:

@@ -98,6 +98,12 @@ class Trainer:
     pad = np.zeros((1, splits.max_len), np.int32)
     self.windows = self._replicate(np.concatenate([splits.windows, pad]))
     self.lengths = self._replicate(np.concatenate([splits.lengths, [0]]).astype(np.int32))
+    units = w if not self.packed else packing.rows_bound(
+        packing.segment_lengths(splits.lengths), splits.max_len - 2)
+    if self.batch_size > max(units, n_dev):
+      raise ValueError(f"config.train.batch_size={self.batch_size} is larger than the data: "
+                       f"{units} {'packed rows' if self.packed else 'windows'}; use at most "
+                       f"{max(units, n_dev)}")
     if not self.packed:
       self.steps_per_epoch = -(-w // self.batch_size)
     else:
@@ -335,30 +341,36 @@ class Trainer:
     cand = np.concatenate([targets[:, None], negs], axis=1).astype(np.int32)
     zp = sharding.shard_leading(sharding.pad_rows(z, padded), self.mesh)
     item_emb = self._replicate(item_emb)
-    return np.asarray(self._sampled(zp, self._sharded_rows(cand, padded), item_emb,
-                                    block=block))[:w]
+    return sharding.to_host(self._sampled(zp, self._sharded_rows(cand, padded), item_emb,
+                                          block=block))[:w]
 
-  def evaluate(self, params, split: str, primary_only: bool = False) -> dict:
+  def evaluate(self, params, split: str, primary_only: bool = False,
+               return_ranks: bool = False) -> dict:
     """HR@K / NDCG@K, overall/head/tail, full corpus and (catalogue > 100) sampled.
 
     primary_only skips the full-corpus ranking where the sampled protocol exists (used for
-    per-epoch validation, where only the early-stopping metric is needed).
+    per-epoch validation, where only the early-stopping metric is needed). return_ranks adds
+    "ranks": {"full", "sampled"} (int[W] per window, None where not computed), for paired
+    tests between runs.
     """
     z = self.user_reps(params, split)
     item_emb = self.item_embeddings(params, training=False)
     targets = self.splits.eval_targets(split)
     ks = tuple(self.cfg.eval.ks)
     out = {"full": None}
+    ranks = {"full": None, "sampled": None}
     if not (primary_only and self.splits.negatives is not None):
-      full = metrics.full_corpus_ranks(z, item_emb, targets, self._score_fn,
-                                       block_q=self.cfg.eval.block_users,
-                                       block_items=self.cfg.eval.block_items, mesh=self.mesh)
-      out["full"] = metrics.split_metrics(np.asarray(full), targets, self.splits.is_head, ks)
+      ranks["full"] = np.asarray(metrics.full_corpus_ranks(
+          z, item_emb, targets, self._score_fn, block_q=self.cfg.eval.block_users,
+          block_items=self.cfg.eval.block_items, mesh=self.mesh))
+      out["full"] = metrics.split_metrics(ranks["full"], targets, self.splits.is_head, ks)
     if self.splits.negatives is not None:
-      ranks = self._sampled_ranks(z, item_emb, targets)
-      out["sampled"] = metrics.split_metrics(ranks, targets, self.splits.is_head, ks)
+      ranks["sampled"] = self._sampled_ranks(z, item_emb, targets)
+      out["sampled"] = metrics.split_metrics(ranks["sampled"], targets, self.splits.is_head, ks)
     else:
       out["sampled"] = None
+    if return_ranks:
+      out["ranks"] = ranks
     return out
 
   def primary(self, result: dict) -> dict:

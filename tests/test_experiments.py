@@ -301,7 +301,7 @@ def test_figures_cli_fig9(tmp_path):
        "--config.data.synthetic.num_users=200"],
       cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stdout + proc.stderr
-  assert (tmp_path / "fig9_synthetic.png").stat().st_size > 0
+  assert (tmp_path / "tiny" / "fig9_synthetic.png").stat().st_size > 0   # --tiny: own folder
 
 
 def test_grid_reuses_the_base_runs_pretraining(tmp_path):

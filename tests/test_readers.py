@@ -67,7 +67,8 @@ def test_user_sequences(suffix):
 
 
 AMAZON_REPORT = {
-    "format": "amazon", "lines": 30, "min_time": T0, "min_count": 5,
+    "format": "amazon", "lines": 30, "blank_lines_skipped": 0, "bom_stripped": 0,
+    "min_time": T0, "min_count": 5,
     "reviews_before_min_time": 3, "users_after_min_time": 6, "items_after_min_time": 6,
     "reviews_dropped_user_lt5": 5, "reviews_dropped_item_lt5": 7, "reviews_dropped_lt5": 12,
     "users_dropped_lt5": 2, "items_dropped_lt5": 2, "duplicate_events_dropped": 1,
@@ -127,6 +128,154 @@ def test_summary_table():
   assert "| Dataset" in text and "# Users" in text and "Avg Seq Length" in text
   assert "Tiny Amazon" in text and "3.5" in text
   assert "reviews_before_min_time" in text and "duplicate_events_dropped" in text
+
+
+# ---------------------------------------------------------------------------------------------
+# Ids are never merged or reordered; a BOM and blank lines are skipped and counted.
+
+TEXT_FORMATS = ["movielens", "user_item_timestamp", "user_sequences"]
+FIXTURE_NAMES = {"movielens": "ratings.dat", "amazon": "amazon_reviews.json",
+                 "user_item_timestamp": "user_item_timestamp.txt",
+                 "user_sequences": "user_sequences.txt"}
+
+
+def _events_text(fmt: str, events) -> str:
+  """(user, item, time) events, in time order, written in format fmt."""
+  if fmt == "movielens":
+    return "".join(f"{u}::{i}::5::{t}\n" for u, i, t in events)
+  if fmt == "user_item_timestamp":
+    return "".join(f"{u} {i} {t}\n" for u, i, t in events)
+  if fmt == "amazon":
+    return "".join(_review(u, i, T0 + t) for u, i, t in events)
+  lines = {}
+  for u, i, _ in events:
+    lines.setdefault(u, []).append(i)
+  return "".join(f"{u} {' '.join(items)}\n" for u, items in lines.items())
+
+
+def _read(fmt: str, path: Path):
+  return readers.read(fmt, path, **({"min_count": 1} if fmt == "amazon" else {}))
+
+
+def _lines(text: str) -> list[str]:
+  """Lines split on '\\n' only (the Amazon fixture holds U+2028 inside reviews), with ends."""
+  return re.findall(r"[^\n]*\n|[^\n]+$", text)
+
+
+def _same_data(a, b):
+  for field in ("items", "offsets", "user_ids", "item_ids"):
+    x, y = getattr(a, field), getattr(b, field)
+    assert x.dtype == y.dtype and np.array_equal(x, y), field
+
+
+# Users 007 and 7, items 05 and 5: four ids that an int() parse would merge into two.
+LEADING_ZEROS = [("007", "1", 1), ("7", "2", 2), ("7", "05", 3), ("007", "5", 4)]
+
+
+@pytest.mark.parametrize("fmt", TEXT_FORMATS)
+def test_leading_zero_ids_stay_distinct(tmp_path, fmt):
+  seqs = _read(fmt, _write(tmp_path, "data.txt", _events_text(fmt, LEADING_ZEROS)))
+  # Integers first (numerically), then the ids that are not canonical integers (string order).
+  _check(seqs, ["7", "007"], ["1", "2", "5", "05"], [[2, 4], [1, 3]])
+  assert seqs.user_ids.dtype.kind == seqs.item_ids.dtype.kind == "U"
+  assert seqs.report["user_ids_kept_as_text"] == 1 and seqs.report["item_ids_kept_as_text"] == 1
+  assert seqs.report["users"] == 2 and seqs.report["items"] == 4
+
+
+def test_amazon_leading_zero_ids_stay_distinct(tmp_path):
+  seqs = _read("amazon", _write(tmp_path, "Kindle_Store.json",
+                                _events_text("amazon", LEADING_ZEROS)))
+  _check(seqs, ["007", "7"], ["05", "1", "2", "5"], [[2, 4], [3, 1]])  # Always string order.
+
+
+@pytest.mark.parametrize("fmt", TEXT_FORMATS)
+def test_integer_ids_keep_their_order_next_to_text_ids(tmp_path, fmt):
+  """A non-numeric id never reorders the numeric ones: they keep numeric order, then the rest."""
+  events = [("10", "30", 1), ("2", "4", 2), ("10", "4", 3)]
+  numeric = _read(fmt, _write(tmp_path, "a.txt", _events_text(fmt, events)))
+  _check(numeric, [2, 10], [4, 30], [[1], [2, 1]])
+  assert numeric.user_ids.dtype == numeric.item_ids.dtype == np.int64
+  assert numeric.report["user_ids_kept_as_text"] == numeric.report["item_ids_kept_as_text"] == 0
+  more = events + [("0010", "040", 4), ("3", "4", 5)]
+  mixed = _read(fmt, _write(tmp_path, "b.txt", _events_text(fmt, more)))
+  _check(mixed, ["2", "3", "10", "0010"], ["4", "30", "040"], [[1], [1], [2, 1], [3]])
+
+
+def test_only_lossless_integers_are_integers(tmp_path):
+  users = ["+7", "7", "1_000", "1000", "-0", "0", "-3", "9223372036854775807",
+           "9223372036854775808", "\u0667"]  # U+0667 is an Arabic-Indic 7: int() reads 7.
+  path = _write(tmp_path, "uit.txt", "".join(f"{u} 1 {t}\n" for t, u in enumerate(users)))
+  seqs = readers.read_user_item_timestamp(path)
+  assert list(seqs.user_ids) == ["-3", "0", "7", "1000", "9223372036854775807", "+7", "-0",
+                                 "1_000", "9223372036854775808", "\u0667"]
+  assert seqs.report["user_ids_kept_as_text"] == 5
+
+
+def test_text_ids_survive_tfds(tmp_path):
+  from idw_jax.data import tfds_builders as tb
+  path = _write(tmp_path, "seqs.txt", _events_text("user_sequences", LEADING_ZEROS))
+  _same_data(readers.read_user_sequences(path),
+             tb.load_via_tfds("user_sequences", path, tmp_path / "tfds"))
+
+
+@pytest.mark.parametrize("fmt", readers.FORMATS)
+@pytest.mark.parametrize("gz", [False, True])
+def test_bom_is_stripped_and_counted(tmp_path, fmt, gz):
+  data = (FIXTURES / FIXTURE_NAMES[fmt]).read_bytes()
+  path = tmp_path / "bom.txt"
+  path.write_bytes(_gzip_bytes(b"\xef\xbb\xbf" + data) if gz else b"\xef\xbb\xbf" + data)
+  plain, bom = readers.read(fmt, FIXTURES / FIXTURE_NAMES[fmt]), readers.read(fmt, path)
+  _same_data(plain, bom)
+  assert plain.report["bom_stripped"] == 0 and bom.report["bom_stripped"] == 1
+  assert {**plain.report, "file": "", "bom_stripped": 1} == {**bom.report, "file": ""}
+
+
+def test_bom_keeps_integer_user_ids(tmp_path):
+  """The measured bug: a BOM made every user id of a user_sequences file a string."""
+  path = tmp_path / "seqs.txt"
+  path.write_bytes("\ufeff2 1 2\n10 3\n".encode())
+  seqs = readers.read_user_sequences(path)
+  _check(seqs, [2, 10], [1, 2, 3], [[1, 2], [3]])
+  assert seqs.user_ids.dtype == np.int64 and seqs.report["user_ids_kept_as_text"] == 0
+
+
+@pytest.mark.parametrize("fmt", TEXT_FORMATS + ["amazon"])
+def test_bom_inside_the_file_is_an_error(tmp_path, fmt):
+  text = _events_text(fmt, [("1", "5", 1), ("2", "6", 2), ("3", "5", 3)])
+  lines = _lines(text)
+  path = _write(tmp_path, "data.txt", "".join(lines[:2]) + "\ufeff" + lines[2])
+  with pytest.raises(DataError, match=_line_error(path, 3) + ".*byte order mark"):
+    _read(fmt, path)
+
+
+@pytest.mark.parametrize("fmt", readers.FORMATS)
+def test_blank_lines_are_skipped_and_counted(tmp_path, fmt):
+  lines = _lines((FIXTURES / FIXTURE_NAMES[fmt]).read_text(encoding="utf-8"))
+  # A blank line inside, one of spaces, then a trailing blank line (CRLF).
+  path = _write(tmp_path, "blank.txt",
+                lines[0] + "\n" + "".join(lines[1:-1]) + " \t \n" + lines[-1] + "\r\n")
+  clean, blank = readers.read(fmt, FIXTURES / FIXTURE_NAMES[fmt]), readers.read(fmt, path)
+  _same_data(clean, blank)
+  assert clean.report["blank_lines_skipped"] == 0 and blank.report["blank_lines_skipped"] == 3
+  assert blank.report["lines"] == clean.report["lines"] + 3
+
+
+@pytest.mark.parametrize("fmt", TEXT_FORMATS + ["amazon"])
+def test_errors_after_blank_lines_name_the_file_line(tmp_path, fmt):
+  text = _events_text(fmt, [("1", "5", 1), ("2", "6", 2)])
+  path = _write(tmp_path, "data.txt", "\n\n" + text + "\n" + "x\n")
+  with pytest.raises(DataError, match=_line_error(path, 6)):
+    _read(fmt, path)
+
+
+def test_summary_shows_the_new_counts(tmp_path):
+  path = tmp_path / "seqs.txt"
+  path.write_bytes(("\ufeff" + _events_text("user_sequences", LEADING_ZEROS) + "\n").encode())
+  seqs = readers.read_user_sequences(path)
+  text = summary.format_summary(summary.summarize(seqs, "Tiny"))
+  for key in ("bom_stripped", "blank_lines_skipped", "user_ids_kept_as_text",
+              "item_ids_kept_as_text"):
+    assert re.search(rf"^  {key} +1$", text, re.M), key
 
 
 # ---------------------------------------------------------------------------------------------
@@ -200,7 +349,7 @@ def test_bad_utf8(tmp_path):
     ("1::10::5::100::7\n", 1, "4 '::'-separated fields"),                   # Too many.
     ("1\t10\t5\t100\n", 1, "4 '::'-separated fields"),                      # Tab separated.
     ("1,10,5,100\n", 1, "4 '::'-separated fields"),                         # CSV.
-    ("1::10::5::100\n\n2::10::5::100\n", 2, "4 '::'-separated fields"),     # Blank line.
+    ("1::10::5::100\n\n1::10\n", 3, "4 '::'-separated fields"),  # Line numbers count blanks.
     ("1::10::5::100\nx1::10::5::100\n", 2, "integer UserID"),
     ("1::10::5::100\n1::m11::5::100\n", 2, "integer MovieID"),
     ("1::10::5::100\n1::11::five::100\n", 2, "numeric Rating"),
@@ -259,7 +408,7 @@ def test_user_sequences_user_on_two_lines(tmp_path):
     readers.read_user_sequences(path)
 
 
-@pytest.mark.parametrize("text,line", [("1 5 6\n2\n", 2), ("1 5 6\n\n2 5\n", 2)])
+@pytest.mark.parametrize("text,line", [("1 5 6\n2\n", 2), ("1 5 6\n\n2\n", 3)])
 def test_user_sequences_line_without_items(tmp_path, text, line):
   path = _write(tmp_path, "seqs.txt", text)
   with pytest.raises(DataError, match=_line_error(path, line) + ".*at least one item"):
@@ -284,7 +433,7 @@ def _review(user="A1", asin="B1", t=T0 + 1) -> str:
 
 @pytest.mark.parametrize("bad,what", [
     ('{"reviewerID": "A1", "asin": "B2", "unixReviewTime": 1026900500\n', "invalid JSON"),
-    ("\n", "invalid JSON"),
+    ("}\n", "invalid JSON"),
     ('{"reviewerID": "A1", "unixReviewTime": 1026900500}\n', "missing field 'asin'"),
     ('{"asin": "B2", "unixReviewTime": 1026900500}\n', "missing field 'reviewerID'"),
     ('{"reviewerID": "A1", "asin": "B2"}\n', "missing field 'unixReviewTime'"),

@@ -12,6 +12,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from idw_jax.experiments import figures
@@ -43,11 +44,19 @@ def finished(tmp_path_factory):
 def test_a_fresh_clone_recomputes_nothing_and_rebuilds_the_same_tables(finished, tmp_path):
   out, specs = finished
   names = [grid.run_name(s) for s in specs]
-  assert sorted(p.name for p in (out / "records").iterdir()) == sorted(f"{n}.json" for n in names)
+  assert sorted(p.name for p in (out / "records").iterdir()) == sorted(
+      f"{n}{ext}" for n in names for ext in (".json", ".test_ranks.npz"))
   for name in names:   # the record is the run's results.json (no checkpoints)
     record = json.loads(grid.record_path(out, name).read_text())
     assert record == json.loads((out / "runs" / name / "results.json").read_text())
     assert record["config"]["method"] == name.split("-")[0] and record["history"]
+    # Its test ranks, one per window, give back the recorded metrics (paired tests use them).
+    ranks = np.load(out / "records" / f"{name}.test_ranks.npz")["full"].astype(np.int64)
+    overall = record["test"]["full"]["overall"]
+    assert ranks.size == overall["count"]
+    np.testing.assert_allclose(100 * np.mean(ranks < 20), overall["HR@20"], rtol=1e-12)
+    np.testing.assert_allclose(100 * np.mean(np.where(ranks < 20, 1 / np.log2(ranks + 2), 0)),
+                               overall["NDCG@20"], rtol=1e-12)
 
   clone = _clone(out, tmp_path / "clone")
   lines = []

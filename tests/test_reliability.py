@@ -49,3 +49,13 @@ def test_user_errors_are_one_line(tmp_path, flag, words):
   assert all(w in lines[0] for w in words), lines[0]
   debug = _launch(tmp_path, flag, "--debug")
   assert "Traceback" in debug.stderr
+
+
+def test_a_batch_larger_than_the_data_and_a_stride_past_the_window_are_config_errors(tmp_path):
+  proc = _launch(tmp_path, "--config.train.batch_size=100000")
+  assert proc.returncode == 1
+  assert "config.train.batch_size=100000 is larger than the data" in proc.stderr.splitlines()[0]
+  proc = _launch(tmp_path, "--config.preset=authors_code", "--config.data.protocol.max_len=4")
+  assert proc.returncode == 1
+  assert "config.data.protocol.stride: must be in 1..data.protocol.max_len=4, got 5" in (
+      proc.stderr.splitlines()[0])

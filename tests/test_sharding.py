@@ -97,12 +97,7 @@ def _worker() -> dict:
         "param_devices": sorted({len(x.devices()) for x in leaves}),
     }
     if mesh is not None:
-      t = tr.tables()
-      tab = tr._replicate({"log_q": t.log_q, "example_weight": t.example_weight,
-                           "margin": t.margin})
-      data = {"windows": tr.windows, "lengths": tr.lengths}
-      hlo = tr._train_call.lower(state, data, perm, 0, 1, tab, True,
-                                 focal_gamma=0.0).compile().as_text()
+      hlo = tr.train_steps_hlo(state, perm, tr.tables())
       runs[name]["all_reduce"] = "all-reduce" in hlo
       runs[name]["mesh"] = sharding.describe(mesh)
   out = {"runs": runs}

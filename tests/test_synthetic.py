@@ -27,7 +27,7 @@ def chi_square_ok(observed, expected_probs) -> bool:
 
 
 def eq12(i, j, ys, c, alpha, gamma, eps):
-  """Eq. 12 entry by entry, with the empty-destination mass kept in i (DESIGN.md)."""
+  """Eq. 12 entry by entry, with the empty-destination mass kept in i (docs/design.md)."""
   k = len(ys)
   if i in ys:
     if i == j:

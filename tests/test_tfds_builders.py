@@ -97,3 +97,5 @@ def test_bad_raw_file_fails_the_build_with_the_reader_error(tmp_path):
   path.write_text("1::10::5::100\n1\t11\t5\t100\n")
   with pytest.raises(readers.DataError, match=re.escape(f"{path}, line 2:")):
     tb.load_via_tfds("movielens", path, tmp_path / "tfds")
+  # A failed build leaves no folder behind that a later run could take for a cache.
+  assert not (tmp_path / "tfds" / "idw_movielens1m").exists()

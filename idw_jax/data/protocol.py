@@ -2,7 +2,7 @@
 
 A user's time-ordered sequence is cut into windows of at most `max_len` items. In every
 window the last item is the test target, the second last the validation target and the rest
-the training part (Sec. 4.2, applied per window as in DESIGN.md). Training targets are every
+the training part (Sec. 4.2, applied per window: docs/design.md). Training targets are every
 prefix of the training part (`train_targets="every_prefix"`, the paper) or the single item at
 position -3 (`"last"`, the authors' code). Everything is vectorised numpy over int32 arrays.
 
@@ -200,7 +200,7 @@ def sample_negatives(exclude_offsets: np.ndarray, exclude_items: np.ndarray, num
 def item_filter(seqs: UserSequences, min_count: int) -> tuple[UserSequences, dict]:
   """Drops events whose user or item has < min_count events, in one pass (counts before).
 
-  The authors' preprocessing (DESIGN.md, `authors_code` preset); ids are re-indexed densely
+  The authors' preprocessing (docs/design.md, `authors_code` preset); ids are re-indexed densely
   in ascending order of the kept old ids. Returns the new sequences and a report.
   """
   if min_count <= 1:
@@ -264,7 +264,7 @@ def build_splits(seqs: UserSequences, *, max_len: int = 30, stride: int | None =
                  tail_window: str = "remainder", train_targets: str = "every_prefix",
                  num_negatives: int = 99, negative_sampler: str = "uniform",
                  min_count: int = 0, head_fraction: float = 0.2, seed: int = 0) -> Splits:
-  """Applies the protocol of Sec. 4.1-4.2 (defaults: the `paper` preset of DESIGN.md)."""
+  """Applies the protocol of Sec. 4.1-4.2 (defaults: the `paper` preset, docs/design.md)."""
   if max_len < MIN_WINDOW + 1:
     raise ValueError(f"data.protocol.max_len must be >= {MIN_WINDOW + 1}, got {max_len}")
   stride = max_len if not stride else stride

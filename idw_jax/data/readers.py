@@ -9,14 +9,33 @@ Formats (`FORMATS`):
 
 Every file may be gzipped (detected by its magic bytes, not its name). Conventions shared by all
 readers, so that any two of them agree on the same data:
-  - Items get dense ids 1..num_items in ascending order of their original id (numeric order when
-    every id is an integer, else string order); `item_ids[k]` is the original id of dense id k.
-  - Users are ordered by ascending original id (same rule); `user_ids` keeps those ids.
+  - Ids are never merged: two ids are the same only when their text is the same (`007` and `7`
+    are two users, `05` and `5` two items). In the text formats (movielens, user_item_timestamp,
+    user_sequences) an id is read as an integer only when that is lossless, i.e. it is a
+    canonical 64-bit integer: `str(int(s)) == s` (no leading zeros, no `+`, no `_`, no spaces).
+    Each column (users, items) is decided for the whole file: when every id is canonical,
+    `user_ids` / `item_ids` are int64; when any is not, all ids of that column are kept as their
+    exact text (a str array), and `report["user_ids_kept_as_text"]` /
+    `report["item_ids_kept_as_text"]` count the distinct non-canonical ids (0 on clean data).
+    MovieLens ids must still be integers (`x1` is an error); a non-canonical one (`007`) is kept
+    as text like in the other formats. Amazon ids are JSON strings and always stay strings.
+  - Dense ids follow one fixed order that never depends on which other ids are in the file:
+    canonical integer ids first, ascending numerically, then every other id in string
+    (Unicode code point) order. Items get dense ids 1..num_items in that order (`item_ids[k]` is
+    the original id of dense id k); users are ordered the same way (`user_ids` keeps their ids).
+    So one non-numeric id never reorders the numeric ones. Amazon ids: string order.
   - Each user's items are oldest first; ties in time keep file order (stable).
-  - Bad input raises `DataError` naming the file, the 1-based line and what was expected. The only
-    tolerated defect is a duplicate event (same user, item and timestamp; same user and item in
-    `user_sequences`, which has no time): the later one is dropped and counted in `report`
-    (`drop_duplicates=False` makes it an error instead). Nothing is dropped silently.
+  - A UTF-8 byte order mark (U+FEFF) at the very start of a file (after gunzipping) is stripped
+    and counted (`report["bom_stripped"]`, 0 or 1); one anywhere else in a text-format file, or
+    at the start of a later Amazon line (e.g. files concatenated), is a `DataError`.
+  - Blank lines (empty or whitespace only, a trailing one included) are skipped and counted
+    (`report["blank_lines_skipped"]`); `report["lines"]` counts every line, blank ones included,
+    and error messages give line numbers in the file as it is.
+  - Other bad input raises `DataError` naming the file, the 1-based line and what was expected.
+    The only tolerated defect in the data itself is a duplicate event (same user, item and
+    timestamp; same user and item in `user_sequences`, which has no time): the later one is
+    dropped and counted in `report` (`drop_duplicates=False` makes it an error instead). Nothing is
+    dropped, merged or reordered silently.
 """
 
 from __future__ import annotations
@@ -45,6 +64,9 @@ AMAZON_MIN_TIME = 1026900400
 AMAZON_MIN_COUNT = 5
 
 _GZIP_MAGIC = b"\x1f\x8b"
+_BOM = "\ufeff"
+_BOM_UTF8 = _BOM.encode("utf-8")
+_INT64 = np.iinfo(np.int64)
 _CHUNK = 1 << 20
 _SNIPPET = 80
 _PathLike = str | os.PathLike
@@ -124,8 +146,11 @@ def _blocks(path: Path) -> Iterator[bytes]:
       yield block
 
 
-def _read_text(path: Path, expected: str) -> str:
-  """Whole file as text (gunzipped); bad gzip, bad UTF-8 and an empty file are DataErrors."""
+def _read_text(path: Path, expected: str) -> tuple[str, int]:
+  """(whole file as text, gunzipped, without a leading BOM; 1 if a BOM was stripped else 0).
+
+  Bad gzip, bad UTF-8, an empty file and a BOM anywhere but at the start are DataErrors.
+  """
   blocks = list(_blocks(path))
   data = b"".join(blocks)
   del blocks
@@ -134,11 +159,19 @@ def _read_text(path: Path, expected: str) -> str:
   except UnicodeDecodeError as err:
     line = data.count(b"\n", 0, err.start) + 1
     raise _error(path, line, f"not valid UTF-8 text ({err.reason}); expected {expected}") from None
+  bom = int(text.startswith(_BOM))
+  if bom:
+    text = text[1:]
+  inner = text.find(_BOM)
+  if inner >= 0:
+    raise _error(path, text.count("\n", 0, inner) + 1,
+                 "byte order mark (U+FEFF) inside the file (files concatenated?); only one at the "
+                 f"very start is allowed. Expected {expected}")
   if not text.strip():
     raise _error(path, 1, f"empty file; expected {expected}")
   if "\r" in text:
     text = text.replace("\r\n", "\n")
-  return text
+  return text, bom
 
 
 def _text_lines(text: str) -> list[str]:
@@ -147,6 +180,40 @@ def _text_lines(text: str) -> list[str]:
   if lines[-1] == "":
     lines.pop()
   return lines
+
+
+def _read_rows(path: Path, sep: str | None, n: int | None,
+               expected: str) -> tuple[list[list[str]], np.ndarray, dict[str, Any]]:
+  """The file's non-blank lines split on sep (None: any whitespace).
+
+  Returns (rows, 1-based line of each row, report counts: lines, blank_lines_skipped,
+  bom_stripped). A row with other than n fields (n None: fewer than 2) is a DataError.
+  """
+  text, bom = _read_text(path, expected)
+  with _no_gc():
+    lines = _text_lines(text)
+    del text
+    rows = [line.split(sep) for line in lines]
+  lengths = np.fromiter(map(len, rows), np.int64, len(rows))
+  # A blank line splits into no field on whitespace, or into one blank field on a separator.
+  if sep is None:
+    blank = lengths == 0
+  else:
+    blank = np.zeros(len(rows), bool)
+    ones = np.flatnonzero(lengths == 1)
+    blank[ones] = [not lines[i].strip() for i in ones.tolist()]
+  line_of = np.flatnonzero(~blank) + 1
+  counts = {"lines": len(lines), "blank_lines_skipped": int(blank.sum()), "bom_stripped": bom}
+  if counts["blank_lines_skipped"]:
+    with _no_gc():
+      rows = [rows[i] for i in (line_of - 1).tolist()]
+    lengths = lengths[~blank]
+  bad = np.flatnonzero(lengths != n if n is not None else lengths < 2)
+  if bad.size:
+    line = int(line_of[bad[0]])
+    fields = f"{lengths[bad[0]]} field(s): " if n is not None else ""
+    raise _error(path, line, f"expected {expected}, got {fields}{_show(lines[line - 1])}")
+  return rows, line_of, counts
 
 
 def _iter_binary_lines(path: Path) -> Iterator[tuple[int, bytes]]:
@@ -160,18 +227,6 @@ def _iter_binary_lines(path: Path) -> Iterator[tuple[int, bytes]]:
       yield n, line
   if tail:
     yield n + 1, tail
-
-
-def _split_rows(path: Path, lines: list[str], sep: str | None, n: int,
-                expected: str) -> list[list[str]]:
-  """Splits each line into exactly n fields (sep None: any whitespace); else a DataError."""
-  rows = [line.split(sep) for line in lines]
-  lengths = np.fromiter(map(len, rows), np.int64, len(rows))
-  bad = np.flatnonzero(lengths != n)
-  if bad.size:
-    i = int(bad[0])
-    raise _error(path, i + 1, f"expected {expected}, got {lengths[i]} field(s): {_show(lines[i])}")
-  return rows
 
 
 # ---------------------------------------------------------------------------------------------
@@ -212,12 +267,34 @@ def _times(path: Path, col: list[str], line_of: np.ndarray) -> np.ndarray:
   return t
 
 
-def _id_values(col: list[str]) -> np.ndarray:
-  """int64 ids when every id is an integer (so they sort numerically), else the strings."""
+def _is_canonical_int(s: str) -> bool:
+  """Whether s reads as a 64-bit integer losslessly: `str(int(s)) == s`."""
   try:
-    return np.fromiter(map(int, col), np.int64, len(col))
-  except (ValueError, OverflowError):
-    return np.asarray(col, dtype=str)
+    v = int(s)
+  except ValueError:  # Also raised for strings over Python's int digit limit.
+    return False
+  return str(v) == s and _INT64.min <= v <= _INT64.max
+
+
+def _dense_ids(col: list[str],
+               values: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+  """(0-based dense code per id, ids in dense order, number of distinct ids kept as text).
+
+  Ids are int64 when every one is a canonical integer (see the module docstring); else all are
+  kept as their text, ordered canonical integers first (numerically), then the rest (string
+  order). `values`: int64 of col when already parsed, to skip parsing again.
+  """
+  distinct = set(col)
+  text = [s for s in distinct if not _is_canonical_int(s)]
+  if not text:
+    if values is None:
+      values = np.fromiter(map(int, col), np.int64, len(col))
+    return (*_dense(values), 0)
+  text_set = set(text)
+  order = sorted((s for s in distinct if s not in text_set), key=int) + sorted(text)
+  index = {s: k for k, s in enumerate(order)}
+  codes = np.fromiter(map(index.__getitem__, col), np.int64, len(col))
+  return codes, np.asarray(order, dtype=str), len(text)
 
 
 def _dense(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -292,19 +369,15 @@ def read_movielens(path: _PathLike, *, drop_duplicates: bool = True) -> UserSequ
   """Reads MovieLens `ratings.dat` (`UserID::MovieID::Rating::Timestamp`, gz or plain).
 
   Every rating is kept (the paper counts 6,040 users / 3,706 items / 1,000,209 events on ML-1M);
-  each user's movies are sorted by timestamp, ties in file order.
+  each user's movies are sorted by timestamp, ties in file order. Ids must be integers; one
+  written non-canonically (`007`) is kept as text (module docstring).
   """
   path = _existing(path)
   expected = "4 '::'-separated fields UserID::MovieID::Rating::Timestamp"
-  text = _read_text(path, expected)
+  rows, line_of, counts = _read_rows(path, "::", 4, expected)
   with _no_gc():
-    lines = _text_lines(text)
-    del text
-    rows = _split_rows(path, lines, "::", 4, expected)
-    del lines
     cols = list(zip(*rows))
     del rows
-  line_of = np.arange(1, len(cols[0]) + 1)
   users = _ints(path, cols[0], line_of, "UserID")
   items = _ints(path, cols[1], line_of, "MovieID")
   try:
@@ -312,31 +385,27 @@ def read_movielens(path: _PathLike, *, drop_duplicates: bool = True) -> UserSequ
   except ValueError:
     raise _first_bad(path, cols[2], line_of, float, "a numeric Rating") from None
   times = _ints(path, cols[3], line_of, "Timestamp (integer seconds)")
-  report = {"format": "movielens", "file": path.name, "lines": int(line_of.size)}
-  return _assemble(path, _dense(users), _dense(items), times, line_of, report, drop_duplicates,
-                   "rating (same UserID, MovieID and Timestamp)")
+  return _assemble_text(path, "movielens", counts, _dense_ids(cols[0], users),
+                        _dense_ids(cols[1], items), times, line_of, drop_duplicates,
+                        "rating (same UserID, MovieID and Timestamp)")
 
 
 def read_user_item_timestamp(path: _PathLike, *, drop_duplicates: bool = True) -> UserSequences:
   """Reads `user item timestamp` lines (whitespace separated); sorts each user by time, stably.
 
-  Ids may be any tokens (integers sort numerically); timestamps must be numbers.
+  Ids may be any tokens (module docstring: integers when lossless, else text); timestamps must
+  be numbers.
   """
   path = _existing(path)
   expected = "3 whitespace-separated fields: user item timestamp"
-  text = _read_text(path, expected)
+  rows, line_of, counts = _read_rows(path, None, 3, expected)
   with _no_gc():
-    lines = _text_lines(text)
-    del text
-    rows = _split_rows(path, lines, None, 3, expected)
-    del lines
     cols = list(zip(*rows))
     del rows
-  line_of = np.arange(1, len(cols[0]) + 1)
   times = _times(path, cols[2], line_of)
-  report = {"format": "user_item_timestamp", "file": path.name, "lines": int(line_of.size)}
-  return _assemble(path, _dense(_id_values(cols[0])), _dense(_id_values(cols[1])), times, line_of,
-                   report, drop_duplicates, "event (same user, item and timestamp)")
+  return _assemble_text(path, "user_item_timestamp", counts, _dense_ids(cols[0]),
+                        _dense_ids(cols[1]), times, line_of, drop_duplicates,
+                        "event (same user, item and timestamp)")
 
 
 def read_user_sequences(path: _PathLike, *, drop_duplicates: bool = True) -> UserSequences:
@@ -347,41 +416,45 @@ def read_user_sequences(path: _PathLike, *, drop_duplicates: bool = True) -> Use
   """
   path = _existing(path)
   expected = "a user id followed by at least one item id, separated by whitespace"
-  text = _read_text(path, expected)
+  rows, row_line, counts = _read_rows(path, None, None, expected)
   with _no_gc():
-    lines = _text_lines(text)
-    del text
-    rows = [line.split() for line in lines]
-    lengths = np.fromiter(map(len, rows), np.int64, len(rows))
-    bad = np.flatnonzero(lengths < 2)
-    if bad.size:
-      i = int(bad[0])
-      raise _error(path, i + 1, f"expected {expected}, got {_show(lines[i])}")
-    del lines
     user_col = [row[0] for row in rows]
     item_col = [item for row in rows for item in row[1:]]
+    lengths = np.fromiter(map(len, rows), np.int64, len(rows)) - 1
     del rows
-  users = _id_values(user_col)
-  _check_unique_users(path, users)
-  counts = lengths - 1
-  line_of = np.repeat(np.arange(1, counts.size + 1), counts)
-  report = {"format": "user_sequences", "file": path.name, "lines": int(counts.size)}
-  user_codes, user_ids = _dense(users)
-  return _assemble(path, (np.repeat(user_codes, counts), user_ids), _dense(_id_values(item_col)),
-                   np.zeros(line_of.size, np.int64), line_of, report, drop_duplicates,
-                   "item in the same user's line")
+  user_codes, user_ids, user_text = _dense_ids(user_col)
+  _check_unique_users(path, user_col, user_codes, row_line)
+  line_of = np.repeat(row_line, lengths)
+  return _assemble_text(path, "user_sequences", counts,
+                        (np.repeat(user_codes, lengths), user_ids, user_text),
+                        _dense_ids(item_col), np.zeros(line_of.size, np.int64), line_of,
+                        drop_duplicates, "item in the same user's line")
 
 
-def _check_unique_users(path: Path, users: np.ndarray) -> None:
-  order = np.argsort(users, kind="stable")
-  same = users[order][1:] == users[order][:-1]
+def _assemble_text(path: Path, fmt: str, counts: dict[str, Any],
+                   users: tuple[np.ndarray, np.ndarray, int],
+                   items: tuple[np.ndarray, np.ndarray, int], times: np.ndarray,
+                   line_of: np.ndarray, drop_duplicates: bool,
+                   duplicate_what: str) -> UserSequences:
+  """`_assemble` for the text formats: users and items as made by `_dense_ids`."""
+  report = {"format": fmt, "file": path.name, **counts, "user_ids_kept_as_text": users[2],
+            "item_ids_kept_as_text": items[2]}
+  return _assemble(path, users[:2], items[:2], times, line_of, report, drop_duplicates,
+                   duplicate_what)
+
+
+def _check_unique_users(path: Path, user_col: list[str], codes: np.ndarray,
+                        line_of: np.ndarray) -> None:
+  """A DataError when a user has two lines (codes: dense user per line)."""
+  order = np.argsort(codes, kind="stable")
+  same = codes[order][1:] == codes[order][:-1]
   if same.any():
     # Among repeated users, report the earliest second occurrence.
     later = order[1:][same]
     k = int(np.argmin(later))
     second, first = int(later[k]), int(order[:-1][same][k])
-    raise _error(path, second + 1, f"user {users[second]!r} already has a line (line {first + 1}); "
-                 "expected one line per user")
+    raise _error(path, int(line_of[second]), f"user {user_col[second]!r} already has a line "
+                 f"(line {int(line_of[first])}); expected one line per user")
 
 
 def read_amazon(path: _PathLike, *, min_time: int = AMAZON_MIN_TIME,
@@ -399,19 +472,27 @@ def read_amazon(path: _PathLike, *, min_time: int = AMAZON_MIN_TIME,
   user_index: dict[str, int] = {}
   item_index: dict[str, int] = {}
   user_codes, item_codes, times = array.array("q"), array.array("q"), array.array("q")
-  lines = 0
+  lines, bom, blank = 0, 0, []
   with _no_gc():
     for lines, raw in _iter_binary_lines(path):
+      if raw.startswith(_BOM_UTF8):
+        if lines > 1:
+          raise _error(path, lines, "byte order mark (U+FEFF) at the start of a line (files "
+                       "concatenated?); only one at the very start of the file is allowed")
+        raw, bom = raw[len(_BOM_UTF8):], 1
+      if not raw or raw.isspace():
+        blank.append(lines)
+        continue
       user, item, t = _review_fields(path, lines, raw)
       user_codes.append(user_index.setdefault(user, len(user_index)))
       item_codes.append(item_index.setdefault(item, len(item_index)))
       times.append(t)
-  if lines == 0:
+  if not user_codes:
     raise _error(path, 1, "empty file; expected one JSON review per line")
   user_codes = np.frombuffer(user_codes, np.int64)
   item_codes = np.frombuffer(item_codes, np.int64)
   times = np.frombuffer(times, np.int64)
-  line_of = np.arange(1, lines + 1)
+  line_of = np.delete(np.arange(1, lines + 1), np.asarray(blank, np.int64) - 1)
 
   k = min_count
   recent = times >= min_time
@@ -422,6 +503,7 @@ def read_amazon(path: _PathLike, *, min_time: int = AMAZON_MIN_TIME,
   keep = recent & ~user_low & ~item_low
   report = {
       "format": "amazon", "file": path.name, "lines": int(lines),
+      "blank_lines_skipped": len(blank), "bom_stripped": bom,
       "min_time": int(min_time), "min_count": int(k),
       "reviews_before_min_time": int((~recent).sum()),
       "users_after_min_time": int((user_n > 0).sum()),

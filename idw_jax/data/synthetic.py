@@ -6,7 +6,7 @@ current cluster. Clusters own contiguous blocks of K = num_items / C dense item 
 inside a cluster and the interest draws both follow power laws, which is what makes the
 benchmark long-tailed.
 
-Where the paper is silent we follow the authors' generator (DESIGN.md, "Other defaults"):
+Where the paper is silent we follow the authors' generator (docs/design.md, "Synthetic benchmark"):
   * `interests_per_user` clusters are drawn WITH replacement from the cluster power law pi,
     so |Y_u| is 1..interests_per_user (duplicates collapse);
   * the initial state is uniform over ALL clusters, not only over Y_u;
@@ -67,7 +67,7 @@ def transition_matrix(interests, num_clusters: int, alpha: float, gamma: float,
                   P_ij = (1 - alpha - gamma) / (C - |Y_u|) for j not in Y_u;
     i not in Y_u: P_ii = epsilon, P_ij = (1 - epsilon) / |Y_u| for j in Y_u, 0 otherwise.
   Mass whose destination set is empty stays in i: with |Y_u| = 1 the self-transition of the
-  member is alpha + gamma (DESIGN.md), and with |Y_u| = C the (1 - alpha - gamma) term is
+  member is alpha + gamma (docs/design.md), and with |Y_u| = C the (1 - alpha - gamma) term is
   added to the self-transition (Eq. 12 divides by C - |Y_u| = 0 there).
 
   Args:
@@ -261,7 +261,7 @@ def generate(
     mean_len: float = 0.0, min_len: int = 3) -> UserSequences:
   """Generates the synthetic benchmark (Appendix A). Deterministic given `seed`.
 
-  Defaults are the paper's (Sec. 3.2, Appendix A; DESIGN.md): 5 clusters x 10 items,
+  Defaults are the paper's (Sec. 3.2, Appendix A; docs/design.md): 5 clusters x 10 items,
   10,000 users, T = 20, 3 interest draws per user, alpha 0.6, gamma 0.3, epsilon 0.1,
   item exponent 0.5; the cluster exponent is swept 0..2 in Fig. 3.
 

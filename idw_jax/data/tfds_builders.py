@@ -2,7 +2,7 @@
 
 Nothing is downloaded: every builder reads a raw file that the user obtained (see each builder's
 `MANUAL_DOWNLOAD_INSTRUCTIONS`) through `idw_jax.data.readers`, so a built dataset holds exactly
-what the direct reader returns. Works without TensorFlow (see STACK.md): ArrayRecord files, read
+what the direct reader returns. Works without TensorFlow (docs/design.md, "Data"): ArrayRecord files, read
 back with `as_data_source`.
 
 Record (one per user): {"index": int64 position of the user in the reader's order,
@@ -24,6 +24,7 @@ import hashlib
 import itertools
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +55,10 @@ class RawFileConfig(tfds.core.BuilderConfig):
 class _UserSequencesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   """Shared body: find the raw file, read it, write one record per user."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "One record per user: index, user, items (dense ids)."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.0.0": "One record per user: index, user, items (dense ids).",
+                   "1.1.0": "Readers keep ids that are not plain integers as text (007 != 7), "
+                            "strip a BOM and skip blank lines: datasets built before are rebuilt."}
   BUILDER_CONFIGS = [RawFileConfig(name="default")]
   # (file name in manual_dir, reader format), in order of preference.
   RAW_FILES: tuple[tuple[str, str], ...] = ()
@@ -249,8 +252,15 @@ def prepare(builder_cls: type[_UserSequencesBuilder], manual_dir: str | os.PathL
   builder = builder_cls(config=config, data_dir=os.fspath(data_dir))
   if not builder.is_prepared():
     builder.raw_file(manual_dir)  # Fail early, naming the directory and what to get.
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        manual_dir=os.fspath(manual_dir)))
+    config_dir = Path(builder.data_dir).parent       # <data_dir>/<name>/<config>
+    made = [d for d in (config_dir.parent, config_dir) if not d.exists()]
+    try:
+      builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+          manual_dir=os.fspath(manual_dir)))
+    except BaseException:
+      for d in reversed(made):   # a failed build leaves no folder that looks like a cache
+        shutil.rmtree(d, ignore_errors=True)
+      raise
   return builder
 
 

@@ -58,6 +58,7 @@ import math
 import os
 import queue
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -303,9 +304,15 @@ def _write_json(path: Path, obj: Any):
   tmp.replace(path)
 
 
-def write_record(out: str | os.PathLike, name: str, results: dict) -> Path:
-  """<out>/records/<name>.json <- a finished run's results (its results.json content)."""
+def write_record(out: str | os.PathLike, name: str, results: dict,
+                 workdir: Path | None = None) -> Path:
+  """<out>/records/<name>.json <- a finished run's results (its results.json content), and
+  <name>.test_ranks.npz beside it from the run folder when it has one (paired tests)."""
   path = record_path(out, name)
+  ranks = None if workdir is None else Path(workdir) / "test_ranks.npz"
+  if ranks is not None and ranks.exists():
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ranks, path.with_name(f"{name}.test_ranks.npz"))
   _write_json(path, results)
   return path
 
@@ -515,7 +522,7 @@ def run_grid(specs: Sequence[RunSpec], out: str | os.PathLike, jobs: int = 1,
       echo(_progress_line(i, total, rec))
     elif _read_cached(rec, cfg):
       if rec.status == "cached":   # a run finished before records existed, or a record lost
-        write_record(out, rec.name, rec.results)
+        write_record(out, rec.name, rec.results, rec.workdir)
       echo(_progress_line(i, total, rec))
     elif rec.name in seen:
       continue                     # the same run twice in one grid: computed once
@@ -544,7 +551,7 @@ def run_grid(specs: Sequence[RunSpec], out: str | os.PathLike, jobs: int = 1,
     try:
       rec.results = (_run_in_process(rec.spec, cfg, rec.workdir) if env is None
                      else _run_subprocess(rec.spec, rec.workdir, env, cmd))
-      write_record(out, rec.name, rec.results)
+      write_record(out, rec.name, rec.results, rec.workdir)
       rec.status = "resumed" if resumed else "done"
       (rec.workdir / "error.txt").unlink(missing_ok=True)
     except Exception as e:  # pylint: disable=broad-except
@@ -612,20 +619,28 @@ def records_to_rows(records: Iterable[RunRecord]) -> list[dict]:
   return [_row(r.spec.method, r.spec.seed, r.spec.sweep, r.results) for r in records]
 
 
-def rows_from_manifest(out: str | os.PathLike) -> list[dict]:
+def rows_from_manifest(out: str | os.PathLike, with_ranks: bool = False) -> list[dict]:
   """Rows for the tables from <out>/grid.json: each run's results from its record
-  <out>/records/<name>.json when there is one, else from its run folder's results.json."""
+  <out>/records/<name>.json when there is one, else from its run folder's results.json.
+  with_ranks adds "ranks" (the run's test ranks, records/<name>.test_ranks.npz or the run
+  folder's test_ranks.npz; None without them) for the significance tests."""
+  from idw_jax.experiments import significance
   out = Path(out)
   manifest = json.loads((out / "grid.json").read_text())
   rows = []
   for run in manifest["runs"]:
     path = record_path(out, run["name"])
+    folder = Path(run["workdir"])
+    if not folder.is_absolute() and not folder.exists():
+      folder = out / "runs" / run["name"]
     if not path.exists():
-      path = Path(run["workdir"]) / "results.json"
-      if not path.is_absolute() and not path.exists():
-        path = out / "runs" / run["name"] / "results.json"
+      path = folder / "results.json"
     results = json.loads(path.read_text()) if path.exists() else None
     rows.append(_row(run["method"], run["seed"], run["sweep"], results))
+    if with_ranks:
+      ranks = path.with_name(f"{run['name']}.test_ranks.npz")
+      rows[-1]["ranks"] = significance.load_ranks(
+          ranks if ranks.exists() else folder / "test_ranks.npz")
   return rows
 
 

@@ -1,0 +1,156 @@
+"""Which differences between methods are real: paired tests over seeds and over test users.
+
+  python -m idw_jax.experiments.significance results/ml1m [--metric=NDCG@20] [--against=mur]
+
+For every method against a reference method (MUR by default), on the primary protocol (sampled
+where the dataset has it, else full corpus):
+- a paired t-test over seeds (the same seed's runs of both methods form a pair; the paper
+  reports five runs), on the metric as recorded;
+- a paired bootstrap over test windows (users): per window, the metric difference between the
+  two methods averaged over the paired seeds; windows resampled with replacement; the 95%
+  interval of the mean difference. It needs each run's test ranks
+  (records/<name>.test_ranks.npz, written by runs made since they were added).
+A difference is called real when the bootstrap interval excludes 0 and, with at least three
+paired seeds, the t-test's p < 0.05. Writes <out>/significance.md.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+
+def per_window(ranks: np.ndarray, metric: str) -> np.ndarray:
+  """Per-window HR@K or NDCG@K in percent from 0-based ranks (the recorded metrics' mean)."""
+  name, k = metric.split("@")
+  r = np.asarray(ranks, np.int64)
+  hit = r < int(k)
+  if name == "HR":
+    return 100.0 * hit
+  if name == "NDCG":
+    return 100.0 * np.where(hit, 1.0 / np.log2(r + 2.0), 0.0)
+  raise ValueError(f"metric must be HR@K or NDCG@K, got {metric!r}")
+
+
+def paired_t(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
+  """(mean of a - b, two-sided p of the paired t-test); p is nan below two pairs or when every
+  difference is the same."""
+  d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
+  if d.size < 2 or np.all(d == d[0]):
+    return float(d.mean()) if d.size else math.nan, math.nan
+  from scipy import stats
+  return float(d.mean()), float(stats.ttest_rel(a, b).pvalue)
+
+
+def paired_bootstrap(ranks_a: Sequence[np.ndarray], ranks_b: Sequence[np.ndarray],
+                     metric: str = "NDCG@20", num_samples: int = 2000,
+                     seed: int = 0) -> tuple[float, float, float]:
+  """(mean difference, 2.5%, 97.5% quantiles) of the window-resampled mean of a - b.
+
+  ranks_a[s], ranks_b[s]: test ranks of the two methods' runs with seed s (same windows).
+  """
+  if len(ranks_a) != len(ranks_b) or not ranks_a:
+    raise ValueError("need the same, non-zero number of runs of both methods")
+  d = np.mean([per_window(a, metric) - per_window(b, metric)
+               for a, b in zip(ranks_a, ranks_b)], axis=0)
+  rng = np.random.default_rng(seed)
+  n = d.size
+  means = np.empty(num_samples)
+  for i in range(num_samples):
+    means[i] = d[rng.integers(0, n, n)].mean()
+  lo, hi = np.quantile(means, [0.025, 0.975])
+  return float(d.mean()), float(lo), float(hi)
+
+
+def compare(rows: Sequence[dict], metric: str = "NDCG@20", against: str = "mur",
+            num_samples: int = 2000) -> list[dict]:
+  """One entry per method (not `against`): pairs, mean difference, t-test p, bootstrap CI.
+
+  rows: {"method", "seed", "results", "ranks"} (ranks: {"sampled", "full"} arrays or None);
+  only rows with results count, paired by seed.
+  """
+  by = {}
+  for r in rows:
+    if r.get("results"):
+      by.setdefault(r["method"], {})[r["seed"]] = r
+  ref = by.get(against, {})
+  out = []
+  for method, runs in by.items():
+    if method == against:
+      continue
+    seeds = sorted(set(runs) & set(ref))
+    entry = {"method": method, "seeds": seeds, "protocol": None, "diff": math.nan,
+             "p": math.nan, "ci": None}
+    if seeds:
+      kind = "sampled" if runs[seeds[0]]["results"]["test"].get("sampled") else "full"
+      value = lambda r: r["results"]["test"][kind]["overall"][metric]  # noqa: E731
+      entry["protocol"] = kind
+      entry["diff"], entry["p"] = paired_t([value(runs[s]) for s in seeds],
+                                           [value(ref[s]) for s in seeds])
+      have = [s for s in seeds if (runs[s].get("ranks") or {}).get(kind) is not None
+              and (ref[s].get("ranks") or {}).get(kind) is not None]
+      if have == seeds:
+        _, lo, hi = paired_bootstrap([runs[s]["ranks"][kind] for s in seeds],
+                                     [ref[s]["ranks"][kind] for s in seeds], metric,
+                                     num_samples)
+        entry["ci"] = (lo, hi)
+    out.append(entry)
+  return out
+
+
+def verdict(entry: dict) -> str:
+  """"real" (CI excludes 0, and p < 0.05 when there are >= 3 seeds), "noise", or "n/a"."""
+  if entry["ci"] is None:
+    return "n/a"
+  lo, hi = entry["ci"]
+  excludes = lo > 0 or hi < 0
+  if len(entry["seeds"]) >= 3 and not (entry["p"] < 0.05):
+    return "noise"
+  return "real" if excludes else "noise"
+
+
+def markdown(entries: Sequence[dict], metric: str, against: str, dataset: str = "") -> str:
+  from idw_jax.experiments.tables import NAMES
+  lines = [f"### {dataset + ': ' if dataset else ''}{metric} against {NAMES.get(against, against)}"
+           " (paired over seeds and over test windows)", "",
+           "| method | seeds | difference | paired t-test p | bootstrap 95% interval | verdict |",
+           "|---|---|---|---|---|---|"]
+  for e in entries:
+    ci = "-" if e["ci"] is None else f"[{e['ci'][0]:+.2f}, {e['ci'][1]:+.2f}]"
+    p = "-" if math.isnan(e["p"]) else f"{e['p']:.3f}"
+    lines.append(f"| {NAMES.get(e['method'], e['method'])} | {len(e['seeds'])} | "
+                 f"{e['diff']:+.2f} | {p} | {ci} | {verdict(e)} |")
+  return "\n".join(lines) + "\n"
+
+
+def load_ranks(path: Path) -> dict | None:
+  if not path.exists():
+    return None
+  with np.load(path) as f:
+    return {k: f[k] for k in ("sampled", "full") if k in f}
+
+
+def main(argv: Sequence[str]) -> int:
+  args = [a for a in argv[1:] if not a.startswith("--")]
+  opts = dict(a[2:].split("=", 1) for a in argv[1:] if a.startswith("--") and "=" in a)
+  if len(args) != 1:
+    print("usage: python -m idw_jax.experiments.significance <grid out folder> "
+          "[--metric=NDCG@20] [--against=mur]", file=sys.stderr)
+    return 2
+  from idw_jax.experiments import grid
+  out = Path(args[0])
+  rows = grid.rows_from_manifest(out, with_ranks=True)
+  metric, against = opts.get("metric", "NDCG@20"), opts.get("against", "mur")
+  dataset = next((r["results"]["dataset"] for r in rows if r.get("results")), "")
+  text = markdown(compare(rows, metric, against), metric, against, dataset)
+  (out / "significance.md").write_text(text)
+  print(text)
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main(sys.argv))

@@ -1,0 +1,73 @@
+"""Paired tests between methods: per-window metrics, t-test over seeds, bootstrap over windows."""
+
+import math
+
+import numpy as np
+import pytest
+
+from idw_jax.experiments import significance as sig
+
+
+def test_per_window_metrics_by_hand():
+  ranks = np.array([0, 1, 19, 20, 500])
+  np.testing.assert_allclose(sig.per_window(ranks, "HR@20"), [100, 100, 100, 0, 0])
+  np.testing.assert_allclose(sig.per_window(ranks, "NDCG@20"),
+                             [100, 100 / math.log2(3), 100 / math.log2(21), 0, 0])
+  with pytest.raises(ValueError, match="HR@K or NDCG@K"):
+    sig.per_window(ranks, "MRR@20")
+
+
+def test_paired_t_matches_the_closed_form_for_two_degrees_of_freedom():
+  # d = a - b = (1, 2, 3): mean 2, sd 1, t = 2 sqrt(3); with 2 dof, p = 1 - t / sqrt(t^2 + 2).
+  diff, p = sig.paired_t([11.0, 22.0, 33.0], [10.0, 20.0, 30.0])
+  t = 2 * math.sqrt(3)
+  assert diff == pytest.approx(2.0)
+  assert p == pytest.approx(1 - t / math.sqrt(t * t + 2), rel=1e-9)
+  assert math.isnan(sig.paired_t([1.0, 2.0], [0.0, 1.0])[1])   # every difference equal
+
+
+def test_bootstrap_of_identical_and_shifted_runs():
+  rng = np.random.default_rng(0)
+  ranks = [rng.integers(0, 100, 500) for _ in range(3)]
+  assert sig.paired_bootstrap(ranks, ranks, num_samples=200) == (0.0, 0.0, 0.0)
+  best = [np.zeros(500, np.int64)] * 3
+  worst = [np.full(500, 25)] * 3
+  assert sig.paired_bootstrap(best, worst, "NDCG@20", num_samples=200) == (100.0, 100.0, 100.0)
+
+
+def test_bootstrap_interval_covers_the_mean_and_shrinks_with_more_windows():
+  rng = np.random.default_rng(1)
+  widths = []
+  for n in (400, 6400):
+    b = [rng.integers(0, 60, n) for _ in range(2)]
+    a = [np.maximum(r - rng.integers(0, 3, n), 0) for r in b]   # a ranks a little higher
+    mean, lo, hi = sig.paired_bootstrap(a, b, "NDCG@20", num_samples=400)
+    assert lo < mean < hi and lo > 0
+    widths.append(hi - lo)
+  assert widths[1] < widths[0] / 2      # ~1/sqrt(n): 4x narrower for 16x the windows
+
+
+def _row(method, seed, ndcg, ranks):
+  results = {"test": {"sampled": {"overall": {"NDCG@20": ndcg}}, "full": None}}
+  return {"method": method, "seed": seed, "results": results,
+          "ranks": {"sampled": ranks, "full": None}}
+
+
+def test_compare_pairs_by_seed_and_calls_the_verdict():
+  rng = np.random.default_rng(2)
+  rows = []
+  for s in range(3):
+    base = rng.integers(0, 60, 3000)
+    better = np.maximum(base - 5, 0)
+    rows += [_row("mur", s, float(sig.per_window(base, "NDCG@20").mean()), base),
+             _row("mur_idw", s, float(sig.per_window(better, "NDCG@20").mean()), better),
+             _row("sur", s, float(sig.per_window(base, "NDCG@20").mean()) + [0.1, -0.1, 0.05][s],
+                  base)]
+  rows.append(_row("focal", 0, 50.0, None))            # no ranks, one seed: no interval
+  out = {e["method"]: e for e in sig.compare(rows, num_samples=300)}
+  assert out["mur_idw"]["seeds"] == [0, 1, 2] and out["mur_idw"]["ci"][0] > 0
+  assert sig.verdict(out["mur_idw"]) == "real"
+  assert out["sur"]["ci"] == (0.0, 0.0) and sig.verdict(out["sur"]) == "noise"
+  assert out["focal"]["ci"] is None and sig.verdict(out["focal"]) == "n/a"
+  text = sig.markdown(list(out.values()), "NDCG@20", "mur")
+  assert "| MUR-IDW | 3 |" in text and "real" in text
