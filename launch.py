@@ -83,8 +83,8 @@ def _main(argv):
   from idw_jax import config as config_lib
   cfg = config_lib.finalize(_CONFIG.value)
   import jax
-  from idw_jax.experiments import grid
-  grid.enable_compilation_cache(grid.DEFAULT_CACHE)   # $IDW_JAX_CACHE, "" disables
+  from idw_jax import compilation_cache
+  compilation_cache.enable()   # $IDW_JAX_CACHE, "" disables
   if cfg.distributed.initialize:
     d = cfg.distributed
     jax.distributed.initialize(

@@ -158,7 +158,6 @@ def base_config() -> ml_collections.ConfigDict:
   m.num_layers = config_dict.placeholder(int)      # encoder layers
   m.num_heads = config_dict.placeholder(int)       # attention heads per layer
   m.mlp_ratio = 4               # encoder feed-forward width / d (not in the paper)
-  m.dropout = 0.0               # not in the paper
   m.item_mlp_dims = config_dict.placeholder(tuple)  # item tower widths; the last equals d
   m.affinity = config_dict.placeholder(str)        # "mixture" (Eq. 4) | "max"
   m.temperature = config_dict.placeholder(float)   # logits / temperature
@@ -207,7 +206,10 @@ def base_config() -> ml_collections.ConfigDict:
   i.calibrate = True            # user-tower calibration (Sec. 3.3)
   i.calibration_max_epochs = config_dict.placeholder(float)  # epochs (fractions allowed)
   i.calibration_lr_scale = config_dict.placeholder(float)
-  i.kde_block = 2048            # KDE tile size (queries and items)
+  i.kde_block = 0               # KDE tile size, queries and items (0 = the backend's default
+  #                               tiles: density.default_blocks)
+  i.kde_impl = "xla"            # "xla" (blocked, the reference) | "pallas" (fused Triton kernel,
+  #                               GPUs only)
   i.pretrained_workdir = ""     # workdir of a finished run of the base method (mur for mur_idw,
                                 # sur for sur_idw) with the same config and seed: its state after
                                 # pretraining is this run's (bit-identical; the grid fills it in)
@@ -219,7 +221,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.block_items = 1024
 
   c.checkpoint = ml_collections.ConfigDict()
-  c.checkpoint.keep = 2         # last k checkpoints (plus the best)
+  c.checkpoint.keep = 2         # the latest k checkpoints are kept
   c.checkpoint.every_steps = 0  # > 0: also checkpoint inside an epoch every this many steps
 
   c.distributed = ml_collections.ConfigDict()
@@ -237,6 +239,9 @@ def base_config() -> ml_collections.ConfigDict:
 # Fields added after runs were made, with the value that gives those runs' behaviour where the
 # `base_config` default (None for preset placeholders) does not.
 _BEFORE_FIELD = {"train.lr_schedule": "constant"}
+# Fields removed since, with the value they always had in effect (model.dropout was never
+# applied): a stored config holding that value compares equal to one without the field.
+_REMOVED = {("model", "dropout"): 0.0}
 
 
 def backfill(saved: dict) -> dict:
@@ -252,7 +257,11 @@ def backfill(saved: dict) -> dict:
       elif isinstance(v, dict) and isinstance(out[k], dict):
         out[k] = fill(out[k], v, f"{prefix}{k}.")
     return out
-  return fill(saved, base_config().to_dict(), "")
+  out = fill(saved, base_config().to_dict(), "")
+  for (section, field), value in _REMOVED.items():
+    if isinstance(out.get(section), dict) and out[section].get(field, value) == value:
+      out[section] = {k: v for k, v in out[section].items() if k != field}
+  return out
 
 
 def _get(c, dotted):
@@ -316,7 +325,6 @@ def _validate(c):
   _check(m.item_norm in ("none", "train_eval", "eval"), "model.item_norm",
          f"unknown {m.item_norm!r}")
   _check(m.temperature > 0, "model.temperature", f"must be > 0, got {m.temperature}")
-  _check(0 <= m.dropout < 1, "model.dropout", f"must be in [0, 1), got {m.dropout}")
   _check(t.learning_rate > 0, "train.learning_rate", f"must be > 0, got {t.learning_rate}")
   _check(t.batch_size >= 1, "train.batch_size", f"must be >= 1, got {t.batch_size}")
   _check(t.max_epochs >= 1, "train.max_epochs", f"must be >= 1, got {t.max_epochs}")
@@ -335,6 +343,9 @@ def _validate(c):
   _check(i.eta >= 0, "idw.eta", f"must be >= 0, got {i.eta}")
   _check(not i.pretrained_workdir or c.method in IDW_METHODS, "idw.pretrained_workdir",
          f"only IDW methods {IDW_METHODS} reuse a pretraining, not {c.method!r}")
+  _check(i.kde_block >= 0, "idw.kde_block", f"must be >= 0, got {i.kde_block}")
+  _check(i.kde_impl in ("xla", "pallas"), "idw.kde_impl",
+         f"must be 'xla' or 'pallas', got {i.kde_impl!r}")
   _check(i.max_iterations >= 0, "idw.max_iterations", f"must be >= 0, got {i.max_iterations}")
   _check(i.stopping_norm in ("l2", "inf"), "idw.stopping_norm", f"unknown {i.stopping_norm!r}")
   _check(i.weighting in ("relative", "inverse"), "idw.weighting", f"unknown {i.weighting!r}")

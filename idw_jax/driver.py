@@ -10,8 +10,6 @@ ends with the same numbers as an uninterrupted run.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import sys
@@ -27,8 +25,10 @@ from absl import logging
 
 from idw_jax import config as config_lib
 from idw_jax import density
+from idw_jax import logs
 from idw_jax import losses
 from idw_jax import sharding
+from idw_jax import workdir as workdir_lib
 from idw_jax.train import Schedule, Trainer
 
 PRETRAIN, SLEEP, WAKE, CALIBRATE, EVALUATE, DONE = (
@@ -58,17 +58,6 @@ class MetricWriter:
       self._writer.close()
 
 
-@contextlib.contextmanager
-def _quiet_logs():
-  """absl logs below FATAL off inside (a library's message about an error we report)."""
-  level = logging.get_verbosity()
-  logging.set_verbosity(logging.FATAL)
-  try:
-    yield
-  finally:
-    logging.set_verbosity(level)
-
-
 def _write(msg: str, **_):
   tqdm.tqdm.write(msg, file=sys.stdout)
   sys.stdout.flush()
@@ -93,22 +82,16 @@ class Driver:
     self.trainer = Trainer(config, splits, mesh)
     self.method = config.method
     self.is_idw = config.method in config_lib.IDW_METHODS
-    with _quiet_logs():   # a damaged checkpoint is reported by _restore, once
+    with logs.quiet():   # a damaged checkpoint is reported by _restore, once
       self.ckpt = self._checkpoint_manager()
     self.writer = MetricWriter(self.workdir / "tensorboard")
 
   def _checkpoint_manager(self) -> ocp.CheckpointManager:
-    """Orbax manager of <workdir>/checkpoints: the latest checkpoint.keep saves, plus the best."""
-    config = self.cfg
+    """Orbax manager of <workdir>/checkpoints keeping the latest checkpoint.keep saves (the
+    best parameters of a phase live in the state itself, as best_params)."""
     return ocp.CheckpointManager(
         (self.workdir / "checkpoints").absolute(),
-        options=ocp.CheckpointManagerOptions(
-            create=True,
-            preservation_policy=ocp.checkpoint_managers.AnyPreservationPolicy([
-                ocp.checkpoint_managers.LatestN(config.checkpoint.keep),
-                ocp.checkpoint_managers.BestN(get_metric_fn=lambda m: m["valid"], reverse=False,
-                                              n=1, keep_checkpoints_without_metrics=False),
-            ])))
+        options=ocp.CheckpointManagerOptions(create=True, max_to_keep=self.cfg.checkpoint.keep))
 
   # ---------------------------------------------------------------------------- state i/o
   def _fresh_state(self):
@@ -129,16 +112,15 @@ class Driver:
             "phase_rows": [], "save_log": [], "config": self.cfg.to_dict()}
     return arrays, meta
 
-  def _save(self, arrays, meta, event: str, valid_metric=None):
+  def _save(self, arrays, meta, event: str):
     """Checkpoint `saves + 1`; event (epoch_end, mid_epoch, sleep, evaluate) goes to save_log."""
     meta["saves"] += 1
     meta["save_log"].append([meta["saves"], event, meta["phase"], meta["idw_iter"]])
     meta["elapsed"] = self._elapsed()
-    metrics = None if valid_metric is None else {"valid": float(valid_metric)}
     # Snapshots: the save finishes in the background while training mutates arrays/meta.
     self.ckpt.save(meta["saves"], args=ocp.args.Composite(
         state=ocp.args.StandardSave(jax.tree.map(lambda x: x, arrays)),
-        meta=ocp.args.JsonSave(json.loads(json.dumps(meta, default=str)))), metrics=metrics)
+        meta=ocp.args.JsonSave(json.loads(json.dumps(meta, default=str)))))
     k = self.cfg.debug.exit_after_save
     if k > 0 and meta["saves"] == k:
       if not self.cfg.debug.exit_during_save:
@@ -164,18 +146,18 @@ class Driver:
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
     for step in steps:
       try:
-        with _quiet_logs():   # Orbax logs its own failure before raising it
+        with logs.quiet():   # Orbax logs its own failure before raising it
           meta = dict(self.ckpt.restore(step, args=ocp.args.Composite(
               meta=ocp.args.JsonRestore()))["meta"])
       except Exception as e:  # pylint: disable=broad-except
         self._set_aside(step, e)
         continue
-      diff = _config_mismatch(meta["config"], self.cfg.to_dict())
+      diff = workdir_lib.config_diff(meta["config"], self.cfg.to_dict())
       if diff:
         raise ValueError(f"{self.workdir} holds a run with another config ({diff}); use a new "
                          "--workdir or the same config")
       try:
-        with _quiet_logs():
+        with logs.quiet():
           arrays = self.ckpt.restore(step, args=ocp.args.Composite(
               state=ocp.args.StandardRestore(abstract)))["state"]
       except Exception as e:  # pylint: disable=broad-except
@@ -197,7 +179,7 @@ class Driver:
       aside.mkdir(exist_ok=True)
       target = aside / f"{step}-{int(time.time())}"
       os.replace(self.workdir / "checkpoints" / str(step), target)
-    with _quiet_logs():
+    with logs.quiet():
       self.ckpt.reload()
 
   def _from_pretrained(self, source: str):
@@ -212,7 +194,9 @@ class Driver:
     ckpt_dir = (src / "checkpoints").absolute()
     step = None
     if ckpt_dir.is_dir():
-      mngr = ocp.CheckpointManager(ckpt_dir, options=ocp.CheckpointManagerOptions(read_only=True))
+      with logs.quiet():   # Orbax warns that a read-only manager will not save
+        mngr = ocp.CheckpointManager(ckpt_dir,
+                                     options=ocp.CheckpointManagerOptions(read_only=True))
       step = mngr.latest_step()
     if step is None:
       raise ValueError(f"{field}: {src} holds no checkpoint")
@@ -223,7 +207,7 @@ class Driver:
                        f"reuses the pretraining of {base!r}")
     if meta["phase"] not in (EVALUATE, DONE):
       raise ValueError(f"{field}: {src} has not finished pretraining (phase {meta['phase']!r})")
-    diff = _config_mismatch(meta["config"], self.cfg.to_dict(), ignore=("method", "idw"))
+    diff = workdir_lib.config_diff(meta["config"], self.cfg.to_dict(), ignore=("method", "idw"))
     if diff:
       raise ValueError(f"{field}: {src} has another config ({diff})")
     template, fresh = self._fresh_state()
@@ -357,7 +341,7 @@ class Driver:
       arrays["params"] = jax.tree.map(jnp.copy, arrays["best_params"])
       self._end_train_phase(arrays, meta)
     t0 = time.perf_counter()
-    self._save(arrays, meta, "epoch_end", valid_metric=score)
+    self._save(arrays, meta, "epoch_end")
     # The checkpoint holds the timing without its own save; the run's history has it all.
     rec["timing"] = self._timing(t_start, t_steps, t_valid, t_ckpt + time.perf_counter() - t0,
                                  t_log)
@@ -417,7 +401,8 @@ class Driver:
     w_new, info = density.sleep_update(
         emb, w, cfg.idw.momentum, weighting=cfg.idw.weighting,
         sample_size=cfg.idw.kde_sample_size, noise_std=cfg.idw.kde_noise_std, key=key,
-        block_q=cfg.idw.kde_block, block_n=cfg.idw.kde_block)
+        block_q=cfg.idw.kde_block or None, block_n=cfg.idw.kde_block or None,
+        impl=cfg.idw.kde_impl)
     change = float(density.weight_change(w_new, w, norm=cfg.idw.stopping_norm))
     if not np.isfinite(change):
       raise FloatingPointError(f"IDW sleep {t}: non-finite item weights (the item embeddings "
@@ -498,29 +483,8 @@ class Driver:
     self._save(arrays, meta, "evaluate")
 
   # --------------------------------------------------------------------------------- run
-  def _lock(self):
-    """Exclusive lock on <workdir>/.lock (process 0): two runs of one workdir would delete
-    each other's checkpoints. The kernel drops it when the process ends, killed or not."""
-    if jax.process_index() != 0:
-      return None
-    path = self.workdir / ".lock"
-    fh = open(path, "a+")
-    try:
-      fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-      fh.seek(0)
-      holder = fh.read().strip() or "unknown"
-      fh.close()
-      raise RuntimeError(f"workdir {self.workdir} is in use by another run (pid {holder}, lock "
-                         f"{path}); wait for it to finish or choose another --workdir") from None
-    fh.seek(0)
-    fh.truncate()
-    fh.write(str(os.getpid()))
-    fh.flush()
-    return fh
-
   def run(self) -> dict:
-    lock = self._lock()
+    lock = workdir_lib.lock(self.workdir) if jax.process_index() == 0 else None
     try:
       return self._run()
     finally:
@@ -597,39 +561,6 @@ class Driver:
                    "mesh": None if self.trainer.mesh is None else
                    dict(zip(self.trainer.mesh.axis_names, self.trainer.mesh.devices.shape))},
     }
-
-
-def _comparable(cfg: dict) -> dict:
-  """Config fields that must match to resume: not the debug hooks, not where the data lies,
-  not where a pretraining came from."""
-  out = {k: v for k, v in cfg.items() if k != "debug"}
-  out["data"] = {k: v for k, v in cfg["data"].items() if k not in ("root", "tfds_dir")}
-  if "idw" in cfg:   # reusing a pretraining gives the same numbers as pretraining here
-    out["idw"] = {k: v for k, v in cfg["idw"].items() if k != "pretrained_workdir"}
-  return out
-
-
-def _config_mismatch(saved: dict, now: dict, ignore: tuple[str, ...] = ()) -> str:
-  """'' when a stored config (backfilled) and the current one agree on every `_comparable`
-  field outside the top-level sections `ignore`; else their differences, one per field."""
-  def norm(cfg):
-    kept = {k: v for k, v in _comparable(cfg).items() if k not in ignore}
-    return json.loads(json.dumps(kept, sort_keys=True, default=str))
-  a, b = norm(config_lib.backfill(saved)), norm(now)
-  return "" if a == b else _config_diff(a, b)
-
-
-def _config_diff(a: dict, b: dict, prefix="") -> str:
-  diffs = []
-  for k in sorted(set(a) | set(b)):
-    va, vb = a.get(k), b.get(k)
-    if isinstance(va, dict) and isinstance(vb, dict):
-      d = _config_diff(va, vb, f"{prefix}{k}.")
-      if d:
-        diffs.append(d)
-    elif va != vb:
-      diffs.append(f"{prefix}{k}: {va!r} -> {vb!r}")
-  return "; ".join(diffs)
 
 
 def results_table(results: dict) -> str:

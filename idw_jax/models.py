@@ -20,19 +20,16 @@ class EncoderBlock(nn.Module):
 
   num_heads: int
   mlp_ratio: int = 4
-  dropout: float = 0.0
 
   @nn.compact
-  def __call__(self, x, mask, deterministic: bool = True):
+  def __call__(self, x, mask):
     d = x.shape[-1]
     h = nn.LayerNorm(name="ln_attn")(x)
-    h = nn.MultiHeadDotProductAttention(num_heads=self.num_heads, dropout_rate=self.dropout,
-                                        deterministic=deterministic, name="attn")(h, h, mask=mask)
+    h = nn.MultiHeadDotProductAttention(num_heads=self.num_heads, name="attn")(h, h, mask=mask)
     x = x + h
     h = nn.LayerNorm(name="ln_mlp")(x)
     h = nn.Dense(self.mlp_ratio * d, name="mlp_in")(h)
     h = nn.Dense(d, name="mlp_out")(nn.gelu(h))
-    h = nn.Dropout(self.dropout, deterministic=deterministic)(h)
     return x + h
 
 
@@ -89,12 +86,11 @@ class UserTower(nn.Module):
   num_heads: int = 4
   num_interests: int = 5
   mlp_ratio: int = 4
-  dropout: float = 0.0
   positions: bool = True
   embed_init: str = "default"
 
   @nn.compact
-  def __call__(self, seq, deterministic: bool = True, segments=None, positions=None, at=None):
+  def __call__(self, seq, segments=None, positions=None, at=None):
     _, t = seq.shape
     x = nn.Embed(self.num_items + 1, self.embed_dim, embedding_init=embedding_init(self.embed_init),
                  name="item_embed")(seq)
@@ -106,8 +102,7 @@ class UserTower(nn.Module):
     if segments is not None:
       mask = nn.combine_masks(mask, nn.make_attention_mask(segments, segments, jnp.equal))
     for i in range(self.num_layers):
-      x = EncoderBlock(self.num_heads, self.mlp_ratio, self.dropout, name=f"block{i}")(
-          x, mask, deterministic)
+      x = EncoderBlock(self.num_heads, self.mlp_ratio, name=f"block{i}")(x, mask)
     h = nn.LayerNorm(name="ln_out")(x)
     return ParametricAttention(self.num_interests, name="interests")(h, segments, at)
 
@@ -133,7 +128,7 @@ def make_towers(cfg, num_items: int, max_len: int) -> tuple[UserTower, ItemTower
   """Builds both towers from the `model` config section."""
   user = UserTower(num_items=num_items, max_len=max_len, embed_dim=cfg.embed_dim,
                    num_layers=cfg.num_layers, num_heads=cfg.num_heads,
-                   num_interests=cfg.num_interests, mlp_ratio=cfg.mlp_ratio, dropout=cfg.dropout,
+                   num_interests=cfg.num_interests, mlp_ratio=cfg.mlp_ratio,
                    positions=cfg.positions, embed_init=cfg.embedding_init)
   item = ItemTower(num_items=num_items, mlp_dims=tuple(cfg.item_mlp_dims),
                    embed_init=cfg.embedding_init)

@@ -2,7 +2,7 @@
 
 Table aggregation runs on hand-made results.json dicts (no training). The grid and figure tests
 train tiny runs (figures.TINY_OVERRIDES) and share JAX's persistent compilation cache
-(grid.DEFAULT_CACHE, $IDW_JAX_CACHE), so only the first session on a machine compiles.
+(compilation_cache.DEFAULT, $IDW_JAX_CACHE), so only the first session on a machine compiles.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import pytest
 
 from idw_jax.experiments import figures
 from idw_jax.experiments import grid
+from idw_jax.experiments import records
 from idw_jax.experiments import tables
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -149,7 +150,7 @@ def test_tables_cli_never_overwrites_with_fewer_runs(tmp_path, capsys):
       {"name": f"{m}-{s}", "method": m, "seed": s, "preset": "paper", "sweep": {},
        "workdir": str(tmp_path / "runs" / f"{m}-{s}"), "status": "done"} for m, s in runs]}))
   for m, s in runs:
-    grid.write_record(tmp_path, f"{m}-{s}", _results(m, s, 80.0 + s, 40.0))
+    records.write_record(tmp_path, f"{m}-{s}", _results(m, s, 80.0 + s, 40.0))
   (tmp_path / "runs" / "mur-1").mkdir(parents=True)
   (tmp_path / "runs" / "mur-1" / "results.json").write_text(
       json.dumps(_results("mur", 1, 90.0, 40.0)))
@@ -272,7 +273,7 @@ def test_grid_interrupted_and_rerun(tmp_path):
         ("mur", "2"), ("freq_balance", "2")]
   manifest = json.loads((out / "grid.json").read_text())
   assert [r["name"] for r in manifest["runs"]] == names
-  assert [r["n_seeds"] for r in tables.aggregate(grid.rows_from_manifest(out))] == [2, 2]
+  assert [r["n_seeds"] for r in tables.aggregate(records.rows_from_manifest(out))] == [2, 2]
 
 
 # --------------------------------------------------------------------------- tiny figures

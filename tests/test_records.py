@@ -17,6 +17,7 @@ import pytest
 
 from idw_jax.experiments import figures
 from idw_jax.experiments import grid
+from idw_jax.experiments import records
 from idw_jax.experiments import tables
 
 SYNTHETIC = str(Path(__file__).resolve().parents[1] / "configs" / "synthetic.py")
@@ -47,7 +48,7 @@ def test_a_fresh_clone_recomputes_nothing_and_rebuilds_the_same_tables(finished,
   assert sorted(p.name for p in (out / "records").iterdir()) == sorted(
       f"{n}{ext}" for n in names for ext in (".json", ".test_ranks.npz"))
   for name in names:   # the record is the run's results.json (no checkpoints)
-    record = json.loads(grid.record_path(out, name).read_text())
+    record = json.loads(records.record_path(out, name).read_text())
     assert record == json.loads((out / "runs" / name / "results.json").read_text())
     assert record["config"]["method"] == name.split("-")[0] and record["history"]
     # Its test ranks, one per window, give back the recorded metrics (paired tests use them).
@@ -79,19 +80,19 @@ def test_a_finished_run_folder_without_a_record_gets_one(finished, tmp_path):
   recs = grid.run_grid(specs, tmp_path, echo=lambda s: None, write_tables=False)
   assert [r.status for r in recs] == ["cached", "cached"]
   for rec in recs:
-    assert grid.record_path(tmp_path, rec.name).read_bytes() == \
-        grid.record_path(out, rec.name).read_bytes()
+    assert records.record_path(tmp_path, rec.name).read_bytes() == \
+        records.record_path(out, rec.name).read_bytes()
 
 
 def test_a_record_of_another_config_is_stale(tmp_path):
   spec = grid.make_specs(SYNTHETIC, ["mur"], [0], fixed=TINY)[0]
   name = grid.run_name(spec)
   cfg = spec.config().to_dict()
-  grid.write_record(tmp_path, name, {"config": cfg, "test": {}})
+  records.write_record(tmp_path, name, {"config": cfg, "test": {}})
   assert [r.status for r in grid.run_grid([spec], tmp_path, max_new_runs=0,
                                           echo=lambda s: None, write_tables=False)] == ["cached"]
   cfg["train"]["max_epochs"] = 3
-  grid.write_record(tmp_path, name, {"config": cfg, "test": {}})
+  records.write_record(tmp_path, name, {"config": cfg, "test": {}})
   # A matching results.json in the run folder does not count: the record is read first.
   (tmp_path / "runs" / name).mkdir(parents=True)
   (tmp_path / "runs" / name / "results.json").write_text(
@@ -100,7 +101,7 @@ def test_a_record_of_another_config_is_stale(tmp_path):
   (rec,) = grid.run_grid([spec], tmp_path, max_new_runs=0, echo=lines.append,
                          write_tables=False)
   assert rec.status == "stale" and rec.results is None
-  assert rec.error == (f"its record {grid.record_path(tmp_path, name)} holds another config "
+  assert rec.error == (f"its record {records.record_path(tmp_path, name)} holds another config "
                        "(train.max_epochs: 3 -> 1); delete it to rerun"), rec.error
   assert rec.error in lines[0]
 
@@ -127,5 +128,5 @@ def test_an_idw_run_whose_base_is_only_a_record_pretrains_itself(finished, tmp_p
   assert idw.status == "done", (idw.error, lines)
   assert idw.results["pretrained_from"] is None and idw.results["idw_trace"]
   assert "pretrained_workdir" not in (idw.workdir / "launch_command.txt").read_text()
-  assert json.loads(grid.record_path(clone, idw.name).read_text()) == json.loads(
+  assert json.loads(records.record_path(clone, idw.name).read_text()) == json.loads(
       (idw.workdir / "results.json").read_text())

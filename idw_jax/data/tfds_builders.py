@@ -25,13 +25,16 @@ import itertools
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import tensorflow_datasets as tfds
+from absl import logging
 from tensorflow_datasets.proto import tf_example_pb2
 
+from idw_jax import logs
 from idw_jax.data import readers
 from idw_jax.data.types import UserSequences
 
@@ -273,7 +276,10 @@ def load_via_tfds(format: str, path: str | os.PathLike,  # pylint: disable=redef
   builder_cls = BUILDER_FOR_FORMAT[format]
   if not path.is_file():
     raise FileNotFoundError(missing_message(builder_cls, path.parent, [path.name]))
-  builder = prepare(builder_cls, path.parent, data_dir, config=file_config(path, format))
+  with logs.quiet(logging.ERROR):   # TFDS: "custom data configuration", a fresh build's notes
+    if not sys.stderr.isatty():
+      tfds.disable_progress_bar()     # in a log file the bars are noise
+    builder = prepare(builder_cls, path.parent, data_dir, config=file_config(path, format))
   return sequences_from_builder(builder)
 
 

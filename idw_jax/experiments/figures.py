@@ -41,8 +41,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from idw_jax import compilation_cache as compilation_cache_lib
 from idw_jax import config as config_lib
 from idw_jax.experiments import grid
+from idw_jax.experiments import records
 from idw_jax.experiments import tables
 
 # --tiny: a grid of seconds (the shapes of the figures, not their numbers).
@@ -88,7 +90,7 @@ class Context:
   out: Path = Path("results/figures")
   runs: Path | None = None
   jobs: int = 1
-  compilation_cache: str = grid.DEFAULT_CACHE
+  compilation_cache: str = compilation_cache_lib.DEFAULT
   echo: Callable[[str], Any] = print
 
   def __post_init__(self):
@@ -387,7 +389,7 @@ def fig5(ctx: Context) -> list[Path]:
     methods = ["mur"] + methods
   seeds = ctx.pick((0, 1, 2), (0,))
   recs = ctx.run(methods, seeds=seeds)
-  groups = tables.fig5_entries(tables.aggregate(grid.records_to_rows(recs)))
+  groups = tables.fig5_entries(tables.aggregate(records.records_to_rows(recs)))
   ctx.path("fig5", "md").write_text(tables.fig5_markdown(groups, ctx.dataset))
   path = tables.fig5_plot(groups, ctx.path("fig5"), f"{ctx.dataset} ({ctx.seeds_note(seeds)})",
                           methods=methods)
@@ -626,7 +628,7 @@ def _define_flags():
   flags.DEFINE_bool("tiny", False, "Seconds-sized runs (tests): " + ", ".join(
       f"{k}={v}" for k, v in TINY_OVERRIDES.items()) + ", fewer sweep values.")
   flags.DEFINE_integer("jobs", 1, "Runs at a time (see idw_jax.experiments.grid).")
-  flags.DEFINE_string("compilation_cache", grid.DEFAULT_CACHE,
+  flags.DEFINE_string("compilation_cache", compilation_cache_lib.DEFAULT,
                       "JAX persistent compilation cache ('' = off).")
   return config_flags.DEFINE_config_file(
       "config", str(config_lib.repo_root() / "configs/synthetic.py"),

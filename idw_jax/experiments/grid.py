@@ -22,7 +22,7 @@ Layout of <out> (e.g. results/ml1m):
   table.md, table.csv, fig5.md, fig5.png   the tables (committed)
 
 A run is finished when it has a record or a run folder with results.json; either is checked to
-hold the config asked for (LOCATION_FIELDS ignored) and is then "cached", else "stale" (never
+hold the config asked for (the fields of workdir.IGNORED aside) and is then "cached", else "stale" (never
 overwritten). The record is looked at first, so a fresh clone, which has records but no runs/,
 recomputes nothing and rebuilds the same tables. A run folder with checkpoints but no
 results.json resumes (the Driver continues from the latest checkpoint).
@@ -66,16 +66,15 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+from idw_jax import compilation_cache as compilation_cache_lib
 from idw_jax import config as config_lib
+from idw_jax import workdir as workdir_lib
+from idw_jax.experiments import records as records_lib
+from idw_jax.experiments import tables
 
 # Fields written out in run names whenever they differ from the defaults (the paper's sweeps).
 READABLE = ("data.synthetic.cluster_exponent", "model.num_interests", "idw.eta", "idw.momentum",
             "idw.calibrate", "idw.max_iterations")
-# Where the data lies, or where a pretraining came from, does not change a run's numbers:
-# ignored when a cached run's config is checked.
-LOCATION_FIELDS = ("data.root", "data.tfds_dir", "idw.pretrained_workdir")
-DEFAULT_CACHE = os.environ.get(
-    "IDW_JAX_CACHE", str(Path("~/.cache/idw_jax/jax_compilation_cache").expanduser()))
 
 
 # ------------------------------------------------------------------------------------ configs
@@ -132,17 +131,6 @@ def set_field(cfg, dotted: str, value: Any):
   node[leaf] = value
 
 
-def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
-  """{"a": {"b": 1}} -> {"a.b": 1}, with values JSON-normalised (tuples become lists)."""
-  out = {}
-  for k, v in d.items():
-    if isinstance(v, dict):
-      out.update(flatten(v, f"{prefix}{k}."))
-    else:
-      out[f"{prefix}{k}"] = json.loads(json.dumps(v, default=str))
-  return out
-
-
 @dataclasses.dataclass(frozen=True)
 class RunSpec:
   """One run: a config file, a method, a seed and dotted overrides (fixed and swept).
@@ -193,7 +181,8 @@ def _fmt_value(v: Any) -> str:
 def run_name(spec: RunSpec, cfg=None) -> str:
   """<method>-<preset>-seed<s>[-<leaf><value>...][-h<hash>] from the resolved config."""
   cfg = cfg if cfg is not None else spec.config()
-  now, default = flatten(cfg.to_dict()), flatten(spec.default_config().to_dict())
+  now = workdir_lib.flatten(cfg.to_dict())
+  default = workdir_lib.flatten(spec.default_config().to_dict())
   diff = {k: now.get(k) for k in sorted(set(now) | set(default)) if now.get(k) != default.get(k)}
   shown = [k for k in diff if k in READABLE or k in spec.sweep]
   parts = [f"{spec.method}-{spec.preset}-seed{spec.seed}"]
@@ -253,18 +242,10 @@ class RunRecord:
             "workdir": str(self.workdir), "status": self.status}
 
 
-def _config_json(cfg_dict: dict) -> dict:
-  flat = flatten(cfg_dict)
-  return {k: v for k, v in flat.items() if k not in LOCATION_FIELDS}
-
-
 def config_diff(saved: dict, cfg) -> str:
-  """'' when a finished run's stored config (results.json or record, backfilled) is `cfg`
-  outside LOCATION_FIELDS; else the differences, "field: stored -> wanted" joined by "; "."""
-  want = _config_json(cfg.to_dict())
-  got = _config_json(config_lib.backfill(saved))
-  return "; ".join(f"{k}: {got.get(k)!r} -> {want.get(k)!r}"
-                   for k in sorted(set(want) | set(got)) if want.get(k) != got.get(k))
+  """'' when a finished run's stored config (results.json or record) is `cfg` up to the fields
+  that change no number (`workdir.IGNORED`); else the differences."""
+  return workdir_lib.config_diff(saved, cfg.to_dict())
 
 
 def _read_finished(rec: RunRecord, path: Path, cfg, holder: str) -> bool:
@@ -285,36 +266,12 @@ def _read_cached(rec: RunRecord, cfg) -> bool:
   return _read_finished(rec, rec.workdir / "results.json", cfg, "")
 
 
-def record_path(out: str | os.PathLike, name: str) -> Path:
-  """<out>/records/<name>.json: the committed record of the finished run `name`."""
-  return Path(out) / "records" / f"{name}.json"
-
-
 def _read_record(rec: RunRecord, cfg, out: Path) -> bool:
   """True when the run has a record under <out>/records; sets rec cached or stale."""
-  path = record_path(out, rec.name)
+  path = records_lib.record_path(out, rec.name)
   return _read_finished(rec, path, cfg, f"its record {path} ")
 
 
-def _write_json(path: Path, obj: Any):
-  """path <- obj as indented JSON, atomically (a .tmp file beside it, then replaced)."""
-  path.parent.mkdir(parents=True, exist_ok=True)
-  tmp = path.with_name(path.name + ".tmp")
-  tmp.write_text(json.dumps(obj, indent=1, default=str))
-  tmp.replace(path)
-
-
-def write_record(out: str | os.PathLike, name: str, results: dict,
-                 workdir: Path | None = None) -> Path:
-  """<out>/records/<name>.json <- a finished run's results (its results.json content), and
-  <name>.test_ranks.npz beside it from the run folder when it has one (paired tests)."""
-  path = record_path(out, name)
-  ranks = None if workdir is None else Path(workdir) / "test_ranks.npz"
-  if ranks is not None and ranks.exists():
-    path.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(ranks, path.with_name(f"{name}.test_ranks.npz"))
-  _write_json(path, results)
-  return path
 
 
 def _has_checkpoint(workdir: Path) -> bool:
@@ -383,17 +340,6 @@ class _DataCache:
 
 
 _DATA = _DataCache()
-
-
-def enable_compilation_cache(path: str):
-  """JAX's persistent compilation cache in this process (unless one is configured already)."""
-  if not path:
-    return
-  import jax
-  if jax.config.jax_compilation_cache_dir:
-    return
-  jax.config.update("jax_compilation_cache_dir", path)
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
 def _run_in_process(spec: RunSpec, cfg, workdir: Path) -> dict:
@@ -479,7 +425,8 @@ def _progress_line(i: int, total: int, rec: RunRecord) -> str:
 
 
 def run_grid(specs: Sequence[RunSpec], out: str | os.PathLike, jobs: int = 1,
-             max_new_runs: int | None = None, compilation_cache: str = DEFAULT_CACHE,
+             max_new_runs: int | None = None,
+             compilation_cache: str = compilation_cache_lib.DEFAULT,
              echo: Callable[[str], Any] = print, write_tables: bool = True,
              reuse_pretraining: bool = True) -> list[RunRecord]:
   """Runs (or reads from the cache) every spec under <out>/runs; returns one record per spec.
@@ -522,7 +469,7 @@ def run_grid(specs: Sequence[RunSpec], out: str | os.PathLike, jobs: int = 1,
       echo(_progress_line(i, total, rec))
     elif _read_cached(rec, cfg):
       if rec.status == "cached":   # a run finished before records existed, or a record lost
-        write_record(out, rec.name, rec.results, rec.workdir)
+        records_lib.write_record(out, rec.name, rec.results, rec.workdir)
       echo(_progress_line(i, total, rec))
     elif rec.name in seen:
       continue                     # the same run twice in one grid: computed once
@@ -551,7 +498,7 @@ def run_grid(specs: Sequence[RunSpec], out: str | os.PathLike, jobs: int = 1,
     try:
       rec.results = (_run_in_process(rec.spec, cfg, rec.workdir) if env is None
                      else _run_subprocess(rec.spec, rec.workdir, env, cmd))
-      write_record(out, rec.name, rec.results, rec.workdir)
+      records_lib.write_record(out, rec.name, rec.results, rec.workdir)
       rec.status = "resumed" if resumed else "done"
       (rec.workdir / "error.txt").unlink(missing_ok=True)
     except Exception as e:  # pylint: disable=broad-except
@@ -561,7 +508,7 @@ def run_grid(specs: Sequence[RunSpec], out: str | os.PathLike, jobs: int = 1,
     return rec
 
   if todo and jobs <= 1:
-    enable_compilation_cache(compilation_cache)
+    compilation_cache_lib.enable(compilation_cache)
     for i, rec, cfg in todo:
       echo(_progress_line(i, total, run_one(rec, cfg)))
   elif todo:
@@ -590,8 +537,7 @@ def run_grid(specs: Sequence[RunSpec], out: str | os.PathLike, jobs: int = 1,
       first = seen[rec.name]
       rec.status, rec.results, rec.error = first.status, first.results, first.error
   if write_tables:   # figures share the runs folder but must not replace the table's manifest
-    from idw_jax.experiments import tables
-    rows = records_to_rows(records)
+    rows = records_lib.records_to_rows(records)
     found = tables.count_finished(tables.aggregate(rows))
     held = tables.count_finished_csv(out / "table.csv")
     if held is not None and found < held:   # never replace a committed table with less
@@ -606,42 +552,7 @@ def run_grid(specs: Sequence[RunSpec], out: str | os.PathLike, jobs: int = 1,
 
 
 def _write_manifest(out: Path, records: Iterable[RunRecord]):
-  _write_json(out / "grid.json", {"runs": [r.summary() for r in records]})
-
-
-def _row(method: str, seed: int, sweep: dict, results: dict | None) -> dict:
-  return {"method": method, "seed": seed,
-          "sweep": {k.rsplit(".", 1)[-1]: v for k, v in sweep.items()}, "results": results}
-
-
-def records_to_rows(records: Iterable[RunRecord]) -> list[dict]:
-  """The tables' input: {"method", "seed", "sweep", "results"} per run (results None if absent)."""
-  return [_row(r.spec.method, r.spec.seed, r.spec.sweep, r.results) for r in records]
-
-
-def rows_from_manifest(out: str | os.PathLike, with_ranks: bool = False) -> list[dict]:
-  """Rows for the tables from <out>/grid.json: each run's results from its record
-  <out>/records/<name>.json when there is one, else from its run folder's results.json.
-  with_ranks adds "ranks" (the run's test ranks, records/<name>.test_ranks.npz or the run
-  folder's test_ranks.npz; None without them) for the significance tests."""
-  from idw_jax.experiments import significance
-  out = Path(out)
-  manifest = json.loads((out / "grid.json").read_text())
-  rows = []
-  for run in manifest["runs"]:
-    path = record_path(out, run["name"])
-    folder = Path(run["workdir"])
-    if not folder.is_absolute() and not folder.exists():
-      folder = out / "runs" / run["name"]
-    if not path.exists():
-      path = folder / "results.json"
-    results = json.loads(path.read_text()) if path.exists() else None
-    rows.append(_row(run["method"], run["seed"], run["sweep"], results))
-    if with_ranks:
-      ranks = path.with_name(f"{run['name']}.test_ranks.npz")
-      rows[-1]["ranks"] = significance.load_ranks(
-          ranks if ranks.exists() else folder / "test_ranks.npz")
-  return rows
+  records_lib.write_json(out / "grid.json", {"runs": [r.summary() for r in records]})
 
 
 # --------------------------------------------------------------------------------------- CLI
@@ -731,7 +642,7 @@ def _define_flags():
   flags.DEFINE_integer("max_new_runs", None, "Compute at most this many unfinished runs.")
   flags.DEFINE_bool("reuse_pretraining", True, "IDW runs start from the finished run of their "
                     "base method (mur for mur_idw, same config and seed) when the grid has it.")
-  flags.DEFINE_string("compilation_cache", DEFAULT_CACHE,
+  flags.DEFINE_string("compilation_cache", compilation_cache_lib.DEFAULT,
                       "JAX persistent compilation cache folder ('' = off; env IDW_JAX_CACHE).")
   return config_flags.DEFINE_config_file(
       "config", str(config_lib.repo_root() / "configs/synthetic.py"),

@@ -127,13 +127,6 @@ def markdown(entries: Sequence[dict], metric: str, against: str, dataset: str = 
   return "\n".join(lines) + "\n"
 
 
-def load_ranks(path: Path) -> dict | None:
-  if not path.exists():
-    return None
-  with np.load(path) as f:
-    return {k: f[k] for k in ("sampled", "full") if k in f}
-
-
 def main(argv: Sequence[str]) -> int:
   args = [a for a in argv[1:] if not a.startswith("--")]
   opts = dict(a[2:].split("=", 1) for a in argv[1:] if a.startswith("--") and "=" in a)
@@ -141,9 +134,9 @@ def main(argv: Sequence[str]) -> int:
     print("usage: python -m idw_jax.experiments.significance <grid out folder> "
           "[--metric=NDCG@20] [--against=mur]", file=sys.stderr)
     return 2
-  from idw_jax.experiments import grid
+  from idw_jax.experiments import records
   out = Path(args[0])
-  rows = grid.rows_from_manifest(out, with_ranks=True)
+  rows = records.rows_from_manifest(out, with_ranks=True)
   metric, against = opts.get("metric", "NDCG@20"), opts.get("against", "mur")
   dataset = next((r["results"]["dataset"] for r in rows if r.get("results")), "")
   text = markdown(compare(rows, metric, against), metric, against, dataset)

@@ -15,7 +15,7 @@ runs only (a method without any has a row with n_seeds 0), and a run that belong
 sweep groups (e.g. the MUR reference of an eta sweep) counts once per group on both sides.
 
 Input rows are {"method", "seed", "sweep": {field: value}, "results": results.json or None}
-(grid.records_to_rows / grid.rows_from_manifest). Rows with the same sweep values form a group
+(records.records_to_rows / records.rows_from_manifest). Rows with the same sweep values form a group
 (one table per group, e.g. per cluster exponent); within a group, seeds of one method are
 aggregated. Metrics are in percent as in results.json; std is the sample standard deviation
 (ddof=1) over seeds, empty / omitted for a single seed.
@@ -342,9 +342,9 @@ def main(argv: Sequence[str]) -> int:
     print("usage: python -m idw_jax.experiments.tables <grid out folder> [--force]",
           file=sys.stderr)
     return 2
-  from idw_jax.experiments import grid
+  from idw_jax.experiments import records
   out = Path(args[0])
-  rows = grid.rows_from_manifest(out)
+  rows = records.rows_from_manifest(out)
   found, held = count_finished(aggregate(rows)), count_finished_csv(out / "table.csv")
   if not force and held is not None and found < held:
     print(f"tables: not overwriting {out / 'table.md'} / table.csv: found {found} finished "

@@ -1,0 +1,84 @@
+"""Run records: what a grid commits of each finished run, and the rows the tables read.
+
+<out>/records/<name>.json is the run's results.json (config, metrics, IDW trace, history,
+timings; no checkpoints) and <name>.test_ranks.npz its test ranks per window (paired tests).
+Both are small and committed, so a fresh clone knows every finished run without its folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+
+def record_path(out: str | os.PathLike, name: str) -> Path:
+  """<out>/records/<name>.json: the committed record of the finished run `name`."""
+  return Path(out) / "records" / f"{name}.json"
+
+
+def write_json(path: Path, obj: Any):
+  """path <- obj as indented JSON, atomically (a .tmp file beside it, then replaced)."""
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tmp = path.with_name(path.name + ".tmp")
+  tmp.write_text(json.dumps(obj, indent=1, default=str))
+  tmp.replace(path)
+
+
+def write_record(out: str | os.PathLike, name: str, results: dict,
+                 workdir: Path | None = None) -> Path:
+  """<out>/records/<name>.json <- a finished run's results (its results.json content), and
+  <name>.test_ranks.npz beside it from the run folder when it has one (paired tests)."""
+  path = record_path(out, name)
+  ranks = None if workdir is None else Path(workdir) / "test_ranks.npz"
+  if ranks is not None and ranks.exists():
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ranks, path.with_name(f"{name}.test_ranks.npz"))
+  write_json(path, results)
+  return path
+
+
+def load_ranks(path: Path) -> dict | None:
+  """{"sampled", "full"} test ranks of a run (those it has), or None without the file."""
+  if not path.exists():
+    return None
+  with np.load(path) as f:
+    return {k: f[k] for k in ("sampled", "full") if k in f}
+
+
+def row(method: str, seed: int, sweep: dict, results: dict | None) -> dict:
+  """The tables' input for one run: {"method", "seed", "sweep" (leaf names), "results"}."""
+  return {"method": method, "seed": seed,
+          "sweep": {k.rsplit(".", 1)[-1]: v for k, v in sweep.items()}, "results": results}
+
+
+def records_to_rows(records: Iterable) -> list[dict]:
+  """Rows of grid RunRecords (results None where a run did not finish)."""
+  return [row(r.spec.method, r.spec.seed, r.spec.sweep, r.results) for r in records]
+
+
+def rows_from_manifest(out: str | os.PathLike, with_ranks: bool = False) -> list[dict]:
+  """Rows for the tables from <out>/grid.json: each run's results from its record
+  <out>/records/<name>.json when there is one, else from its run folder's results.json.
+  with_ranks adds "ranks" (the run's test ranks, records/<name>.test_ranks.npz or the run
+  folder's test_ranks.npz; None without them) for the significance tests."""
+  out = Path(out)
+  manifest = json.loads((out / "grid.json").read_text())
+  rows = []
+  for run in manifest["runs"]:
+    path = record_path(out, run["name"])
+    folder = Path(run["workdir"])
+    if not folder.is_absolute() and not folder.exists():
+      folder = out / "runs" / run["name"]
+    if not path.exists():
+      path = folder / "results.json"
+    results = json.loads(path.read_text()) if path.exists() else None
+    rows.append(row(run["method"], run["seed"], run["sweep"], results))
+    if with_ranks:
+      ranks = path.with_name(f"{run['name']}.test_ranks.npz")
+      rows[-1]["ranks"] = load_ranks(ranks if ranks.exists() else folder / "test_ranks.npz")
+  return rows
