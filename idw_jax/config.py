@@ -15,12 +15,12 @@ from pathlib import Path
 import ml_collections
 from ml_collections import config_dict
 
-METHODS = ("sur", "mur", "freq_balance", "focal", "qmargin", "item_norm", "item_norm_posthoc",
-           "sur_idw", "mur_idw")
-IDW_METHODS = ("sur_idw", "mur_idw")
+from idw_jax import methods as methods_lib
+
+METHODS = methods_lib.NAMES                       # Table 1 rows (idw_jax/methods.py)
+IDW_METHODS = tuple(m.name for m in methods_lib.TABLE if m.is_idw)
 # The baseline whose whole run is an IDW method's pretraining (same loss, same model).
-IDW_BASE = {"sur_idw": "sur", "mur_idw": "mur"}
-SINGLE_METHODS = ("sur", "sur_idw")
+IDW_BASE = {m.name: m.idw_base for m in methods_lib.TABLE if m.is_idw}
 
 # Preset-dependent fields (docs/design.md, "Presets"; the README's Protocol table).
 PRESETS = {
@@ -280,8 +280,7 @@ def _set(c, dotted, value):
 def finalize(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Resolved, validated copy: method and preset placeholders filled, impossible values named."""
   c = ml_collections.ConfigDict(config.to_dict())
-  if c.method not in METHODS:
-    raise ValueError(f"config.method must be one of {METHODS}, got {c.method!r}")
+  method = methods_lib.get(c.method)
   if c.preset not in PRESETS:
     raise ValueError(f"config.preset must be one of {tuple(PRESETS)}, got {c.preset!r}")
   if c.preset == "paper" and c.data.protocol.stride is None:
@@ -292,13 +291,12 @@ def finalize(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
       if _get(c, field) is None:
         _set(c, field, value)
   if c.model.num_interests is None:
-    c.model.num_interests = 1 if c.method in SINGLE_METHODS else 5
-  if c.method in SINGLE_METHODS and c.model.num_interests != 1:
-    raise ValueError(f"config.model.num_interests must be 1 for method {c.method!r}")
-  if c.method == "item_norm":
-    c.model.item_norm = "train_eval"
-  elif c.method == "item_norm_posthoc":
-    c.model.item_norm = "eval"
+    c.model.num_interests = method.num_interests or 5
+  if method.num_interests is not None and c.model.num_interests != method.num_interests:
+    raise ValueError(f"config.model.num_interests must be {method.num_interests} for method "
+                     f"{c.method!r}")
+  if method.item_norm != "none":
+    c.model.item_norm = method.item_norm
   if c.model.item_norm == "train_eval" and c.model.temperature == 1.0:
     c.model.temperature = c.loss.item_norm_temperature
   c.model.item_mlp_dims = tuple(int(x) for x in c.model.item_mlp_dims)

@@ -23,10 +23,10 @@ import orbax.checkpoint as ocp
 import tqdm
 from absl import logging
 
-from idw_jax import config as config_lib
 from idw_jax import density
 from idw_jax import logs
 from idw_jax import losses
+from idw_jax import methods as methods_lib
 from idw_jax import sharding
 from idw_jax import workdir as workdir_lib
 from idw_jax.train import Schedule, Trainer
@@ -81,7 +81,8 @@ class Driver:
     self.echo = echo if jax.process_index() == 0 else (lambda *a, **k: None)
     self.trainer = Trainer(config, splits, mesh)
     self.method = config.method
-    self.is_idw = config.method in config_lib.IDW_METHODS
+    self.spec = methods_lib.get(config.method)
+    self.is_idw = self.spec.is_idw
     with logs.quiet():   # a damaged checkpoint is reported by _restore, once
       self.ckpt = self._checkpoint_manager()
     self.writer = MetricWriter(self.workdir / "tensorboard")
@@ -201,7 +202,7 @@ class Driver:
     if step is None:
       raise ValueError(f"{field}: {src} holds no checkpoint")
     meta = dict(mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"])
-    base = config_lib.IDW_BASE[self.method]
+    base = self.spec.idw_base
     if meta["config"]["method"] != base:
       raise ValueError(f"{field}: {src} is a {meta['config']['method']!r} run; {self.method} "
                        f"reuses the pretraining of {base!r}")
@@ -229,19 +230,21 @@ class Driver:
     return {PRETRAIN: 0, WAKE: 1 + meta["idw_iter"], CALIBRATE: 100_000}[meta["phase"]]
 
   def _phase_settings(self, meta, arrays):
-    cfg, phase = self.cfg, meta["phase"]
+    """The phase's loss tables, learning rate, epoch budget, focal gamma and whether the item
+    tower trains: from the method's row (idw_jax/methods.py) and the phase."""
+    cfg, phase, m = self.cfg, meta["phase"], self.spec
     lr = cfg.train.learning_rate
     if phase == PRETRAIN:
       weight = None
-      if self.method == "freq_balance":
+      if m.pretrain_weight == "uniform":
         weight = losses.uniform_item_weight(self.splits.item_prob)
-      return dict(tables=self.trainer.tables(weight, self.method), lr=lr, train_item=True,
+      return dict(tables=self.trainer.tables(weight, m.margin), lr=lr, train_item=True,
                   max_epochs=cfg.train.max_epochs,
-                  focal=cfg.loss.focal_gamma if self.method == "focal" else 0.0)
+                  focal=cfg.loss.focal_gamma if m.focal else 0.0)
     if phase == WAKE:
-      return dict(tables=self.trainer.tables(np.asarray(arrays["item_weight"]), self.method),
+      return dict(tables=self.trainer.tables(np.asarray(arrays["item_weight"]), m.margin),
                   lr=lr, train_item=True, max_epochs=cfg.idw.wake_max_epochs, focal=0.0)
-    return dict(tables=self.trainer.tables(None, self.method),
+    return dict(tables=self.trainer.tables(None, m.margin),
                 lr=lr * cfg.idw.calibration_lr_scale, train_item=False,
                 max_epochs=cfg.idw.calibration_max_epochs, focal=0.0)
 

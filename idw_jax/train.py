@@ -139,17 +139,18 @@ class Trainer:
   def init_opt_state(self, params, learning_rate: float) -> PyTree:
     return self._replicate(make_optimizer(learning_rate).init(params))
 
-  def tables(self, item_weight: np.ndarray | None = None, method: str = "mur") -> LossTables:
-    """Loss tables for a phase: item_weight None means the unweighted loss (Eq. 3)."""
+  def tables(self, item_weight: np.ndarray | None = None, margin: bool = False) -> LossTables:
+    """Loss tables for a phase: item_weight None means the unweighted loss (Eq. 3); margin
+    adds Qmargin's per-item margins."""
     p = self.splits.item_prob
     n1 = p.size
     if item_weight is None:
       ew = np.where(p > 0, 1.0, 0.0).astype(np.float32)
     else:
       ew = losses.example_weights(item_weight, p, self.cfg.idw.example_weight)
-    margin = (losses.qmargin_table(self.splits.train_counts, self.cfg.loss.qmargin_max)
-              if method == "qmargin" else np.zeros(n1, np.float32))
-    return LossTables(log_q=losses.log_q_table(p), example_weight=ew, margin=margin)
+    margins = (losses.qmargin_table(self.splits.train_counts, self.cfg.loss.qmargin_max)
+               if margin else np.zeros(n1, np.float32))
+    return LossTables(log_q=losses.log_q_table(p), example_weight=ew, margin=margins)
 
   # ------------------------------------------------------------------------------- training
   def item_embed(self, item_params, ids, training: bool):

@@ -43,6 +43,7 @@ import numpy as np
 
 from idw_jax import compilation_cache as compilation_cache_lib
 from idw_jax import config as config_lib
+from idw_jax import methods as methods_lib
 from idw_jax.experiments import grid
 from idw_jax.experiments import records
 from idw_jax.experiments import tables
@@ -403,8 +404,8 @@ def fig6(ctx: Context) -> list[Path]:
   ms = [int(m) for m in (ctx.values or ctx.pick(NUM_INTERESTS, (1, 5)))]
   methods = list(ctx.methods or ctx.pick(("sur", "mur", "item_norm", "mur_idw"),
                                          ("mur", "mur_idw")))
-  single = [m for m in methods if m in config_lib.SINGLE_METHODS]
-  multi = [m for m in methods if m not in config_lib.SINGLE_METHODS]
+  single = [m for m in methods if methods_lib.get(m).num_interests == 1]
+  multi = [m for m in methods if methods_lib.get(m).num_interests != 1]
   recs = []
   if multi:
     recs += ctx.run(multi, {"model.num_interests": ms})

@@ -37,20 +37,16 @@ from typing import Sequence
 import numpy as np
 
 from idw_jax import config as config_lib
+from idw_jax import methods as methods_lib
 
 METRICS = ("HR@5", "NDCG@5", "HR@20", "NDCG@20")
 SPLITS = ("overall", "head", "tail")
 PROTOCOLS = ("sampled", "full")
-NAMES = {"sur": "SUR", "mur": "MUR", "freq_balance": "Frequency Balance",
-         "focal": "Focal Balance", "qmargin": "Qmargin", "item_norm": "Item Norm",
-         "item_norm_posthoc": "Item Norm (Post-hoc)", "sur_idw": "SUR-IDW",
-         "mur_idw": "MUR-IDW"}
+NAMES = {m.name: m.title for m in methods_lib.TABLE}
 PROTOCOL_TITLES = {"sampled": "sampled ranking (1 positive + 99 negatives)",
                    "full": "full-corpus ranking"}
 FIG5_METHODS = ("qmargin", "item_norm", "mur_idw")   # the paper's Fig. 5 (against MUR)
-COLORS = {"sur": "tab:blue", "mur": "tab:orange", "mur_idw": "tab:green", "sur_idw": "tab:olive",
-          "item_norm": "tab:purple", "qmargin": "tab:red", "focal": "tab:brown",
-          "freq_balance": "tab:gray", "item_norm_posthoc": "tab:pink"}   # one per method
+COLORS = {m.name: m.color for m in methods_lib.TABLE}   # one per method
 
 
 def method_order(methods) -> list[str]:

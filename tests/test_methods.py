@@ -1,0 +1,42 @@
+"""The table of methods drives the config, the loss tables and the run's phases."""
+
+import numpy as np
+import pytest
+
+from idw_jax import methods
+from idw_jax.data import pipeline
+from idw_jax.driver import Driver
+from tests.tiny import tiny_config
+
+
+def test_every_method_resolves_to_its_row():
+  assert methods.NAMES[0] == "sur" and len(set(m.title for m in methods.TABLE)) == 9
+  for m in methods.TABLE:
+    cfg = tiny_config(m.name)
+    assert cfg.model.num_interests == (m.num_interests or 5)
+    assert cfg.model.item_norm == m.item_norm
+    if m.is_idw:
+      assert methods.get(m.idw_base).num_interests == m.num_interests   # same model as its base
+  with pytest.raises(ValueError, match="config.method must be one of"):
+    methods.get("mur_ipw")
+  with pytest.raises(ValueError, match="num_interests must be 1"):
+    tiny_config("sur", **{"model.num_interests": 3})
+
+
+@pytest.mark.parametrize("name", ["mur", "freq_balance", "focal", "qmargin", "mur_idw"])
+def test_pretraining_loss_follows_the_row(name, tmp_path):
+  cfg = tiny_config(name)
+  splits = pipeline.make_splits(cfg.data, pipeline.load_sequences(cfg.data))
+  d = Driver(cfg, splits, tmp_path)
+  s = d._phase_settings({"phase": "pretrain"}, None)   # pylint: disable=protected-access
+  ew, counts = s["tables"].example_weight, splits.train_counts
+  seen = counts > 0
+  if name == "freq_balance":   # every seen item carries the same share of the loss
+    share = ew[seen] * counts[seen]
+    np.testing.assert_allclose(share, share.mean(), rtol=1e-5)
+    assert np.ptp(counts[seen]) > 0                   # (a real test: the counts do differ)
+  else:                        # the unweighted loss, Eq. 3
+    np.testing.assert_array_equal(ew, seen.astype(np.float32))
+  assert (s["focal"] > 0) == (name == "focal")
+  assert np.any(s["tables"].margin > 0) == (name == "qmargin")
+  assert d.is_idw == (name == "mur_idw")
