@@ -91,7 +91,7 @@ def _main(argv):
         coordinator_address=d.coordinator_address or None,
         num_processes=d.num_processes or None,
         process_id=None if d.process_id < 0 else d.process_id)
-  from idw_jax import driver, sharding
+  from idw_jax import driver, reporting, sharding
   from idw_jax.data import pipeline, summary
   workdir = Path(_WORKDIR.value or
                  f"workdirs/{cfg.data.name}/{cfg.method}-{cfg.preset}-seed{cfg.seed}")
@@ -105,7 +105,7 @@ def _main(argv):
   runner = driver.Driver(cfg, splits, workdir, mesh=sharding.data_mesh(), data_summary=info)
   results = runner.run()
   if jax.process_index() == 0:
-    print(driver.results_table(results))
+    print(reporting.results_table(results))
     print(f"results: {workdir / 'results.json'}")
 
 

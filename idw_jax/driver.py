@@ -1,32 +1,30 @@
-"""The IDW state machine (Alg. 1) with Orbax checkpoints; the one place with side effects.
+"""The IDW state machine (Alg. 1): the one place that sequences training, sleeps and evaluation.
 
   PRETRAIN -> (SLEEP -> converged? -> WAKE)* -> CALIBRATE -> EVALUATE -> DONE
 
-Baselines run the same machine without SLEEP/WAKE/CALIBRATE. Every epoch end, every phase
-transition (and, with checkpoint.every_steps, points inside an epoch) is a checkpoint holding
-the whole state, so `run()` on a workdir with checkpoints continues where it stopped and
-ends with the same numbers as an uninterrupted run.
+`next_phase` is the whole transition table; `Driver.run` is its loop: one step (a training
+epoch, a sleep or the evaluation) at a time, each ending in a checkpoint of the whole state
+(`idw_jax/checkpoints.py`), so `run()` on a workdir with checkpoints continues where it stopped
+and ends with the same numbers as an uninterrupted run. Baselines run the same machine without
+SLEEP / WAKE / CALIBRATE. What a run prints and writes is in `idw_jax/reporting.py`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import orbax.checkpoint as ocp
-import tqdm
-from absl import logging
 
+from idw_jax import checkpoints
 from idw_jax import density
-from idw_jax import logs
 from idw_jax import losses
 from idw_jax import methods as methods_lib
+from idw_jax import reporting
 from idw_jax import sharding
 from idw_jax import workdir as workdir_lib
 from idw_jax.train import Schedule, Trainer
@@ -36,35 +34,20 @@ PRETRAIN, SLEEP, WAKE, CALIBRATE, EVALUATE, DONE = (
 TRAIN_PHASES = (PRETRAIN, WAKE, CALIBRATE)
 
 
-class MetricWriter:
-  """TensorBoard scalars (tensorboardX, no TensorFlow) on process 0."""
-
-  def __init__(self, logdir: Path):
-    self._writer = None
-    if jax.process_index() == 0:
-      from tensorboardX import SummaryWriter
-      self._writer = SummaryWriter(str(logdir))
-
-  def scalars(self, step: int, values: dict):
-    if self._writer is None:
-      return
-    for k, v in values.items():
-      if v is not None and np.isfinite(v):
-        self._writer.add_scalar(k, float(v), step)
-    self._writer.flush()
-
-  def close(self):
-    if self._writer is not None:
-      self._writer.close()
-
-
-def _write(msg: str, **_):
-  tqdm.tqdm.write(msg, file=sys.stdout)
-  sys.stdout.flush()
-
-
-def _fmt(x, spec=".2f"):
-  return "-" if x is None else format(x, spec)
+def next_phase(phase: str, *, is_idw: bool, stop: bool = False, calibrate: bool = True) -> str:
+  """The phase after `phase` ends. stop: the sleep's stopping rule held (||dw|| < eta, or the
+  last allowed iteration); calibrate: idw.calibrate."""
+  if phase == PRETRAIN:
+    return SLEEP if is_idw else EVALUATE
+  if phase == SLEEP:
+    return WAKE if not stop else (CALIBRATE if calibrate else EVALUATE)
+  if phase == WAKE:
+    return SLEEP
+  if phase == CALIBRATE:
+    return EVALUATE
+  if phase == EVALUATE:
+    return DONE
+  raise ValueError(f"no phase follows {phase!r}")
 
 
 class Driver:
@@ -77,22 +60,15 @@ class Driver:
     self.splits = splits
     self.workdir = Path(workdir)
     self.workdir.mkdir(parents=True, exist_ok=True)
-    echo = echo or _write   # prints around progress bars
+    echo = echo or reporting.write_line   # prints around progress bars
     self.echo = echo if jax.process_index() == 0 else (lambda *a, **k: None)
     self.trainer = Trainer(config, splits, mesh)
     self.method = config.method
     self.spec = methods_lib.get(config.method)
     self.is_idw = self.spec.is_idw
-    with logs.quiet():   # a damaged checkpoint is reported by _restore, once
-      self.ckpt = self._checkpoint_manager()
-    self.writer = MetricWriter(self.workdir / "tensorboard")
-
-  def _checkpoint_manager(self) -> ocp.CheckpointManager:
-    """Orbax manager of <workdir>/checkpoints keeping the latest checkpoint.keep saves (the
-    best parameters of a phase live in the state itself, as best_params)."""
-    return ocp.CheckpointManager(
-        (self.workdir / "checkpoints").absolute(),
-        options=ocp.CheckpointManagerOptions(create=True, max_to_keep=self.cfg.checkpoint.keep))
+    self.ckpt = checkpoints.RunCheckpoints(self.workdir, config.checkpoint.keep, self.echo)
+    self.writer = reporting.MetricWriter(self.workdir / "tensorboard")
+    self.table = reporting.PhaseTable(config.eval.early_stop_metric, self.echo)
 
   # ---------------------------------------------------------------------------- state i/o
   def _fresh_state(self):
@@ -114,74 +90,18 @@ class Driver:
     return arrays, meta
 
   def _save(self, arrays, meta, event: str):
-    """Checkpoint `saves + 1`; event (epoch_end, mid_epoch, sleep, evaluate) goes to save_log."""
+    """Checkpoint `saves + 1`; event (epoch_end, mid_epoch, sleep, evaluate) goes to save_log.
+    It is written in the background, overlapping the next epoch."""
     meta["saves"] += 1
     meta["save_log"].append([meta["saves"], event, meta["phase"], meta["idw_iter"]])
     meta["elapsed"] = self._elapsed()
-    # Snapshots: the save finishes in the background while training mutates arrays/meta.
-    self.ckpt.save(meta["saves"], args=ocp.args.Composite(
-        state=ocp.args.StandardSave(jax.tree.map(lambda x: x, arrays)),
-        meta=ocp.args.JsonSave(json.loads(json.dumps(meta, default=str)))))
-    k = self.cfg.debug.exit_after_save
+    self.ckpt.save(meta["saves"], arrays, meta)
+    k = self.cfg.debug.exit_after_save       # tests: a kill right after (or during) save k
     if k > 0 and meta["saves"] == k:
       if not self.cfg.debug.exit_during_save:
-        self.ckpt.wait_until_finished()
+        self.ckpt.wait()
       self.echo(f"[debug] exiting after checkpoint {k}", flush=True)
       os._exit(42)
-    # No wait here: the write overlaps the next epoch (arrays are immutable, never donated);
-    # the next save, and the end of run(), wait for it.
-
-  def _restore(self):
-    """(arrays, meta) of the newest readable checkpoint, or None when there is none.
-
-    The stored config is read alone and compared first, so a run with other shapes is a
-    one-line error naming the fields, not a restore failure. A checkpoint that cannot be read
-    (truncated, corrupted) is moved aside to <workdir>/damaged_checkpoints/ with the reason
-    printed, and the next older one is used: the run then repeats the lost work and ends with
-    the same numbers.
-    """
-    steps = sorted(self.ckpt.all_steps(), reverse=True)
-    if not steps:
-      return None
-    template, _ = self._fresh_state()
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
-    for step in steps:
-      try:
-        with logs.quiet():   # Orbax logs its own failure before raising it
-          meta = dict(self.ckpt.restore(step, args=ocp.args.Composite(
-              meta=ocp.args.JsonRestore()))["meta"])
-      except Exception as e:  # pylint: disable=broad-except
-        self._set_aside(step, e)
-        continue
-      diff = workdir_lib.config_diff(meta["config"], self.cfg.to_dict())
-      if diff:
-        raise ValueError(f"{self.workdir} holds a run with another config ({diff}); use a new "
-                         "--workdir or the same config")
-      try:
-        with logs.quiet():
-          arrays = self.ckpt.restore(step, args=ocp.args.Composite(
-              state=ocp.args.StandardRestore(abstract)))["state"]
-      except Exception as e:  # pylint: disable=broad-except
-        self._set_aside(step, e)
-        continue
-      return arrays, meta
-    raise ValueError(f"no readable checkpoint in {self.workdir / 'checkpoints'} (the damaged "
-                     f"ones are in {self.workdir / 'damaged_checkpoints'}); start again with a "
-                     "new --workdir")
-
-  def _set_aside(self, step: int, error: Exception):
-    """Moves an unreadable checkpoint step out of Orbax's way (its number will be saved
-    again) and says which and why."""
-    reason = " ".join(f"{type(error).__name__}: {error}".split())[:200]
-    self.echo(f"checkpoint {self.workdir / 'checkpoints' / str(step)} cannot be read ({reason}); "
-              "moved to damaged_checkpoints/, trying the previous one", flush=True)
-    if jax.process_index() == 0:
-      aside = self.workdir / "damaged_checkpoints"
-      aside.mkdir(exist_ok=True)
-      target = aside / f"{step}-{int(time.time())}"
-      os.replace(self.workdir / "checkpoints" / str(step), target)
-    with logs.quiet():
-      self.ckpt.reload()
 
   def _from_pretrained(self, source: str):
     """(arrays, meta) at the end of pretraining, from a finished run of the base method.
@@ -190,18 +110,8 @@ class Driver:
     the base run's final state (evaluation changes no array) is this run's state after
     PRETRAIN, bit for bit. The base's pretraining epochs and seconds are carried over.
     """
-    src = Path(source)
-    field = "config.idw.pretrained_workdir"
-    ckpt_dir = (src / "checkpoints").absolute()
-    step = None
-    if ckpt_dir.is_dir():
-      with logs.quiet():   # Orbax warns that a read-only manager will not save
-        mngr = ocp.CheckpointManager(ckpt_dir,
-                                     options=ocp.CheckpointManagerOptions(read_only=True))
-      step = mngr.latest_step()
-    if step is None:
-      raise ValueError(f"{field}: {src} holds no checkpoint")
-    meta = dict(mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"])
+    src, field = Path(source), "config.idw.pretrained_workdir"
+    meta, load = checkpoints.read_finished_run(src, field)
     base = self.spec.idw_base
     if meta["config"]["method"] != base:
       raise ValueError(f"{field}: {src} is a {meta['config']['method']!r} run; {self.method} "
@@ -212,10 +122,7 @@ class Driver:
     if diff:
       raise ValueError(f"{field}: {src} has another config ({diff})")
     template, fresh = self._fresh_state()
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
-    arrays = mngr.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract)))["state"]
-    mngr.close()
+    arrays = load(template)
     rows = [r for r in meta["phase_rows"] if r["phase"] == PRETRAIN]
     fresh.update(history=[r for r in meta["history"] if r["phase"] == PRETRAIN],
                  phase_rows=rows, elapsed=rows[-1]["seconds"], pretrained_from=str(src))
@@ -286,7 +193,7 @@ class Driver:
     perm = tr.epoch_permutation(key)
     state = {"params": arrays["params"], "opt_state": arrays["opt_state"]}
     label = f"{meta['phase']}{'' if meta['phase'] != WAKE else ' ' + str(meta['idw_iter'])}"
-    bar = self._progress(total, meta["step"], f"{label} epoch {meta['epoch'] + 1}")
+    bar = reporting.progress(total, meta["step"], f"{label} epoch {meta['epoch'] + 1}")
     every = cfg.checkpoint.every_steps
     t_steps = t_ckpt = 0.0
     while meta["step"] < total:
@@ -356,12 +263,6 @@ class Driver:
     return {"total": total, "steps": steps, "valid": valid, "checkpoint": ckpt, "log": log,
             "other": total - steps - valid - ckpt - log}
 
-  def _progress(self, total: int, initial: int, desc: str):
-    """A progress bar on a terminal (process 0); None elsewhere (log files get epoch lines)."""
-    if jax.process_index() != 0 or not sys.stderr.isatty():
-      return None
-    return tqdm.tqdm(total=total, initial=initial, desc=desc, leave=False, file=sys.stderr)
-
   def _phase_row(self, meta, name, extra=None):
     row = {"phase": name, "epochs": meta["epoch"], "best_valid": meta["best_metric"],
            "seconds": self._elapsed() - meta["phase_started"], **(extra or {})}
@@ -372,27 +273,13 @@ class Driver:
       row["timing"] = {k: sum(r["timing"][k] for r in epochs if "timing" in r)
                        for k in ("steps", "valid", "checkpoint", "log", "other")}
     meta["phase_rows"].append(row)
-    self._print_row(row)
-
-  def _print_row(self, row):
-    if not self._header_printed:
-      self.echo(f"{'phase':<14}{'epochs':>7}{'valid ' + self.cfg.eval.early_stop_metric:>15}"
-                f"{'|dw|':>10}{'silhouette':>12}{'seconds':>9}", flush=True)
-      self._header_printed = True
-    self.echo(f"{row['phase']:<14}{_fmt(row.get('epochs'), 'd'):>7}"
-              f"{_fmt(row.get('best_valid')):>15}{_fmt(row.get('weight_change'), '.2e'):>10}"
-              f"{_fmt(row.get('silhouette'), '.3f'):>12}{row['seconds']:>9.1f}", flush=True)
+    self.table.row(row)
 
   def _end_train_phase(self, arrays, meta):
     phase = meta["phase"]
     name = phase if phase != WAKE else f"wake {meta['idw_iter']}"
     self._phase_row(meta, name)
-    if phase == PRETRAIN:
-      self._start_phase(arrays, meta, SLEEP if self.is_idw else EVALUATE)
-    elif phase == WAKE:
-      self._start_phase(arrays, meta, SLEEP)
-    else:
-      self._start_phase(arrays, meta, EVALUATE)
+    self._start_phase(arrays, meta, next_phase(phase, is_idw=self.is_idw))
 
   def _sleep(self, arrays, meta):
     cfg, tr = self.cfg, self.trainer
@@ -430,12 +317,11 @@ class Driver:
     self._phase_row(meta, f"sleep {t}", {"weight_change": change, "silhouette": sil,
                                          "best_valid": val[cfg.eval.early_stop_metric],
                                          "timing": timing})
-    if stop:
-      self._start_phase(arrays, meta, CALIBRATE if cfg.idw.calibrate else EVALUATE)
-    else:
+    if not stop:
       arrays["item_weight"] = arrays["item_weight"].at[1:].set(w_new)
       meta["idw_iter"] = t + 1
-      self._start_phase(arrays, meta, WAKE)
+    self._start_phase(arrays, meta, next_phase(SLEEP, is_idw=True, stop=stop,
+                                               calibrate=cfg.idw.calibrate))
     self._save(arrays, meta, "sleep")
 
   def _save_embeddings(self, params, name: str, weights):
@@ -482,7 +368,7 @@ class Driver:
     self._save_embeddings(params, "final", arrays["item_weight"][1:])
     meta["epoch"] = None
     self._phase_row(meta, "evaluate", {"timing": timing})
-    meta["phase"] = DONE
+    meta["phase"] = next_phase(EVALUATE, is_idw=self.is_idw)
     self._save(arrays, meta, "evaluate")
 
   # --------------------------------------------------------------------------------- run
@@ -496,8 +382,7 @@ class Driver:
 
   def _run(self) -> dict:
     self._t0 = time.time()
-    self._header_printed = False
-    restored = self._restore()
+    restored = self.ckpt.restore(self._fresh_state()[0], self.cfg.to_dict())
     if restored is None and self.is_idw and self.cfg.idw.pretrained_workdir:
       arrays, meta = self._from_pretrained(self.cfg.idw.pretrained_workdir)
       self._elapsed0 = meta["elapsed"]
@@ -505,7 +390,7 @@ class Driver:
                 f"{meta['pretrained_from']} ({meta['epochs_total']} epochs), workdir "
                 f"{self.workdir}", flush=True)
       for row in meta["phase_rows"]:
-        self._print_row(row)
+        self.table.row(row)
       self._start_phase(arrays, meta, SLEEP)
       self._save(arrays, meta, "pretrained")
     elif restored is None:
@@ -520,68 +405,17 @@ class Driver:
       self.echo(f"resuming {self.workdir} at phase {meta['phase']} (IDW iteration "
                 f"{meta['idw_iter']}, epoch {meta['epoch']}, step {meta['step']})", flush=True)
       for row in meta["phase_rows"]:
-        self._print_row(row)
+        self.table.row(row)
+    step = {PRETRAIN: self._train_epoch, WAKE: self._train_epoch,
+            CALIBRATE: self._train_epoch, SLEEP: self._sleep, EVALUATE: self._evaluate}
     while meta["phase"] != DONE:
-      phase = meta["phase"]
-      if phase in TRAIN_PHASES:
-        self._train_epoch(arrays, meta)
-      elif phase == SLEEP:
-        self._sleep(arrays, meta)
-      elif phase == EVALUATE:
-        self._evaluate(arrays, meta)
-      else:
-        raise RuntimeError(f"unknown phase {phase!r} in checkpoint")
-    self.ckpt.wait_until_finished()
+      step[meta["phase"]](arrays, meta)   # each ends in a checkpoint
+    self.ckpt.wait()
     self.writer.close()
-    results = self._results(meta)
+    results = reporting.results(self.cfg, meta, {**self.splits.report, **self.data_summary},
+                                self.trainer.mesh)
     if jax.process_index() == 0:
       tmp = self.workdir / "results.json.tmp"
       tmp.write_text(json.dumps(results, indent=1, default=str))
       tmp.replace(self.workdir / "results.json")
     return results
-
-  def _results(self, meta) -> dict:
-    r = meta["results"]
-    return {
-        "method": self.method,
-        "dataset": self.cfg.data.name,
-        "preset": self.cfg.preset,
-        "seed": self.cfg.seed,
-        "config": meta["config"],
-        "test": {"sampled": r["test"]["sampled"], "full": r["test"]["full"]},
-        "valid": {"sampled": r["valid"]["sampled"], "full": r["valid"]["full"]},
-        "silhouette": r["silhouette"],
-        "idw_trace": meta["idw_trace"],
-        "phases": meta["phase_rows"],
-        "history": meta["history"],
-        "save_log": meta["save_log"],
-        "data": {**self.splits.report, **self.data_summary},
-        "wall_seconds": meta["elapsed"],
-        # Set when pretraining came from another run (its seconds are in wall_seconds).
-        "pretrained_from": meta.get("pretrained_from"),
-        "device": {"platform": jax.default_backend(), "kind": jax.devices()[0].device_kind,
-                   "count": jax.device_count(), "processes": jax.process_count(),
-                   "mesh": None if self.trainer.mesh is None else
-                   dict(zip(self.trainer.mesh.axis_names, self.trainer.mesh.devices.shape))},
-    }
-
-
-def results_table(results: dict) -> str:
-  """Test metrics as a small text table: rows overall/head/tail, full and sampled ranking."""
-  lines = []
-  for kind in ("full", "sampled"):
-    block = results["test"][kind]
-    if block is None:
-      continue
-    keys = [k for k in block["overall"] if k != "count"]
-    title = "full-corpus ranking" if kind == "full" else "sampled (1 + 99) ranking"
-    lines.append(f"test, {title} (%):")
-    lines.append(f"  {'split':<9}{'count':>8}" + "".join(f"{k:>10}" for k in keys))
-    for split in ("overall", "head", "tail"):
-      m = block[split]
-      lines.append(f"  {split:<9}{m['count']:>8d}" + "".join(f"{m[k]:>10.2f}" for k in keys))
-  if results.get("silhouette") is not None:
-    lines.append(f"mean silhouette of item embeddings: {results['silhouette']:.3f}")
-  lines.append(f"wall time {results['wall_seconds']:.1f} s on {results['device']['count']} x "
-               f"{results['device']['kind']}")
-  return "\n".join(lines)

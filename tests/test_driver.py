@@ -195,3 +195,17 @@ def test_resuming_with_other_shapes_names_the_fields_before_restoring(reference)
   assert "Traceback" not in proc.stderr and "Event loop" not in proc.stderr
   lines = proc.stderr.strip().splitlines()
   assert "another config" in lines[0] and "method" in lines[0] and "num_interests" in lines[0]
+
+
+def test_next_phase_is_algorithm_1():
+  from idw_jax import driver as d
+  assert d.next_phase(d.PRETRAIN, is_idw=False) == d.EVALUATE        # baselines
+  assert d.next_phase(d.PRETRAIN, is_idw=True) == d.SLEEP
+  assert d.next_phase(d.SLEEP, is_idw=True, stop=False) == d.WAKE
+  assert d.next_phase(d.WAKE, is_idw=True) == d.SLEEP
+  assert d.next_phase(d.SLEEP, is_idw=True, stop=True) == d.CALIBRATE
+  assert d.next_phase(d.SLEEP, is_idw=True, stop=True, calibrate=False) == d.EVALUATE
+  assert d.next_phase(d.CALIBRATE, is_idw=True) == d.EVALUATE
+  assert d.next_phase(d.EVALUATE, is_idw=True) == d.DONE
+  with pytest.raises(ValueError):
+    d.next_phase(d.DONE, is_idw=True)

@@ -344,7 +344,7 @@ _DATA = _DataCache()
 
 def _run_in_process(spec: RunSpec, cfg, workdir: Path) -> dict:
   from absl import logging
-  from idw_jax import driver, sharding
+  from idw_jax import driver, reporting, sharding
   from idw_jax.data import summary
   tfds_dir = cfg.data.tfds_dir or str(workdir.parent / "tfds")
   splits, info = _DATA.get(cfg.data, tfds_dir)
@@ -356,7 +356,7 @@ def _run_in_process(spec: RunSpec, cfg, workdir: Path) -> dict:
       print(summary.format_summary(info), flush=True)
       runner = driver.Driver(cfg, splits, workdir, mesh=sharding.data_mesh(), data_summary=info)
       results = runner.run()
-      print(driver.results_table(results), flush=True)
+      print(reporting.results_table(results), flush=True)
     return results
   finally:
     logging.set_verbosity(verbosity)

@@ -1,0 +1,117 @@
+"""A run's Orbax checkpoints: the whole state (arrays + a JSON meta) at every save.
+
+Reading is defensive: the stored config is read alone and compared first (a run with other
+shapes is a one-line error naming the fields, not a restore failure), and a checkpoint that
+cannot be read is set aside with the reason said, so the run resumes from the newest readable
+one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+import jax
+import orbax.checkpoint as ocp
+
+from idw_jax import logs
+from idw_jax import workdir as workdir_lib
+
+
+def _abstract(template):
+  return jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
+
+
+class RunCheckpoints:
+  """<workdir>/checkpoints: the latest `keep` saves (a phase's best parameters live in the
+  state itself)."""
+
+  def __init__(self, workdir: Path, keep: int, echo: Callable[..., None]):
+    self.workdir, self.echo = Path(workdir), echo
+    with logs.quiet():   # a damaged checkpoint is reported by restore(), once
+      self.manager = ocp.CheckpointManager(
+          (self.workdir / "checkpoints").absolute(),
+          options=ocp.CheckpointManagerOptions(create=True, max_to_keep=keep))
+
+  def save(self, step: int, arrays, meta: dict):
+    """Starts writing checkpoint `step`; it finishes in the background (arrays are immutable,
+    meta is snapshotted now), and the next save or wait() waits for it."""
+    self.manager.save(step, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(jax.tree.map(lambda x: x, arrays)),
+        meta=ocp.args.JsonSave(json.loads(json.dumps(meta, default=str)))))
+
+  def wait(self):
+    self.manager.wait_until_finished()
+
+  def restore(self, template, config: dict):
+    """(arrays, meta) of the newest readable checkpoint, or None when there is none.
+
+    template: arrays of the right structure, shapes and dtypes; config: the run's config dict,
+    which the stored one must equal (workdir.config_diff). A checkpoint that cannot be read is
+    moved to <workdir>/damaged_checkpoints/ and the next older one is tried.
+    """
+    for step in sorted(self.manager.all_steps(), reverse=True):
+      try:
+        with logs.quiet():   # Orbax logs its own failure before raising it
+          meta = dict(self.manager.restore(step, args=ocp.args.Composite(
+              meta=ocp.args.JsonRestore()))["meta"])
+      except Exception as e:  # pylint: disable=broad-except
+        self._set_aside(step, e)
+        continue
+      diff = workdir_lib.config_diff(meta["config"], config)
+      if diff:
+        raise ValueError(f"{self.workdir} holds a run with another config ({diff}); use a new "
+                         "--workdir or the same config")
+      try:
+        with logs.quiet():
+          arrays = self.manager.restore(step, args=ocp.args.Composite(
+              state=ocp.args.StandardRestore(_abstract(template))))["state"]
+      except Exception as e:  # pylint: disable=broad-except
+        self._set_aside(step, e)
+        continue
+      return arrays, meta
+    if not (self.workdir / "damaged_checkpoints").exists():
+      return None
+    raise ValueError(f"no readable checkpoint in {self.workdir / 'checkpoints'} (the damaged "
+                     f"ones are in {self.workdir / 'damaged_checkpoints'}); start again with a "
+                     "new --workdir")
+
+  def _set_aside(self, step: int, error: Exception):
+    """Moves an unreadable checkpoint out of Orbax's way (its number will be saved again) and
+    says which and why."""
+    reason = " ".join(f"{type(error).__name__}: {error}".split())[:200]
+    self.echo(f"checkpoint {self.workdir / 'checkpoints' / str(step)} cannot be read ({reason}); "
+              "moved to damaged_checkpoints/, trying the previous one", flush=True)
+    if jax.process_index() == 0:
+      aside = self.workdir / "damaged_checkpoints"
+      aside.mkdir(exist_ok=True)
+      os.replace(self.workdir / "checkpoints" / str(step), aside / f"{step}-{int(time.time())}")
+    with logs.quiet():
+      self.manager.reload()
+
+
+def read_finished_run(source: Path, field: str):
+  """(meta, load) of the latest checkpoint of another, finished run, read only: the
+  pretraining an IDW run reuses. load(template) restores its arrays; call it after checking
+  meta, so that a run of another shape is reported by that check. `field` names the config
+  field in errors."""
+  ckpt_dir = (Path(source) / "checkpoints").absolute()
+  step = None
+  if ckpt_dir.is_dir():
+    with logs.quiet():   # Orbax warns that a read-only manager will not save
+      manager = ocp.CheckpointManager(ckpt_dir,
+                                      options=ocp.CheckpointManagerOptions(read_only=True))
+    step = manager.latest_step()
+  if step is None:
+    raise ValueError(f"{field}: {source} holds no checkpoint")
+  meta = dict(manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"])
+
+  def load(template):
+    arrays = manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(_abstract(template))))["state"]
+    manager.close()
+    return arrays
+  return meta, load
