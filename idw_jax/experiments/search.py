@@ -1,0 +1,140 @@
+r"""IDW's hyper-parameter search as in Sec. 4.4: momentum m x stopping threshold eta, selected on
+validation NDCG@20.
+
+  python -m idw_jax.experiments.search --config=configs/ml1m.py --methods=mur_idw,sur_idw \
+      --seeds=0 --momenta=0.7,0.8,0.9,0.99 --etas=1e-4,2e-4,3e-4,4e-4 --max_iterations=32
+
+Runs (or reads from records) every (method, m, eta, seed) through the grid under --out (default
+results/<dataset>-idw-search; each IDW run starts from its base run's pretraining when that run's
+folder is there), then writes the selection table (default results/<dataset>/idw_search.md):
+per method and (m, eta), the validation metric (the selection criterion, mean over seeds), the
+number of wake phases each run took and whether eta or the cap (idw.max_iterations) ended the
+loop, and the test metrics. The selected (m, eta) is the one with the best mean validation
+metric; rerunning with more seeds or values adds to the same table.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from idw_jax import config as config_lib
+from idw_jax.experiments import records as records_lib
+from idw_jax.experiments import tables
+
+
+def _primary(results: dict, split: str) -> dict:
+  return results[split]["sampled"] or results[split]["full"]
+
+
+def summarize(rows: Sequence[dict], metric: str = "NDCG@20") -> list[dict]:
+  """One entry per (method, m, eta): seeds, validation/test means, wake phases, what ended the
+  loop. rows: records rows whose sweep holds "momentum" and "eta"."""
+  groups: dict[tuple, list[dict]] = {}
+  for r in rows:
+    if r.get("results"):
+      key = (r["method"], float(r["sweep"]["momentum"]), float(r["sweep"]["eta"]))
+      groups.setdefault(key, []).append(r["results"])
+  out = []
+  for (method, m, eta), runs in sorted(groups.items()):
+    wakes = [sum(1 for p in res["phases"] if p["phase"].startswith("wake")) for res in runs]
+    ended = ["eta" if res["idw_trace"] and res["idw_trace"][-1]["converged"] else "cap"
+             for res in runs]
+    out.append({
+        "method": method, "momentum": m, "eta": eta, "seeds": len(runs),
+        "valid": float(np.mean([_primary(res, "valid")["overall"][metric] for res in runs])),
+        "test_hr": float(np.mean([_primary(res, "test")["overall"]["HR@20"] for res in runs])),
+        "test_ndcg": float(np.mean([_primary(res, "test")["overall"]["NDCG@20"] for res in runs])),
+        "tail_ndcg": float(np.mean([_primary(res, "test")["tail"]["NDCG@20"] for res in runs])),
+        "wakes": wakes, "ended": ended})
+  return out
+
+
+def selected(entries: Sequence[dict]) -> dict[str, dict]:
+  """The entry with the best validation metric, per method."""
+  best: dict[str, dict] = {}
+  for e in entries:
+    if e["method"] not in best or e["valid"] > best[e["method"]]["valid"]:
+      best[e["method"]] = e
+  return best
+
+
+def markdown(entries: Sequence[dict], metric: str, command: str) -> str:
+  best = selected(entries)
+  lines = [f"# IDW hyper-parameter search (Sec. 4.4): momentum x eta, selected on validation "
+           f"{metric}", "", f"Command: `{command}`", "",
+           "Validation and test metrics are sampled where the dataset has the sampled protocol, "
+           "means over the seeds run; wake phases per run, and what ended each run's loop "
+           "(eta: the weight change fell below eta; cap: idw.max_iterations).", ""]
+  for method in sorted({e["method"] for e in entries}, key=config_lib.METHODS.index):
+    b = best[method]
+    lines += [f"## {tables.NAMES.get(method, method)}: selected m = {b['momentum']:g}, "
+              f"eta = {b['eta']:g}", "",
+              f"| m | eta | seeds | valid {metric} | wake phases | ended by | test HR@20 | "
+              f"test NDCG@20 | tail NDCG@20 |", "|---|---|---|---|---|---|---|---|---|"]
+    for e in entries:
+      if e["method"] != method:
+        continue
+      mark = "**" if e is b else ""
+      lines.append(f"| {e['momentum']:g} | {e['eta']:g} | {e['seeds']} | "
+                   f"{mark}{e['valid']:.2f}{mark} | {', '.join(map(str, e['wakes']))} | "
+                   f"{', '.join(e['ended'])} | {e['test_hr']:.2f} | {e['test_ndcg']:.2f} | "
+                   f"{e['tail_ndcg']:.2f} |")
+    lines.append("")
+  return "\n".join(lines)
+
+
+def main(argv):
+  del argv
+  from absl import flags
+  from idw_jax.experiments import grid
+  f = flags.FLAGS
+  file, _, overrides = grid.config_flag_parts(f["config"])
+  preset = overrides.pop("preset", _CONFIG.value.preset)
+  overrides["idw.max_iterations"] = f.max_iterations
+  sweep = {"idw.momentum": [float(x) for x in f.momenta.split(",")],
+           "idw.eta": [float(x) for x in f.etas.split(",")]}
+  methods = grid.parse_methods(f.methods)
+  bad = [m for m in methods if m not in config_lib.IDW_METHODS]
+  if bad:
+    raise SystemExit(f"search: --methods must be IDW methods {config_lib.IDW_METHODS}, not {bad}")
+  dataset = _CONFIG.value.data.name
+  out = Path(f.out or f"results/{dataset}-idw-search")
+  specs = grid.make_specs(file, methods, grid.parse_seeds(f.seeds), sweep, overrides, preset)
+  print(f"search: {len(specs)} runs under {out}/runs", flush=True)
+  recs = grid.run_grid(specs, out, max_new_runs=f.max_new_runs, write_tables=False,
+                       echo=lambda s: print(s, flush=True))
+  entries = summarize(records_lib.records_to_rows(recs))
+  table = Path(f.table or f"results/{dataset}/idw_search.md")
+  table.parent.mkdir(parents=True, exist_ok=True)
+  command = "python -m idw_jax.experiments.search " + " ".join(sys.argv[1:])
+  table.write_text(markdown(entries, "NDCG@20", command))
+  print(f"search: {table}", flush=True)
+  return 0 if all(r.status not in ("failed", "stale") for r in recs) else 1
+
+
+def _define_flags():
+  from absl import flags
+  from ml_collections import config_flags
+  flags.DEFINE_string("methods", "mur_idw", "IDW methods to tune, comma-separated.")
+  flags.DEFINE_string("seeds", "0", "Seeds: '0,1,2' or '0-2'.")
+  flags.DEFINE_string("momenta", "0.7,0.8,0.9,0.99", "Values of idw.momentum (Sec. 4.4).")
+  flags.DEFINE_string("etas", "1e-4,2e-4,3e-4,4e-4", "Values of idw.eta (Sec. 4.4).")
+  flags.DEFINE_integer("max_iterations", 32, "idw.max_iterations: high enough that eta, not the "
+                       "cap, ends the loop (the table says which did).")
+  flags.DEFINE_string("out", None, "Grid folder (default results/<dataset>-idw-search).")
+  flags.DEFINE_string("table", None, "Selection table (default results/<dataset>/idw_search.md).")
+  flags.DEFINE_integer("max_new_runs", None, "Compute at most this many unfinished runs.")
+  return config_flags.DEFINE_config_file(
+      "config", str(config_lib.repo_root() / "configs/synthetic.py"),
+      "Config file[:method[,preset]]; --config.a.b=v sets a field for every run.",
+      lock_config=True)
+
+
+if __name__ == "__main__":
+  from absl import app
+  _CONFIG = _define_flags()
+  app.run(main)

@@ -1,0 +1,50 @@
+"""The IDW search (Sec. 4.4): a grid over momentum x eta and its selection table."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from idw_jax.experiments import figures
+from idw_jax.experiments import search
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _entry(method, m, eta, valid, wakes, converged):
+  res = {"valid": {"sampled": None, "full": {"overall": {"NDCG@20": valid}}},
+         "test": {"sampled": None, "full": {"overall": {"HR@20": 80.0, "NDCG@20": valid - 1},
+                                            "tail": {"NDCG@20": 20.0}}},
+         "phases": [{"phase": f"wake {i + 1}"} for i in range(wakes)],
+         "idw_trace": [{"converged": converged}]}
+  return {"method": method, "sweep": {"momentum": m, "eta": eta}, "results": res}
+
+
+def test_summary_and_selection_by_hand():
+  rows = [_entry("mur_idw", 0.9, 1e-4, 30.0, 8, False), _entry("mur_idw", 0.9, 1e-4, 32.0, 8, True),
+          _entry("mur_idw", 0.7, 4e-4, 31.5, 3, True), _entry("sur_idw", 0.8, 2e-4, 29.0, 5, True)]
+  entries = search.summarize(rows)
+  by = {(e["method"], e["momentum"], e["eta"]): e for e in entries}
+  e = by[("mur_idw", 0.9, 1e-4)]
+  assert e["seeds"] == 2 and e["valid"] == 31.0 and e["wakes"] == [8, 8]
+  assert e["ended"] == ["cap", "eta"]
+  best = search.selected(entries)
+  assert (best["mur_idw"]["momentum"], best["mur_idw"]["eta"]) == (0.7, 4e-4)   # 31.5 > 31.0
+  text = search.markdown(entries, "NDCG@20", "cmd")
+  assert "## MUR-IDW: selected m = 0.7, eta = 0.0004" in text and "**31.50**" in text
+
+
+def test_search_cli_writes_the_table(tmp_path):
+  overrides = [f"--config.{k}={v}" for k, v in figures.TINY_OVERRIDES.items()
+               if not k.startswith("idw.max_iterations")]
+  table = tmp_path / "idw_search.md"
+  proc = subprocess.run(
+      [sys.executable, "-m", "idw_jax.experiments.search",
+       f"--config={ROOT / 'configs/synthetic.py'}", "--methods=mur_idw", "--seeds=0",
+       "--momenta=0.5,0.9", "--etas=0.01", "--max_iterations=2", f"--out={tmp_path / 'grid'}",
+       f"--table={table}", *overrides],
+      cwd=ROOT, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+  text = table.read_text()
+  assert "## MUR-IDW: selected m = " in text
+  assert text.count("| 0.5 | 0.01 | 1 |") == 1 and text.count("| 0.9 | 0.01 | 1 |") == 1
+  assert len(list((tmp_path / "grid" / "records").glob("*.json"))) == 2
