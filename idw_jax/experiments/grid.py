@@ -631,7 +631,6 @@ def main(argv):
 
 def _define_flags():
   from absl import flags
-  from ml_collections import config_flags
   flags.DEFINE_string("methods", None, "Comma-separated methods, or 'all' (Table 1 order). "
                       "Default: the config's method.")
   flags.DEFINE_string("seeds", None, "Seeds: '0,1,2' or '0-4'. Default: the config's seed.")
@@ -644,6 +643,13 @@ def _define_flags():
                     "base method (mur for mur_idw, same config and seed) when the grid has it.")
   flags.DEFINE_string("compilation_cache", compilation_cache_lib.DEFAULT,
                       "JAX persistent compilation cache folder ('' = off; env IDW_JAX_CACHE).")
+  return define_config_flag()
+
+
+def define_config_flag():
+  """--config of the experiment commands: a config file[:arg] whose --config.a.b=v overrides
+  apply to every run."""
+  from ml_collections import config_flags
   return config_flags.DEFINE_config_file(
       "config", str(config_lib.repo_root() / "configs/synthetic.py"),
       "Config file[:method[,preset]]; --config.a.b=v sets a field for every run.",

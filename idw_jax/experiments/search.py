@@ -118,7 +118,6 @@ def main(argv):
 
 def _define_flags():
   from absl import flags
-  from ml_collections import config_flags
   flags.DEFINE_string("methods", "mur_idw", "IDW methods to tune, comma-separated.")
   flags.DEFINE_string("seeds", "0", "Seeds: '0,1,2' or '0-2'.")
   flags.DEFINE_string("momenta", "0.7,0.8,0.9,0.99", "Values of idw.momentum (Sec. 4.4).")
@@ -128,10 +127,8 @@ def _define_flags():
   flags.DEFINE_string("out", None, "Grid folder (default results/<dataset>-idw-search).")
   flags.DEFINE_string("table", None, "Selection table (default results/<dataset>/idw_search.md).")
   flags.DEFINE_integer("max_new_runs", None, "Compute at most this many unfinished runs.")
-  return config_flags.DEFINE_config_file(
-      "config", str(config_lib.repo_root() / "configs/synthetic.py"),
-      "Config file[:method[,preset]]; --config.a.b=v sets a field for every run.",
-      lock_config=True)
+  from idw_jax.experiments import grid
+  return grid.define_config_flag()
 
 
 if __name__ == "__main__":
