@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from idw_jax import config as config_lib
+from idw_jax import methods as methods_lib
 
 # Fields (or whole sections) whose value changes no number of a run.
 IGNORED = ("debug", "data.root", "data.tfds_dir", "idw.pretrained_workdir")
@@ -39,7 +40,10 @@ def _kept(flat: dict, ignore: tuple[str, ...]) -> dict:
 def config_diff(saved: dict, now: dict, ignore: tuple[str, ...] = ()) -> str:
   """'' when a stored config (backfilled: `config.backfill`) and `now` (a config dict) agree on
   every field outside IGNORED and `ignore` (fields or sections); else the differences,
-  "field: stored -> now" joined by "; "."""
+  "field: stored -> now" joined by "; ". A method without IDW never reads idw.*, so for it
+  that section is not compared either."""
+  if now.get("method") in methods_lib.NAMES and not methods_lib.get(now["method"]).is_idw:
+    ignore = tuple(ignore) + ("idw",)
   a = _kept(flatten(config_lib.backfill(saved)), ignore)
   b = _kept(flatten(now), ignore)
   return "; ".join(f"{k}: {a.get(k)!r} -> {b.get(k)!r}"
