@@ -1,0 +1,443 @@
+"""Serving a trained model without the training code: the export folder, its loader, top-K.
+
+  python -m idw_jax.export --workdir=W --out=DIR       # write DIR from a finished run
+  rec = idw_jax.export.load(DIR)                       # numpy + jax only (jax.export)
+  rec.user_reps(["1193 661 914"]); rec.top_k(["1193 661 914"], k=20).rows()
+
+This module imports only numpy and jax (the writer's `main` reads the run through
+`idw_jax.recommend`, imported there), so it can be copied beside the folder and used alone.
+`Recommender` is shared: `idw_jax.recommend` builds one from a run's checkpoint and in-process
+towers, `load` builds one from an export folder, and both rank with the same blocked top-K.
+
+The folder:
+  items.npy        float32[N + 1, d] item embeddings as evaluation uses them (row 0: padding)
+  vocab.json       {"dense_to_raw": [null, raw id of dense 1, ...], "raw_to_dense": {str(raw): k}}
+  model.json       facts: affinity, temperature, M, d, max_len, window, N, platforms, ...
+  user_tower.jax   jax.export of (seq int32[b, W], at int32[b]) -> (z float32[b, M, d],
+                   attention float32[b, M, W]); W = max_len - 1, the window evaluation feeds the
+                   tower; b symbolic; the parameters are constants inside
+  affinity.jax     jax.export of (z float32[b, M, d], v float32[c, d]) -> s float32[b, c], the
+                   run's affinity (mixture or max, idw_jax/affinity.py); b and c symbolic
+
+Ranking (`blocked_top_k`): exact over all N items, in blocks of items (a running top-K merged
+with each block's scores, so memory is O(users x block), never users x N). Ties are broken by
+the smaller dense item id: blocks run in ascending id order, the running list precedes the
+block in each merge and `lax.top_k` puts the lower index first among equal values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+FORMAT = "idw-jax-export"
+VERSION = 1
+FILES = {"items": "items.npy", "vocab": "vocab.json", "model": "model.json",
+         "user_tower": "user_tower.jax", "affinity": "affinity.jax"}
+TIE_RULE = "equal scores: the smaller dense item id first"
+
+Tower = Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
+Score = Callable[[jax.Array, jax.Array], jax.Array]
+
+
+# ------------------------------------------------------------------------------- vocabulary
+class Vocabulary:
+  """Raw item id <-> dense id (1..N; 0 is padding). Raw ids are compared as text: `str(raw)`,
+  which is the id as written in the data file (the readers keep an id as an integer only when
+  that is lossless, `idw_jax/data/readers.py`)."""
+
+  def __init__(self, dense_to_raw: Sequence):
+    self.dense_to_raw = list(dense_to_raw)          # index = dense id, [0] = None
+    self.raw_to_dense = {str(r): k for k, r in enumerate(self.dense_to_raw) if k > 0}
+
+  @classmethod
+  def identity(cls, num_items: int) -> "Vocabulary":
+    """Data without raw ids (the synthetic generator): raw id k is dense id k."""
+    return cls([None] + list(range(1, num_items + 1)))
+
+  @property
+  def num_items(self) -> int:
+    return len(self.dense_to_raw) - 1
+
+  def to_json(self) -> dict:
+    return {"dense_to_raw": self.dense_to_raw, "raw_to_dense": self.raw_to_dense}
+
+
+def _tokens(history) -> list[str]:
+  """A history as raw-id tokens: a string "1193 661 914" (whitespace or commas) or a sequence."""
+  if isinstance(history, str):
+    return [t for t in re.split(r"[\s,]+", history.strip()) if t]
+  return [str(t) for t in history]
+
+
+@dataclasses.dataclass
+class Encoded:
+  """Histories in the tower's input layout.
+
+  seq int32[B, W]: the most recent W known items of each history, right-padded with 0;
+  at int32[B]: the position of the last one (the prefix evaluation pools); known: dense ids of
+  every known item (all of them are excluded from the recommendations); unknown: raw tokens
+  not in the vocabulary (reported, not scored); truncated: known items older than the window.
+  """
+
+  tokens: list[list[str]]
+  seq: np.ndarray
+  at: np.ndarray
+  known: list[np.ndarray]
+  unknown: list[list[str]]
+  truncated: np.ndarray
+
+  @property
+  def empty(self) -> np.ndarray:
+    """bool[B]: histories with no known item (no representation, no recommendation)."""
+    return np.array([k.size == 0 for k in self.known], bool)
+
+
+# ------------------------------------------------------------------------------- ranking
+def _top_k_scan(z, item_blocks, exclude, num_items, *, k: int, score: Score):
+  """Exact top-k of z[b, M, d] over item_blocks[nb, c, d] (dense ids 1.. in order, padded).
+
+  exclude int32[b, H]: dense ids never returned (0 = none). Returns (scores float32[b, k],
+  dense ids int32[b, k]); a slot with no item (fewer than k eligible) has -inf and id 0.
+  """
+  b = z.shape[0]
+  nb, c, _ = item_blocks.shape
+  col = jnp.arange(c, dtype=jnp.int32)
+  rows = jnp.arange(b)[:, None]
+
+  def body(carry, xs):
+    best_s, best_i = carry
+    v, start = xs                                     # dense ids start + 1 .. start + c
+    s = score(z, v).astype(jnp.float32)               # [b, c]
+    ids = start + 1 + col
+    s = jnp.where((ids <= num_items)[None, :] & ~jnp.isnan(s), s, -jnp.inf)
+    local = exclude - 1 - start                       # out of this block -> c (dropped)
+    local = jnp.where((local >= 0) & (local < c), local, c)
+    s = s.at[rows, local].set(-jnp.inf, mode="drop")
+    # Running list first: among equal scores lax.top_k keeps the lower index, i.e. the
+    # smaller id (earlier blocks hold smaller ids, and each list is in id order on ties).
+    cat_s = jnp.concatenate([best_s, s], axis=1)
+    cat_i = jnp.concatenate([best_i, jnp.broadcast_to(ids, (b, c))], axis=1)
+    top_s, pos = jax.lax.top_k(cat_s, k)
+    return (top_s, jnp.take_along_axis(cat_i, pos, axis=1)), None
+
+  init = (jnp.full((b, k), -jnp.inf, jnp.float32), jnp.zeros((b, k), jnp.int32))
+  starts = jnp.arange(nb, dtype=jnp.int32) * c
+  (s, i), _ = jax.lax.scan(body, init, (item_blocks, starts))
+  return s, jnp.where(s == -jnp.inf, 0, i)
+
+
+def item_blocks(items: np.ndarray, block: int) -> np.ndarray:
+  """items[N + 1, d] (row 0 padding) -> [nb, c, d]: rows 1..N in nb blocks of c <= block,
+  the last one zero-padded (sized to waste little padding, as `metrics.full_corpus_ranks`)."""
+  n = items.shape[0] - 1
+  nb = -(-n // max(1, min(int(block), n)))
+  c = -(-n // nb)
+  return np.pad(items[1:], ((0, nb * c - n), (0, 0))).reshape(nb, c, -1)
+
+
+def _bucket(n: int, block: int) -> int:
+  """Rows per call: block, or the next power of two >= n when fewer (few compiled shapes)."""
+  return min(int(block), 1 << max(0, (n - 1).bit_length()))
+
+
+def make_ranker(score: Score):
+  """The jitted blocked top-k scan of `score`; pass it to `blocked_top_k(..., ranker=)` to
+  compile once for many calls."""
+  return jax.jit(functools.partial(_top_k_scan, score=score), static_argnames=("k",))
+
+
+def blocked_top_k(z, items, k: int, score: Score, *, exclude=None, block_items: int = 4096,
+                  block_users: int = 256, ranker=None) -> tuple[np.ndarray, np.ndarray]:
+  """Exact top-k items of each user over the whole catalogue, blocked on both axes.
+
+  Args:
+    z: [B, M, d] user representations.
+    items: [N + 1, d] item embeddings, row 0 padding (never returned).
+    k: items per user (at most N).
+    score: affinity (z[b, M, d], v[c, d]) -> [b, c], e.g. `idw_jax.affinity.affinity`.
+    exclude: optional int[B, H] dense ids not to return per user (0 = none).
+    block_items, block_users: tile sizes; memory O(block_users x block_items x M).
+    ranker: `make_ranker(score)`, reused across calls (default: a new one, compiled per call).
+
+  Returns:
+    (scores float32[B, k], dense ids int32[B, k]), best first; equal scores: smaller id first;
+    slots beyond the eligible items: -inf and id 0.
+  """
+  z = np.asarray(z, np.float32)
+  items = np.asarray(items, np.float32)
+  n, bsz = items.shape[0] - 1, z.shape[0]
+  if not 1 <= k <= n:
+    raise ValueError(f"top_k: k must be in 1..{n} (the catalogue), got {k}")
+  exclude = (np.zeros((bsz, 1), np.int32) if exclude is None
+             else np.asarray(exclude, np.int32).reshape(bsz, -1))
+  blocks = jnp.asarray(item_blocks(items, block_items))
+  fn = ranker or make_ranker(score)
+  rows = _bucket(bsz, block_users)
+  out_s, out_i = np.empty((bsz, k), np.float32), np.empty((bsz, k), np.int32)
+  for lo in range(0, bsz, rows):
+    zb, eb = z[lo:lo + rows], exclude[lo:lo + rows]
+    pad = rows - zb.shape[0]
+    s, i = fn(np.pad(zb, ((0, pad), (0, 0), (0, 0))), blocks, np.pad(eb, ((0, pad), (0, 0))),
+              np.int32(n), k=k)
+    out_s[lo:lo + rows] = np.asarray(s)[:rows - pad]
+    out_i[lo:lo + rows] = np.asarray(i)[:rows - pad]
+  return out_s, out_i
+
+
+# ------------------------------------------------------------------------------- results
+@dataclasses.dataclass
+class Recommendations:
+  """top_k's answer for B histories (arrays for analysis, `rows()` for display / JSON).
+
+  items int32[B, K] dense ids (0: no item: the history had no known item, or fewer than K
+  items were eligible); scores float32[B, K] (the run's affinity; -inf where items is 0);
+  interest int32[B, K]: argmax_m z_m . v of each item (-1 where no item); attention
+  float32[B, M, W]: each interest's parametric-attention weights over the history window.
+  """
+
+  encoded: Encoded
+  items: np.ndarray
+  scores: np.ndarray
+  interest: np.ndarray
+  attention: np.ndarray
+  vocab: Vocabulary
+  num_interests: int
+
+  def rows(self, attends: int = 3) -> list[dict]:
+    """One JSON-ready dict per history: the items (raw ids) with score and, for M > 1, the
+    interest and the `attends` history items its attention weighs most (ties: earlier)."""
+    enc, out = self.encoded, []
+    raw = self.vocab.dense_to_raw
+    for b in range(len(enc.tokens)):
+      row = {"history": enc.tokens[b], "unknown": enc.unknown[b],
+             "truncated": int(enc.truncated[b]), "items": []}
+      if enc.empty[b]:
+        row["error"] = "no known item in the history"
+      window = enc.seq[b, :enc.at[b] + 1]
+      for r in np.flatnonzero(self.items[b]):
+        entry = {"rank": int(r) + 1, "item": raw[self.items[b, r]],
+                 "score": float(self.scores[b, r])}
+        if self.num_interests > 1:
+          m = int(self.interest[b, r])
+          w = self.attention[b, m, :window.size]
+          top = np.argsort(-w, kind="stable")[:attends]
+          entry["interest"] = m
+          entry["attends_to"] = [{"item": raw[window[p]], "position": int(p),
+                                  "weight": float(w[p])} for p in top]
+        row["items"].append(entry)
+      out.append(row)
+    return out
+
+
+def format_rows(rows: list[dict]) -> str:
+  """The text table the recommend CLI prints: rank, item, score (and interest, attends to)."""
+  lines = []
+  for row in rows:
+    lines.append(f"history: {' '.join(row['history'])} ({len(row['history']) - len(row['unknown'])}"
+                 f" known, {len(row['unknown'])} unknown"
+                 + (f", {row['truncated']} older than the window" if row["truncated"] else "")
+                 + ")")
+    if row["unknown"]:
+      lines.append(f"unknown ids (not in the run's vocabulary, not scored): "
+                   f"{' '.join(row['unknown'])}")
+    if "error" in row:
+      lines.append(f"no recommendation: {row['error']}")
+      continue
+    mur = any("interest" in e for e in row["items"])
+    lines.append(f"{'rank':>4}  {'item':>10}  {'score':>9}" +
+                 (f"  {'interest':>8}  attends to (weight)" if mur else ""))
+    for e in row["items"]:
+      line = f"{e['rank']:>4}  {str(e['item']):>10}  {e['score']:>9.4f}"
+      if mur:
+        att = ", ".join(f"{a['item']} ({a['weight']:.2f})" for a in e["attends_to"])
+        line += f"  {e['interest']:>8}  {att}"
+      lines.append(line)
+  return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------- recommender
+class Recommender:
+  """A model ready to serve: tower, affinity, item embeddings, vocabulary.
+
+  tower: (seq int32[b, W], at int32[b]) -> (z [b, M, d], attention [b, M, W]);
+  score: (z [b, M, d], v [c, d]) -> [b, c]; items: float32[N + 1, d]; facts: model.json.
+  """
+
+  def __init__(self, *, tower: Tower, score: Score, items, vocab: Vocabulary, facts: dict):
+    self.items = np.asarray(items, np.float32)
+    self.vocab, self.facts = vocab, dict(facts)
+    self.window = int(facts["window"])
+    self.num_interests = int(facts["num_interests"])
+    self.tower_fn, self.score_fn = tower, score
+    self._tower = jax.jit(tower)
+    self._ranker = make_ranker(score)
+    if vocab.num_items != self.items.shape[0] - 1:
+      raise ValueError(f"vocabulary of {vocab.num_items} items, embeddings of "
+                       f"{self.items.shape[0] - 1}")
+
+  @property
+  def num_items(self) -> int:
+    return self.items.shape[0] - 1
+
+  def encode(self, histories) -> Encoded:
+    """Raw histories (strings or sequences of raw ids, oldest first) -> the tower's input."""
+    if isinstance(histories, str):
+      histories = [histories]
+    toks = [_tokens(h) for h in histories]
+    w = self.window
+    seq = np.zeros((len(toks), w), np.int32)
+    at = np.zeros(len(toks), np.int32)
+    known, unknown, truncated = [], [], np.zeros(len(toks), np.int64)
+    for b, t in enumerate(toks):
+      ids = [self.vocab.raw_to_dense.get(x) for x in t]
+      unknown.append([x for x, i in zip(t, ids) if i is None])
+      k = np.array([i for i in ids if i is not None], np.int32)
+      known.append(k)
+      last = k[-w:]
+      seq[b, :last.size] = last
+      at[b] = max(last.size - 1, 0)
+      truncated[b] = k.size - last.size
+    return Encoded(toks, seq, at, known, unknown, truncated)
+
+  def _reps(self, enc: Encoded, block_users: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """(z float32[B, M, d], attention float32[B, M, W]) in blocks of rows (NaN: no history)."""
+    n = enc.seq.shape[0]
+    rows = _bucket(max(n, 1), block_users)
+    zs, atts = [], []
+    for lo in range(0, n, rows):
+      s, a = enc.seq[lo:lo + rows], enc.at[lo:lo + rows]
+      pad = rows - s.shape[0]
+      z, att = self._tower(np.pad(s, ((0, pad), (0, 0))), np.pad(a, (0, pad)))
+      zs.append(np.asarray(z)[:rows - pad])
+      atts.append(np.asarray(att)[:rows - pad])
+    if not zs:
+      return (np.zeros((0, self.num_interests, self.items.shape[1]), np.float32),
+              np.zeros((0, self.num_interests, self.window), np.float32))
+    z, att = np.concatenate(zs), np.concatenate(atts)
+    z[enc.empty], att[enc.empty] = np.nan, np.nan
+    return z, att
+
+  def user_reps(self, histories) -> np.ndarray:
+    """float32[B, M, d] user representations (the prefix ending at each history's last known
+    item, as evaluation pools it); NaN rows for histories with no known item."""
+    return self._reps(self.encode(histories))[0]
+
+  def top_k(self, histories, k: int = 20, *, exclude_history: bool = True,
+            block_items: int = 4096, block_users: int = 256) -> Recommendations:
+    """Exact top-k items of each history by the run's affinity over the whole catalogue.
+
+    exclude_history: items of the history (all known ones, also those older than the
+    window) are not recommended. Equal scores: the smaller dense id first. See
+    `Recommendations` for the fields and `rows()` for raw ids.
+    """
+    enc = self.encode(histories)
+    z, att = self._reps(enc, block_users)
+    bsz = len(enc.tokens)
+    h = max([x.size for x in enc.known] + [1]) if exclude_history else 1
+    exclude = np.zeros((bsz, h), np.int32)
+    if exclude_history:
+      for b, x in enumerate(enc.known):
+        exclude[b, :x.size] = x
+    k = min(int(k), self.num_items)
+    if bsz:
+      scores, ids = blocked_top_k(np.nan_to_num(z), self.items, k, self.score_fn,
+                                  exclude=exclude, block_items=block_items,
+                                  block_users=block_users, ranker=self._ranker)
+    else:
+      scores, ids = np.zeros((0, k), np.float32), np.zeros((0, k), np.int32)
+    scores[enc.empty], ids[enc.empty] = -np.inf, 0
+    # The interest whose representation scores each item highest (float64; ties: smaller m).
+    logits = np.einsum("bmd,bkd->bkm", np.nan_to_num(z).astype(np.float64),
+                       self.items[ids].astype(np.float64))
+    interest = np.where(ids > 0, np.argmax(logits, axis=-1), -1).astype(np.int32)
+    return Recommendations(enc, ids, scores, interest, att, self.vocab, self.num_interests)
+
+
+# ------------------------------------------------------------------------------- the folder
+def write(rec: Recommender, out, platforms: Sequence[str] = ("cpu", "cuda")) -> dict:
+  """Writes `rec` as an export folder (module docstring); returns model.json's dict.
+
+  The tower and the affinity are exported with `jax.export` for `platforms` (lowering needs no
+  such device); when a platform cannot be lowered, the export falls back to the default one.
+  """
+  out = Path(out)
+  out.mkdir(parents=True, exist_ok=True)
+  m, d, w = rec.num_interests, rec.items.shape[1], rec.window
+  b, c = jax.export.symbolic_shape("b, c")
+  specs = {"user_tower": (rec.tower_fn, (jax.ShapeDtypeStruct((b, w), jnp.int32),
+                                         jax.ShapeDtypeStruct((b,), jnp.int32))),
+           "affinity": (rec.score_fn, (jax.ShapeDtypeStruct((b, m, d), jnp.float32),
+                                       jax.ShapeDtypeStruct((c, d), jnp.float32)))}
+  lowered_for = None
+  for name, (fn, args) in specs.items():
+    try:
+      exp = jax.export.export(jax.jit(fn), platforms=tuple(platforms))(*args)
+    except Exception as e:  # pylint: disable=broad-except
+      print(f"export: {name} could not be lowered for {tuple(platforms)} ({type(e).__name__}: "
+            f"{str(e)[:200]}); exporting for {jax.export.default_export_platform()} only",
+            file=sys.stderr)
+      exp = jax.export.export(jax.jit(fn))(*args)
+    lowered_for = exp.platforms if lowered_for is None else tuple(
+        p for p in lowered_for if p in exp.platforms)
+    (out / FILES[name]).write_bytes(exp.serialize())
+  np.save(out / FILES["items"], rec.items)
+  (out / FILES["vocab"]).write_text(json.dumps(rec.vocab.to_json()))
+  facts = {**rec.facts, "format": FORMAT, "version": VERSION, "platforms": list(lowered_for),
+           "jax_version": jax.__version__, "files": FILES, "ties": TIE_RULE,
+           "user_tower": f"(seq int32[b, {w}], at int32[b]) -> (z float32[b, {m}, {d}], "
+                         f"attention float32[b, {m}, {w}]); seq: the last {w} items, oldest "
+                         "first, right-padded with 0; at: position of the last item",
+           "affinity_fn": f"(z float32[b, {m}, {d}], v float32[c, {d}]) -> float32[b, c]"}
+  (out / FILES["model"]).write_text(json.dumps(facts, indent=1))
+  return facts
+
+
+def load(folder) -> Recommender:
+  """A Recommender from an export folder, with numpy and jax only (jax.export.deserialize)."""
+  folder = Path(folder)
+  facts = json.loads((folder / FILES["model"]).read_text())
+  if facts.get("format") != FORMAT or facts.get("version") != VERSION:
+    raise ValueError(f"{folder}: not an {FORMAT} folder of version {VERSION} "
+                     f"(format {facts.get('format')!r}, version {facts.get('version')!r})")
+  tower = jax.export.deserialize(bytearray((folder / FILES["user_tower"]).read_bytes()))
+  score = jax.export.deserialize(bytearray((folder / FILES["affinity"]).read_bytes()))
+  vocab = Vocabulary(json.loads((folder / FILES["vocab"]).read_text())["dense_to_raw"])
+  return Recommender(tower=tower.call, score=score.call, items=np.load(folder / FILES["items"]),
+                     vocab=vocab, facts=facts)
+
+
+def main(argv=None) -> int:
+  import argparse
+  p = argparse.ArgumentParser(prog="python -m idw_jax.export", description=(
+      "Write what serving needs (item embeddings, vocabulary, model facts, the user tower and "
+      "the affinity as jax.export artifacts) from a finished run; load it with "
+      "idw_jax.export.load(DIR)."))
+  p.add_argument("--workdir", required=True, help="a run folder (launch.py --workdir)")
+  p.add_argument("--out", required=True, help="folder to write")
+  p.add_argument("--data_root", default=None,
+                 help="where the run's data file lies now (its vocabulary is rebuilt from it), "
+                      "if not the run's data.root")
+  p.add_argument("--platforms", default="cpu,cuda",
+                 help="platforms to lower the artifacts for (comma-separated)")
+  args = p.parse_args(argv)
+  from idw_jax import recommend   # the training code reads the run; serving does not need it
+  rec = recommend.load_run(args.workdir, data_root=args.data_root)
+  facts = write(rec, args.out, [x for x in args.platforms.split(",") if x])
+  print(f"exported {args.workdir} -> {args.out}: {facts['num_items']} items, "
+        f"M={facts['num_interests']}, d={facts['embed_dim']}, window {facts['window']}, "
+        f"affinity {facts['affinity']}, platforms {','.join(facts['platforms'])}")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,193 @@
+"""Top-K recommendations from a trained run, with the interest that produced each item.
+
+  python -m idw_jax.recommend --workdir=W --history="1193 661 914" -k 20
+  python -m idw_jax.recommend --workdir=W --input=histories.txt > recs.jsonl
+
+  from idw_jax import recommend
+  recs = recommend.top_k("workdirs/ml1m/mur-paper-seed0", ["1193 661 914"], k=20)
+  recs.rows()            # raw ids, scores, interest, attended history items
+
+A history is the user's items as raw ids (as in the data file), oldest first. The run's
+vocabulary (raw id -> dense id) is not stored in a run folder: it is rebuilt from the data file
+the run's config names (the same reader and protocol, so the same dense ids; checked against
+the checkpoint's catalogue size and the run's data summary). Ids not in it are reported (in the
+output, and as a count on stderr by the CLI), never dropped silently.
+
+The tower sees the history as evaluation feeds it: the last max_len - 1 known items in a window,
+pooled at the position of the last one (`Trainer.user_reps`). Items are ranked by the run's
+affinity (config.model.affinity, `idw_jax.affinity`) against the item embeddings evaluation
+uses (`Trainer.item_embeddings`), exactly over the whole catalogue in blocks of items
+(`idw_jax.export.blocked_top_k`; equal scores: the smaller dense id first). For M > 1 each item
+names the interest m whose representation scores it highest and the history items that
+interest's parametric attention weighs most (recomputed from the encoder output and the learned
+queries, `interest_attention`).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from idw_jax import affinity as affinity_lib
+from idw_jax import checkpoints
+from idw_jax import config as config_lib
+from idw_jax import models
+from idw_jax.data import pipeline
+from idw_jax.data import protocol
+from idw_jax.driver import DONE
+from idw_jax.export import Recommendations, Recommender, Vocabulary, format_rows
+from idw_jax.train import Trainer
+
+
+def interest_attention(queries: jax.Array, h: jax.Array, at: jax.Array) -> jax.Array:
+  """ParametricAttention's weights at the prefix ending at `at`: softmax over the visible
+  positions i <= at[b] of q_m . h[b, i]. queries [M, d], h [B, W, d] (the encoder output,
+  `ln_out`), at int32[B] -> [B, M, W] (0 beyond at)."""
+  logits = jnp.einsum("md,bid->bmi", queries, h)
+  visible = jnp.arange(h.shape[1])[None, :] <= at[:, None]
+  return jax.nn.softmax(jnp.where(visible[:, None, :], logits, -jnp.inf), axis=-1)
+
+
+def _is_encoder_output(module, method_name: str) -> bool:
+  return module.name == "ln_out" and method_name == "__call__"
+
+
+def tower_fn(user: models.UserTower, user_params):
+  """The user tower as serving runs it: (seq int32[B, W], at int32[B]) ->
+  (z [B, M, d] = UserTower(seq, at=at), attention [B, M, W] of each interest)."""
+  def fn(seq, at):
+    z, state = user.apply({"params": user_params}, seq, at=at,
+                          capture_intermediates=_is_encoder_output, mutable=["intermediates"])
+    h = state["intermediates"]["ln_out"]["__call__"][0]
+    return z, interest_attention(user_params["interests"]["queries"], h, at)
+  return fn
+
+
+def _vocabulary(seqs, min_count: int) -> Vocabulary:
+  """Dense id -> raw id of the items as the run's protocol numbers them (its item filter)."""
+  seqs, _ = protocol.item_filter(seqs, min_count)
+  if seqs.item_ids is None:
+    return Vocabulary.identity(seqs.num_items)
+  return Vocabulary([None] + [x.item() if hasattr(x, "item") else x
+                              for x in seqs.item_ids[1:]])
+
+
+def load_run(workdir, data_root: str | None = None, echo=None) -> Recommender:
+  """A Recommender from a run folder: the latest checkpoint's parameters (read only), the
+  run's config, the towers and item embeddings of `Trainer`, and the vocabulary rebuilt from
+  the data file (`data_root` overrides the run's data.root)."""
+  echo = echo or (lambda msg: print(msg, file=sys.stderr))
+  workdir = Path(workdir)
+  meta, load = checkpoints.read_finished_run(workdir, "--workdir")
+  if meta["phase"] != DONE:
+    echo(f"recommend: {workdir} has not finished (phase {meta['phase']!r}); using the "
+         "parameters of its latest checkpoint")
+  cfg = ml_collections.ConfigDict(config_lib.backfill(meta["config"]))
+  if data_root is not None:
+    cfg.data.root = data_root
+  seqs = pipeline.load_sequences(cfg.data, tfds_dir=None)   # the raw file, nothing written
+  data_cfg = ml_collections.ConfigDict(cfg.data.to_dict())
+  data_cfg.protocol.num_negatives = 0                       # not needed to serve
+  splits = pipeline.make_splits(data_cfg, seqs)
+  vocab = _vocabulary(seqs, cfg.data.protocol.min_count)
+  summary = _results_data(workdir)
+  if summary and (summary.get("items"), summary.get("interactions")) != (
+      seqs.num_items, seqs.num_interactions):
+    raise ValueError(f"{workdir}: the run was trained on {summary.get('items')} items and "
+                     f"{summary.get('interactions')} interactions, the data file now holds "
+                     f"{seqs.num_items} and {seqs.num_interactions}: its vocabulary would differ")
+  trainer = Trainer(cfg, splits)
+  params = load(None)["params"]            # no template: the arrays as stored
+  want = jax.eval_shape(lambda: models.init_params(jax.random.key(0), trainer.user, trainer.item))
+  if jax.tree.map(lambda x: tuple(x.shape), want) != jax.tree.map(lambda x: tuple(x.shape), params):
+    raise ValueError(f"{workdir}: the checkpoint's parameters do not fit the towers built from "
+                     f"the data ({splits.num_items} items, max_len {splits.max_len})")
+  items = np.asarray(trainer.item_embeddings(params, training=False))
+  m = cfg.model
+  facts = {"method": cfg.method, "dataset": cfg.data.name, "affinity": m.affinity,
+           "temperature": m.temperature, "num_interests": m.num_interests,
+           "embed_dim": int(items.shape[1]), "max_len": splits.max_len,
+           "window": splits.max_len - 1, "num_items": splits.num_items,
+           "item_norm": m.item_norm, "source_workdir": str(workdir.absolute()),
+           "checkpoint_phase": meta["phase"]}
+  return Recommender(tower=tower_fn(trainer.user, params["user"]),
+                     score=functools.partial(affinity_lib.affinity, kind=m.affinity),
+                     items=items, vocab=vocab, facts=facts)
+
+
+def _results_data(workdir: Path) -> dict | None:
+  """The data summary in results.json (items, interactions), when the run wrote one."""
+  path = workdir / "results.json"
+  if not path.is_file():
+    return None
+  return json.loads(path.read_text()).get("data")
+
+
+def top_k(run, histories, k: int = 20, *, exclude_history: bool = True,
+          block_items: int = 4096, block_users: int = 256) -> Recommendations:
+  """Top-k items of each history, exact over the full catalogue (blocked over items).
+
+  run: a workdir (loaded with `load_run`) or a Recommender (`load_run`, `idw_jax.export.load`);
+  histories: a string of raw ids or a list of them (each a string or a sequence of raw ids).
+  exclude_history: the history's items are not recommended. Equal scores: smaller dense id
+  first. Returns `idw_jax.export.Recommendations` (arrays; `.rows()` for raw ids).
+  """
+  rec = run if isinstance(run, Recommender) else load_run(run)
+  return rec.top_k(histories, k, exclude_history=exclude_history, block_items=block_items,
+                   block_users=block_users)
+
+
+def main(argv=None) -> int:
+  import argparse
+  p = argparse.ArgumentParser(prog="python -m idw_jax.recommend", description=(
+      "Top-K recommendations of a trained run for histories of raw item ids (oldest first)."))
+  p.add_argument("--workdir", required=True, help="a run folder (launch.py --workdir)")
+  src = p.add_mutually_exclusive_group(required=True)
+  src.add_argument("--history", help='one history, e.g. "1193 661 914"')
+  src.add_argument("--input", help="a file with one history per line; writes JSON lines")
+  p.add_argument("-k", "--k", type=int, default=20, help="items per history")
+  p.add_argument("--output", default="-", help="where --input's JSON lines go (- = stdout)")
+  p.add_argument("--include_history", action="store_true",
+                 help="allow items of the history in the recommendations")
+  p.add_argument("--json", action="store_true", help="--history: print a JSON line")
+  p.add_argument("--data_root", default=None,
+                 help="where the run's data file lies now, if not the run's data.root")
+  p.add_argument("--block_items", type=int, default=4096)
+  args = p.parse_args(argv)
+  rec = load_run(args.workdir, data_root=args.data_root)
+  if args.history is not None:
+    histories = [args.history]
+  else:
+    histories = Path(args.input).read_text().splitlines()
+  rows = rec.top_k(histories, args.k, exclude_history=not args.include_history,
+                   block_items=args.block_items).rows()
+  unknown = sum(len(r["unknown"]) for r in rows)
+  if unknown:
+    print(f"recommend: {unknown} unknown id(s) in {sum(bool(r['unknown']) for r in rows)} "
+          f"of {len(rows)} histor{'y' if len(rows) == 1 else 'ies'} (not in the run's "
+          "vocabulary; listed in the output, not scored)", file=sys.stderr)
+  empty = sum("error" in r for r in rows)
+  if empty:
+    print(f"recommend: {empty} histor{'y' if empty == 1 else 'ies'} without a known item: no "
+          "recommendation", file=sys.stderr)
+  if args.input is None and not args.json:
+    print(format_rows(rows))
+    return 0
+  text = "".join(json.dumps({"line": i + 1, **r} if args.input else r) + "\n"
+                 for i, r in enumerate(rows))
+  if args.output == "-":
+    sys.stdout.write(text)
+  else:
+    Path(args.output).write_text(text)
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
