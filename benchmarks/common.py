@@ -8,7 +8,6 @@ ONE JSON line.
 from __future__ import annotations
 
 import argparse
-import ast
 import importlib.util
 import json
 import pathlib
@@ -31,13 +30,6 @@ def add_config_args(parser: argparse.ArgumentParser, default: str) -> None:
                       help="config override, e.g. --set train.batch_size=512 (repeatable)")
 
 
-def _parse_value(text: str):
-  try:
-    return ast.literal_eval(text)
-  except (ValueError, SyntaxError):
-    return text
-
-
 def load_config(spec: str, overrides=()):
   """get_config(arg) of a config file, overrides applied (dotted keys), then finalized."""
   path, _, arg = spec.partition(":")
@@ -50,13 +42,7 @@ def load_config(spec: str, overrides=()):
   cfg = module.get_config(arg or None)
   for item in overrides:
     key, _, value = item.partition("=")
-    node = cfg
-    parts = key.split(".")
-    for part in parts[:-1]:
-      node = node[part]
-    if parts[-1] not in node:
-      raise KeyError(f"--set {item}: no config field {key!r}")
-    node[parts[-1]] = _parse_value(value)
+    config_lib.set_field(cfg, key, config_lib.parse_value(value))
   return config_lib.finalize(cfg)
 
 

@@ -9,8 +9,10 @@ the command line behaves like the config arg, and an explicit field override alw
 
 from __future__ import annotations
 
+import ast
 import os
 from pathlib import Path
+from typing import Any
 
 import ml_collections
 from ml_collections import config_dict
@@ -270,11 +272,37 @@ def _get(c, dotted):
   return c
 
 
+def parse_value(text: str) -> Any:
+  """A command-line value: a Python literal (1, 0.5, True, (16, 16)) or else the string."""
+  low = text.strip().lower()
+  if low in ("true", "false"):
+    return low == "true"
+  try:
+    return ast.literal_eval(text.strip())
+  except (ValueError, SyntaxError):
+    return text.strip()
+
+
+def set_field(cfg, dotted: str, value: Any):
+  """cfg.<dotted> = value, with ints widened to float fields; an unknown field is an error."""
+  *parents, leaf = dotted.split(".")
+  node = cfg
+  for part in parents:
+    if part not in node:
+      raise KeyError(f"config has no field {dotted!r}")
+    node = node[part]
+  if leaf not in node:
+    raise KeyError(f"config has no field {dotted!r}")
+  field_type = node.get_type(leaf)
+  if field_type is float and isinstance(value, int) and not isinstance(value, bool):
+    value = float(value)
+  if field_type is tuple and isinstance(value, list):
+    value = tuple(value)
+  node[leaf] = value
+
+
 def _set(c, dotted, value):
-  parts = dotted.split(".")
-  for part in parts[:-1]:
-    c = c[part]
-  c[parts[-1]] = value
+  set_field(c, dotted, value)
 
 
 def finalize(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:

@@ -419,3 +419,29 @@ class Driver:
       tmp.write_text(json.dumps(results, indent=1, default=str))
       tmp.replace(self.workdir / "results.json")
     return results
+
+
+def load_data(cfg, workdir: Path):
+  """(splits, dataset summary) of the run's data config; real data goes through TFDS under
+  data.tfds_dir (default: a tfds/ folder beside the workdir, shared by a grid's runs)."""
+  from idw_jax.data import pipeline, summary
+  tfds_dir = cfg.data.tfds_dir or str(Path(workdir).parent / "tfds")
+  seqs = pipeline.load_sequences(cfg.data, tfds_dir)
+  splits = pipeline.make_splits(cfg.data, seqs)
+  info = summary.summarize(seqs, cfg.data.name, windows=splits.num_windows)
+  info["report"].update({f"protocol.{k}": v for k, v in splits.report.items()})
+  return splits, info
+
+
+def run(cfg, workdir, data=None) -> dict:
+  """One run, as launch.py and the grid make it: the data (or `data` = load_data's result),
+  its summary, the Driver over all devices, the test table. Returns results.json's dict."""
+  from idw_jax.data import summary
+  workdir = Path(workdir)
+  splits, info = data if data is not None else load_data(cfg, workdir)
+  if jax.process_index() == 0:
+    print(summary.format_summary(info), flush=True)
+  results = Driver(cfg, splits, workdir, mesh=sharding.data_mesh(), data_summary=info).run()
+  if jax.process_index() == 0:
+    print(reporting.results_table(results), flush=True)
+  return results

@@ -59,3 +59,13 @@ def test_a_batch_larger_than_the_data_and_a_stride_past_the_window_are_config_er
   assert proc.returncode == 1
   assert "config.data.protocol.stride: must be in 1..data.protocol.max_len=4, got 5" in (
       proc.stderr.splitlines()[0])
+
+
+@pytest.mark.parametrize("module", ["idw_jax.experiments.grid", "idw_jax.experiments.figures",
+                                    "idw_jax.experiments.search"])
+def test_experiment_commands_report_a_mistyped_field_in_one_line(module):
+  proc = subprocess.run([sys.executable, "-m", module, "--config.model.num_interestz=3"],
+                        cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 2
+  lines = proc.stderr.strip().splitlines()
+  assert len(lines) == 1 and "Did you mean" in lines[0] and "Traceback" not in proc.stderr

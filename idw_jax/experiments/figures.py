@@ -103,7 +103,7 @@ class Context:
     """The dataset config with the fixed overrides (not finalized)."""
     c = grid.load_config(self.config_file)
     for key, value in self.fixed.items():
-      grid.set_field(c, key, value)
+      config_lib.set_field(c, key, value)
     return c
 
   @property
@@ -581,7 +581,7 @@ FIGURES = {"fig1": fig1, "fig3": fig3, "fig4": fig4, "fig5": fig5, "fig6": fig6,
 
 # --------------------------------------------------------------------------------------- CLI
 def _floats(text):
-  return None if not text else [grid.parse_value(x) for x in text.split(",")]
+  return None if not text else [config_lib.parse_value(x) for x in text.split(",")]
 
 
 def main(argv):
@@ -614,7 +614,6 @@ def main(argv):
 
 def _define_flags():
   from absl import flags
-  from ml_collections import config_flags
   flags.DEFINE_string("out", "results/figures", "Folder for the PNGs (and their .json numbers).")
   flags.DEFINE_string("runs", None, "Grid folder of the runs (default results/<data.name>; "
                       "with --tiny <out>/tiny).")
@@ -631,12 +630,10 @@ def _define_flags():
   flags.DEFINE_integer("jobs", 1, "Runs at a time (see idw_jax.experiments.grid).")
   flags.DEFINE_string("compilation_cache", compilation_cache_lib.DEFAULT,
                       "JAX persistent compilation cache ('' = off).")
-  return config_flags.DEFINE_config_file(
-      "config", str(config_lib.repo_root() / "configs/synthetic.py"),
-      "Dataset config file; --config.a.b=v sets a field of every run.", lock_config=True)
+  return grid.define_config_flag()
 
 
 if __name__ == "__main__":
-  from absl import app
+  from idw_jax import cli
   _CONFIG = _define_flags()
-  app.run(main)
+  cli.run(main)

@@ -45,7 +45,6 @@ through the same folders (records included) without rewriting grid.json or the t
 
 from __future__ import annotations
 
-import ast
 import collections
 import concurrent.futures
 import contextlib
@@ -102,35 +101,6 @@ def load_config(config_file: str | os.PathLike, arg: str | None = None):
   return _MODULES[path].get_config(arg)
 
 
-def parse_value(text: str) -> Any:
-  """A command-line value: a Python literal (1, 0.5, True, (16, 16)) or else the string."""
-  low = text.strip().lower()
-  if low in ("true", "false"):
-    return low == "true"
-  try:
-    return ast.literal_eval(text.strip())
-  except (ValueError, SyntaxError):
-    return text.strip()
-
-
-def set_field(cfg, dotted: str, value: Any):
-  """cfg.<dotted> = value, with ints widened to float fields; an unknown field is an error."""
-  *parents, leaf = dotted.split(".")
-  node = cfg
-  for part in parents:
-    if part not in node:
-      raise KeyError(f"config has no field {dotted!r}")
-    node = node[part]
-  if leaf not in node:
-    raise KeyError(f"config has no field {dotted!r}")
-  field_type = node.get_type(leaf)
-  if field_type is float and isinstance(value, int) and not isinstance(value, bool):
-    value = float(value)
-  if field_type is tuple and isinstance(value, list):
-    value = tuple(value)
-  node[leaf] = value
-
-
 @dataclasses.dataclass(frozen=True)
 class RunSpec:
   """One run: a config file, a method, a seed and dotted overrides (fixed and swept).
@@ -160,7 +130,7 @@ class RunSpec:
     """The finalized config of this run."""
     c = self.base()
     for key, value in self.overrides:
-      set_field(c, key, value)
+      config_lib.set_field(c, key, value)
     return config_lib.finalize(c)
 
   def default_config(self):
@@ -323,20 +293,17 @@ class _DataCache:
     self.size = size
     self._items: collections.OrderedDict = collections.OrderedDict()
 
-  def get(self, data_cfg, tfds_dir: str):
-    from idw_jax.data import pipeline, summary
-    key = json.dumps(data_cfg.to_dict(), sort_keys=True, default=str) + "|" + tfds_dir
+  def get(self, cfg, workdir: Path):
+    from idw_jax import driver
+    tfds_dir = cfg.data.tfds_dir or str(workdir.parent / "tfds")
+    key = json.dumps(cfg.data.to_dict(), sort_keys=True, default=str) + "|" + tfds_dir
     if key in self._items:
       self._items.move_to_end(key)
       return self._items[key]
-    seqs = pipeline.load_sequences(data_cfg, tfds_dir)
-    splits = pipeline.make_splits(data_cfg, seqs)
-    info = summary.summarize(seqs, data_cfg.name, windows=splits.num_windows)
-    info["report"].update({f"protocol.{k}": v for k, v in splits.report.items()})
-    self._items[key] = (splits, info)
+    self._items[key] = driver.load_data(cfg, workdir)
     while len(self._items) > self.size:
       self._items.popitem(last=False)
-    return splits, info
+    return self._items[key]
 
 
 _DATA = _DataCache()
@@ -344,20 +311,14 @@ _DATA = _DataCache()
 
 def _run_in_process(spec: RunSpec, cfg, workdir: Path) -> dict:
   from absl import logging
-  from idw_jax import driver, reporting, sharding
-  from idw_jax.data import summary
-  tfds_dir = cfg.data.tfds_dir or str(workdir.parent / "tfds")
-  splits, info = _DATA.get(cfg.data, tfds_dir)
+  from idw_jax import driver
+  data = _DATA.get(cfg, workdir)
   verbosity = logging.get_verbosity()
   logging.set_verbosity(logging.WARNING)          # Orbax logs every save at INFO
   try:
     with open(workdir / "log.txt", "a") as log, contextlib.redirect_stdout(log), \
         contextlib.redirect_stderr(log):
-      print(summary.format_summary(info), flush=True)
-      runner = driver.Driver(cfg, splits, workdir, mesh=sharding.data_mesh(), data_summary=info)
-      results = runner.run()
-      print(reporting.results_table(results), flush=True)
-    return results
+      return driver.run(cfg, workdir, data)
   finally:
     logging.set_verbosity(verbosity)
 
@@ -564,7 +525,7 @@ def parse_sweep(items: Sequence[str]) -> dict[str, list[Any]]:
       raise ValueError(f"--set expects key=v1,v2,..., got {item!r}")
     key, values = item.split("=", 1)
     key = key.strip().removeprefix("config.")
-    sweep[key] = [parse_value(v) for v in values.split(",")]
+    sweep[key] = [config_lib.parse_value(v) for v in values.split(",")]
   return sweep
 
 
@@ -647,16 +608,16 @@ def _define_flags():
 
 
 def define_config_flag():
-  """--config of the experiment commands: a config file[:arg] whose --config.a.b=v overrides
-  apply to every run."""
-  from ml_collections import config_flags
-  return config_flags.DEFINE_config_file(
-      "config", str(config_lib.repo_root() / "configs/synthetic.py"),
-      "Config file[:method[,preset]]; --config.a.b=v sets a field for every run.",
-      lock_config=True)
+  """--config of the experiment commands (a config file[:arg] whose --config.a.b=v overrides
+  apply to every run) and --debug; a mistyped field is one line (idw_jax.cli)."""
+  from idw_jax import cli
+  cli.define_debug_flag()
+  return cli.define_config_flag(
+      str(config_lib.repo_root() / "configs/synthetic.py"),
+      "Config file[:method[,preset]]; --config.a.b=v sets a field for every run.")
 
 
 if __name__ == "__main__":
-  from absl import app
+  from idw_jax import cli
   _CONFIG = _define_flags()
-  app.run(main)
+  cli.run(main)

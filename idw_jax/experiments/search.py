@@ -132,6 +132,6 @@ def _define_flags():
 
 
 if __name__ == "__main__":
-  from absl import app
+  from idw_jax import cli
   _CONFIG = _define_flags()
-  app.run(main)
+  cli.run(main)
