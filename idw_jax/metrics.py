@@ -310,3 +310,10 @@ def mean_silhouette(emb, clusters) -> float:
                      f"{labels.shape}")
   keep = labels >= 0
   return float(sk_metrics.silhouette_score(emb[keep], labels[keep], metric="euclidean"))
+
+
+def primary_kind(evaluation: dict) -> str:
+  """The ranking the paper reports for an evaluation {"sampled": ..., "full": ...}: "sampled"
+  where the dataset has the sampled protocol (a catalogue of more than 100 items), else
+  "full"."""
+  return "sampled" if evaluation.get("sampled") else "full"

@@ -376,7 +376,7 @@ class Trainer:
 
   def primary(self, result: dict) -> dict:
     """The ranking the paper reports: sampled when available, else full corpus."""
-    return result["sampled"] if result["sampled"] is not None else result["full"]
+    return result[metrics.primary_kind(result)]
 
   def silhouette(self, params) -> float | None:
     if self.splits.clusters is None:

@@ -43,6 +43,7 @@ import numpy as np
 
 from idw_jax import compilation_cache as compilation_cache_lib
 from idw_jax import config as config_lib
+from idw_jax import metrics
 from idw_jax import methods as methods_lib
 from idw_jax.experiments import grid
 from idw_jax.experiments import records
@@ -149,7 +150,7 @@ def _require_synthetic(ctx: Context, fig: str):
 
 
 def _test_block(results: dict) -> tuple[str, dict]:
-  kind = "sampled" if results["test"].get("sampled") else "full"
+  kind = metrics.primary_kind(results["test"])
   return kind, results["test"][kind]
 
 
@@ -164,11 +165,6 @@ def _by(records, key: Callable) -> dict:
     if r.results is not None:
       out.setdefault(key(r), []).append(r.results)
   return out
-
-
-def _mean_err(values: Sequence[float]) -> tuple[float, float]:
-  a = np.asarray(values, np.float64)
-  return float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else 0.0
 
 
 def _protocol_label(records) -> str:
@@ -302,7 +298,7 @@ def fig3(ctx: Context) -> list[Path]:
         vals = [r["silhouette"] if split is None else _metric(r, metric, split) for r in res]
         vals = [v for v in vals if v is not None]
         if vals:
-          m, s = _mean_err(vals)
+          m, s = tables.mean_std(vals)
           xs.append(x), ys.append(m), es.append(s)
           data.setdefault(method, {}).setdefault(f"{split or 'all'}/{metric}", {})[x] = [m, s]
       ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=tables.NAMES[method],
@@ -421,7 +417,7 @@ def fig6(ctx: Context) -> list[Path]:
       if method in single:
         vals = groups.get((method, 1), [])
         if vals:
-          m, _ = _mean_err([_metric(r, metric) for r in vals])
+          m, _ = tables.mean_std([_metric(r, metric) for r in vals])
           ax.axhline(m, ls="--", color=COLORS.get(method), label=f"{tables.NAMES[method]} (M=1)")
           data.setdefault(method, {})[f"{metric}@1"] = m
         continue
@@ -429,7 +425,7 @@ def fig6(ctx: Context) -> list[Path]:
       for m_ in ms:
         vals = groups.get((method, m_), [])
         if vals:
-          mean, err = _mean_err([_metric(r, metric) for r in vals])
+          mean, err = tables.mean_std([_metric(r, metric) for r in vals])
           xs.append(m_), ys.append(mean), es.append(err)
           data.setdefault(method, {})[f"{metric}@{m_}"] = [mean, err]
       ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=tables.NAMES[method],
@@ -466,7 +462,7 @@ def fig7(ctx: Context) -> list[Path]:
       for x in xs:
         vals = groups.get(x, [])
         if vals:
-          mean, err = _mean_err([_metric(r, metric) for r in vals])
+          mean, err = tables.mean_std([_metric(r, metric) for r in vals])
           px.append(x * scale), ys.append(mean), es.append(err)
           its.append(np.mean([len(r["idw_trace"]) - 1 for r in vals]))
           data.setdefault(key, {}).setdefault(metric, {})[x] = [mean, err, its[-1]]
@@ -503,7 +499,7 @@ def fig8(ctx: Context) -> list[Path]:
       means, errs = [], []
       for method in methods:
         vals = [_metric(r, metric) for r in groups.get((method, calib), [])]
-        mean, err = _mean_err(vals) if vals else (math.nan, 0.0)
+        mean, err = tables.mean_std(vals) if vals else (math.nan, 0.0)
         means.append(mean), errs.append(err)
         data.setdefault(method, {}).setdefault(label, {})[metric] = [mean, err]
       ax.bar(x + (k - 0.5) * 0.38, means, 0.38, yerr=errs, capsize=3, label=label)

@@ -67,6 +67,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from idw_jax import compilation_cache as compilation_cache_lib
 from idw_jax import config as config_lib
+from idw_jax import metrics
 from idw_jax import workdir as workdir_lib
 from idw_jax.experiments import records as records_lib
 from idw_jax.experiments import tables
@@ -367,11 +368,9 @@ def primary_metrics(results: dict | None) -> tuple[str, dict] | tuple[None, None
   """("sampled" | "full", test overall metrics): sampled where the dataset has it."""
   if not results:
     return None, None
-  for kind in ("sampled", "full"):
-    block = results["test"].get(kind)
-    if block:
-      return kind, block["overall"]
-  return None, None
+  kind = metrics.primary_kind(results["test"])
+  block = results["test"].get(kind)
+  return (kind, block["overall"]) if block else (None, None)
 
 
 def _progress_line(i: int, total: int, rec: RunRecord) -> str:

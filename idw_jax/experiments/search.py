@@ -22,12 +22,13 @@ from typing import Sequence
 import numpy as np
 
 from idw_jax import config as config_lib
+from idw_jax import metrics
 from idw_jax.experiments import records as records_lib
 from idw_jax.experiments import tables
 
 
 def _primary(results: dict, split: str) -> dict:
-  return results[split]["sampled"] or results[split]["full"]
+  return results[split][metrics.primary_kind(results[split])]
 
 
 def summarize(rows: Sequence[dict], metric: str = "NDCG@20") -> list[dict]:

@@ -23,6 +23,8 @@ from typing import Sequence
 
 import numpy as np
 
+from idw_jax import metrics
+
 
 def per_window(ranks: np.ndarray, metric: str) -> np.ndarray:
   """Per-window HR@K or NDCG@K in percent from 0-based ranks (the recorded metrics' mean)."""
@@ -86,7 +88,7 @@ def compare(rows: Sequence[dict], metric: str = "NDCG@20", against: str = "mur",
     entry = {"method": method, "seeds": seeds, "protocol": None, "diff": math.nan,
              "p": math.nan, "ci": None}
     if seeds:
-      kind = "sampled" if runs[seeds[0]]["results"]["test"].get("sampled") else "full"
+      kind = metrics.primary_kind(runs[seeds[0]]["results"]["test"])
       value = lambda r: r["results"]["test"][kind]["overall"][metric]  # noqa: E731
       entry["protocol"] = kind
       entry["diff"], entry["p"] = paired_t([value(runs[s]) for s in seeds],

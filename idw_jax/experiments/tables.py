@@ -56,7 +56,8 @@ def method_order(methods) -> list[str]:
   return known + [m for m in methods if m not in known]
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+  """Mean and sample standard deviation (ddof=1; nan for one value, nothing to estimate)."""
   a = np.asarray(values, np.float64)
   if a.size == 0:
     return math.nan, math.nan
@@ -88,14 +89,14 @@ def aggregate(rows: Sequence[dict]) -> list[dict]:
       if done:
         entry["num_interests"] = done[0]["config"]["model"]["num_interests"]
         sil = [r["silhouette"] for r in done if r.get("silhouette") is not None]
-        entry["silhouette"] = _mean_std(sil) if sil else None
+        entry["silhouette"] = mean_std(sil) if sil else None
       for protocol in PROTOCOLS:
         blocks = [r["test"][protocol] for r in done if r["test"].get(protocol)]
         if not blocks:
           entry["stats"][protocol] = None
           continue
         entry["stats"][protocol] = {
-            metric: {split: _mean_std([b[split][metric] for b in blocks]) for split in SPLITS}
+            metric: {split: mean_std([b[split][metric] for b in blocks]) for split in SPLITS}
             for metric in METRICS}
       out.append(entry)
   return out
