@@ -35,8 +35,10 @@ from jax import lax
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
+from idw_jax import sharding
+
 WEIGHTINGS = ("relative", "inverse")
-DATA_AXIS = "data"
+DATA_AXIS = sharding.DATA_AXIS
 
 # Default tiles. On a 2-core CPU every tile from 512 x 512 to 4096 x 1024 ran within noise of each other
 # (~1e9 pairs per CPU-second at d = 16) and tiles of 16M+ floats were slower; 2048 x 1024 (8 MB) sits in
@@ -177,15 +179,13 @@ def _local_sums(q, v, w, block_q, block_n, impl):
 
 
 def _resolve_mesh(mesh: Mesh | None) -> Mesh | None:
-  """The mesh to split queries over: the given one, else one over all devices if there are several."""
+  """The mesh to split queries over: the given one, else the data mesh over all devices
+  (`sharding.data_mesh`: None on one device)."""
   if mesh is not None:
     if mesh.axis_names != (DATA_AXIS,):
       raise ValueError(f"kde mesh must be 1-D with axis {DATA_AXIS!r}, got axes {mesh.axis_names}")
     return mesh
-  if jax.device_count() > 1:
-    return jax.make_mesh(
-        (jax.device_count(),), (DATA_AXIS,), axis_types=(jax.sharding.AxisType.Auto,))
-  return None
+  return sharding.data_mesh()
 
 
 @functools.partial(jax.jit, static_argnames=("block_q", "block_n", "mesh", "impl"))
