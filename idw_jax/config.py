@@ -35,8 +35,14 @@ PRESETS = {
         "model.temperature": 1.0,
         "model.positions": True,
         "model.embedding_init": "default",
+        "model.encoder": "pre_ln",
+        "model.interest_pool": "plain",
+        "model.item_tower": "mlp",
         "train.learning_rate": 0.01,               # Sec. 4.4
         "train.max_epochs": 30,
+        "train.patience": 3,
+        "train.restore_best": True,
+        "train.shuffle": True,
         "train.lr_schedule": "constant",
         "idw.wake_max_epochs": 10.0,
         "idw.calibration_max_epochs": 10.0,
@@ -51,6 +57,12 @@ PRESETS = {
         "idw.weighting": "relative",               # Eq. 8-9
         "idw.kde_sample_size": 0,                  # exact KDE over all items (Eq. 7)
         "idw.kde_noise_std": 0.0,
+        "idw.kde_covariance": "isotropic",
+        "idw.weight_support": "all",
+        "idw.wake_patience": 3,
+        "idw.calibration_patience": 3,
+        "idw.wake_early_stop_metric": "",
+        "train.reset_optimizer": True,
         "idw.calibration_lr_scale": 1.0,
     },
     "authors_code": {
@@ -58,14 +70,20 @@ PRESETS = {
         "model.embed_dim": 4,
         "model.num_layers": 1,
         "model.num_heads": 1,
-        "model.item_mlp_dims": (4,),
+        "model.item_mlp_dims": (4, 4),             # embedding 4, then Dense(4)
         "model.temperature": 0.01,
         "model.positions": False,
-        "model.embedding_init": "keras_uniform",
+        "model.embedding_init": "uniform_0.1",
+        "model.encoder": "tfrs",
+        "model.interest_pool": "scaled",
+        "model.item_tower": "tfrs",
         "train.learning_rate": 1e-3,
         "train.max_epochs": 10,
+        "train.patience": 10,        # their early stopping (the last validation batch's loss,
+        "train.restore_best": False,  # patience 5) runs all 10 epochs and keeps the last
+        "train.shuffle": False,      # windows in user order, the same batches every epoch
         "train.lr_schedule": "constant",
-        "idw.wake_max_epochs": 10.0,
+        "idw.wake_max_epochs": 5.0,
         "idw.calibration_max_epochs": 10.0,
         "data.protocol.stride": 5,
         "data.protocol.tail_window": "end_aligned",
@@ -79,6 +97,12 @@ PRESETS = {
         "idw.weighting": "inverse",
         "idw.kde_sample_size": 10_000,
         "idw.kde_noise_std": 0.1,
+        "idw.kde_covariance": "full",             # scipy.stats.gaussian_kde
+        "idw.weight_support": "targets",
+        "idw.wake_patience": 1,
+        "idw.calibration_patience": 1,
+        "idw.wake_early_stop_metric": "tail/HR@5",  # max(["5", "10", "20"]) in their flags
+        "train.reset_optimizer": False,           # Adam carries over pretraining -> wakes
         "idw.calibration_lr_scale": 0.1,
     },
 }
@@ -86,7 +110,7 @@ PRESETS = {
 
 # Per-dataset preset values (keyed by data.name), measured for that dataset; they fill fields
 # still unset before PRESETS does. ML-1M's paper preset uses the schedule chosen by time to
-# accuracy (README, "Protocol"): 16 windows a step, a cosine learning rate over each phase's
+# accuracy (docs/protocol.md, "The ML-1M schedule"): 16 windows a step, a cosine learning rate over each phase's
 # epoch budget (early stopping still applies), 1 epoch per wake phase, 2 for calibration.
 DATASET_PRESETS = {
     "ml1m": {
@@ -97,8 +121,33 @@ DATASET_PRESETS = {
             "idw.wake_max_epochs": 1.0,
             "idw.calibration_max_epochs": 2.0,
         },
-        "authors_code": {"train.batch_size": 32},
+        "authors_code": {"train.batch_size": 512},   # their movielens_experiment.yaml
     },
+}
+
+
+# The tiny run: config arg "tiny" (configs/synthetic.py:mur_idw,tiny), the tests' runs. A
+# synthetic run small enough to train in seconds, to check the machinery, not the numbers: two
+# epochs of several jitted calls (so a run can stop mid-epoch), one IDW iteration.
+TINY = {
+    "data.synthetic.num_users": 400,
+    "train.batch_size": 32,
+    "train.max_epochs": 2,
+    "train.steps_per_call": 4,
+    "idw.max_iterations": 1,
+    "idw.wake_max_epochs": 2,
+    "idw.calibration_max_epochs": 1,
+}
+# Its variant for sweeps of many runs (figures --tiny, the grid tests): one epoch a phase, and
+# skewed interest clusters so that head and tail differ.
+TINY_SWEEP = {
+    "data.synthetic.num_users": 300,
+    "data.synthetic.cluster_exponent": 2.0,
+    "train.batch_size": 32,
+    "train.max_epochs": 1,
+    "idw.max_iterations": 1,
+    "idw.wake_max_epochs": 1,
+    "idw.calibration_max_epochs": 1,
 }
 
 
@@ -165,7 +214,16 @@ def base_config() -> ml_collections.ConfigDict:
   m.temperature = config_dict.placeholder(float)   # logits / temperature
   m.item_norm = "none"          # "none" | "train_eval" (Item Norm) | "eval" (post-hoc)
   m.positions = config_dict.placeholder(bool)      # learned position embeddings in the user tower
-  m.embedding_init = config_dict.placeholder(str)  # "default" (Flax) | "keras_uniform" (TFRS)
+  m.embedding_init = config_dict.placeholder(str)  # "default" (Flax) | "keras_uniform"
+  #                               U(-0.05, 0.05) | "uniform_0.1" U(-0.1, 0.1) (the authors')
+  m.encoder = config_dict.placeholder(str)         # "pre_ln": causal pre-LN transformer with
+  #                               FFN | "tfrs": the authors' (x + ELU(MHA(x)), no LayerNorm/FFN,
+  #                               attention both ways within the prefix: needs
+  #                               data.protocol.train_targets="last"); idw_jax/models.py
+  m.interest_pool = config_dict.placeholder(str)   # "plain": queries N(0, 1/d) | "scaled":
+  #                               queries U(-0.05, 0.05) with a learned scale (Keras Attention)
+  m.item_tower = config_dict.placeholder(str)      # "mlp" (embedding + bias, ReLU, Dense...) |
+  #                               "tfrs": sqrt(d) x embedding, then linear Dense (the authors')
 
   c.loss = ml_collections.ConfigDict()
   c.loss.use_logq = True        # logQ correction, Eq. 2
@@ -185,14 +243,20 @@ def base_config() -> ml_collections.ConfigDict:
                                 # representations, far fewer padded slots on short-sequence
                                 # data (idw_jax/packing.py). No effect with one target/window.
   t.max_epochs = config_dict.placeholder(int)      # pretraining epochs at most (preset)
-  t.patience = 3                # early stopping on validation NDCG@20 (epochs without gain)
+  t.patience = config_dict.placeholder(int)        # early stopping: epochs without a gain
+  #                               in validation (eval.early_stop_metric) before a phase ends
+  t.restore_best = config_dict.placeholder(bool)   # a phase ends with its best epoch's
+  #                               parameters (else its last)
+  t.shuffle = config_dict.placeholder(bool)        # a new window order every epoch (else
+  #                               the data's order, user by user, every epoch)
   t.lr_schedule = config_dict.placeholder(str)     # per phase: "constant" (the peak throughout)
   #                               or "cosine" (linear warm-up, cosine decay over the phase's
   #                               epoch budget: train.max_epochs, idw.wake_max_epochs, ...)
   t.warmup_fraction = 0.05      # cosine: warm-up steps as a fraction of the phase's budget
   t.final_lr_fraction = 0.0     # cosine: the rate at the end of the budget, x the peak
   t.steps_per_call = 50         # training steps fused into one jitted call (progress granularity)
-  t.reset_optimizer = True      # fresh Adam at the start of every phase
+  t.reset_optimizer = config_dict.placeholder(bool)  # fresh Adam at the start of every
+  #                               phase (calibration always starts a fresh one)
 
   c.idw = ml_collections.ConfigDict()
   i = c.idw                     # Sec. 3.3, Alg. 1-2
@@ -203,11 +267,21 @@ def base_config() -> ml_collections.ConfigDict:
   i.weighting = config_dict.placeholder(str)       # "relative" (h = 1 - p') | "inverse" (1/p)
   i.kde_sample_size = config_dict.placeholder(int)  # 0 = exact over all items
   i.kde_noise_std = config_dict.placeholder(float)
+  i.kde_covariance = config_dict.placeholder(str)  # kernel: "isotropic" (Scott's bandwidth on
+  #                               the mean per-dimension std) | "full" (scipy's gaussian_kde:
+  #                               the weighted covariance, Scott's factor of the effective n)
+  i.weight_support = config_dict.placeholder(str)  # items that get weight: "all" | "targets"
+  #                               (training targets only; the KDE sample is drawn from them)
   i.example_weight = "share"    # "share": e_y ~ w_y / p(y) | "literal": e_y ~ w_y
   i.wake_max_epochs = config_dict.placeholder(float)  # epochs per wake phase (fractions allowed)
   i.calibrate = True            # user-tower calibration (Sec. 3.3)
   i.calibration_max_epochs = config_dict.placeholder(float)  # epochs (fractions allowed)
   i.calibration_lr_scale = config_dict.placeholder(float)
+  i.wake_patience = config_dict.placeholder(int)   # early stopping in a wake phase
+  i.calibration_patience = config_dict.placeholder(int)
+  i.wake_early_stop_metric = config_dict.placeholder(str)  # a wake phase's early stopping on
+  #                               "[split/]metric" of validation ("" = eval.early_stop_metric
+  #                               overall; the authors': "tail/HR@5")
   i.kde_block = 0               # KDE tile size, queries and items (0 = the backend's default
   #                               tiles: density.default_blocks)
   i.kde_impl = "xla"            # "xla" (blocked, the reference) | "pallas" (fused Triton kernel,
@@ -240,7 +314,12 @@ def base_config() -> ml_collections.ConfigDict:
 
 # Fields added after runs were made, with the value that gives those runs' behaviour where the
 # `base_config` default (None for preset placeholders) does not.
-_BEFORE_FIELD = {"train.lr_schedule": "constant"}
+_BEFORE_FIELD = {"train.lr_schedule": "constant", "model.encoder": "pre_ln",
+                 "idw.wake_patience": 3, "idw.calibration_patience": 3,
+                 "idw.wake_early_stop_metric": "",
+                 "idw.kde_covariance": "isotropic", "idw.weight_support": "all",
+                 "model.interest_pool": "plain", "model.item_tower": "mlp",
+                 "train.restore_best": True, "train.shuffle": True}
 # Fields removed since, with the value they always had in effect (model.dropout was never
 # applied): a stored config holding that value compares equal to one without the field.
 _REMOVED = {("model", "dropout"): 0.0}
@@ -346,8 +425,15 @@ def _validate(c):
   _check(len(m.item_mlp_dims) >= 1 and m.item_mlp_dims[-1] == m.embed_dim, "model.item_mlp_dims",
          f"last width must equal model.embed_dim={m.embed_dim}, got {m.item_mlp_dims}")
   _check(m.affinity in ("mixture", "max"), "model.affinity", f"unknown {m.affinity!r}")
-  _check(m.embedding_init in ("default", "keras_uniform"), "model.embedding_init",
-         f"unknown {m.embedding_init!r}")
+  _check(m.embedding_init in ("default", "keras_uniform", "uniform_0.1"),
+         "model.embedding_init", f"unknown {m.embedding_init!r}")
+  _check(m.encoder in ("pre_ln", "tfrs"), "model.encoder", f"unknown {m.encoder!r}")
+  _check(m.encoder != "tfrs" or p.train_targets == "last", "model.encoder",
+         "'tfrs' attends both ways within a prefix, so it needs "
+         "data.protocol.train_targets='last' (one target per window)")
+  _check(m.interest_pool in ("plain", "scaled"), "model.interest_pool",
+         f"unknown {m.interest_pool!r}")
+  _check(m.item_tower in ("mlp", "tfrs"), "model.item_tower", f"unknown {m.item_tower!r}")
   _check(m.item_norm in ("none", "train_eval", "eval"), "model.item_norm",
          f"unknown {m.item_norm!r}")
   _check(m.temperature > 0, "model.temperature", f"must be > 0, got {m.temperature}")
@@ -355,6 +441,18 @@ def _validate(c):
   _check(t.batch_size >= 1, "train.batch_size", f"must be >= 1, got {t.batch_size}")
   _check(t.max_epochs >= 1, "train.max_epochs", f"must be >= 1, got {t.max_epochs}")
   _check(t.patience >= 1, "train.patience", f"must be >= 1, got {t.patience}")
+  _check(i.wake_patience >= 1, "idw.wake_patience", f"must be >= 1, got {i.wake_patience}")
+  _check(i.calibration_patience >= 1, "idw.calibration_patience",
+         f"must be >= 1, got {i.calibration_patience}")
+  split, _, name = i.wake_early_stop_metric.rpartition("/")
+  _check(split in ("", "overall", "head", "tail") and
+         (name == "" or name in {f"{n}@{k}" for n in ("HR", "NDCG") for k in c.eval.ks}),
+         "idw.wake_early_stop_metric", "must be '' or [overall|head|tail/]HR@K or NDCG@K with K "
+         f"in eval.ks, got {i.wake_early_stop_metric!r}")
+  _check(i.kde_covariance in ("isotropic", "full"), "idw.kde_covariance",
+         f"must be 'isotropic' or 'full', got {i.kde_covariance!r}")
+  _check(i.weight_support in ("all", "targets"), "idw.weight_support",
+         f"must be 'all' or 'targets', got {i.weight_support!r}")
   _check(t.lr_schedule in ("constant", "cosine"), "train.lr_schedule",
          f"must be 'constant' or 'cosine', got {t.lr_schedule!r}")
   _check(0 <= t.warmup_fraction < 1, "train.warmup_fraction",
@@ -400,7 +498,8 @@ def _validate(c):
 
 
 def get_config_for(dataset_defaults: dict, arg: str | None) -> ml_collections.ConfigDict:
-  """Shared body of configs/*.py: arg = "method[,preset]" (e.g. "mur_idw,authors_code")."""
+  """Shared body of configs/*.py: arg = "method[,preset][,tiny]" (e.g. "mur_idw,authors_code";
+  "tiny" applies TINY)."""
   c = base_config()
   for field, value in dataset_defaults.items():
     _set(c, field, value)
@@ -411,7 +510,10 @@ def get_config_for(dataset_defaults: dict, arg: str | None) -> ml_collections.Co
         c.method = part
       elif part in PRESETS:
         c.preset = part
+      elif part == "tiny":
+        for field, value in TINY.items():
+          _set(c, field, value)
       else:
-        raise ValueError(f"config arg {part!r} is neither a method {METHODS} nor a preset "
-                         f"{tuple(PRESETS)}")
+        raise ValueError(f"config arg {part!r} is neither a method {METHODS}, a preset "
+                         f"{tuple(PRESETS)} nor 'tiny'")
   return c

@@ -39,12 +39,12 @@ from jax.sharding import PartitionSpec as P
 from idw_jax import sharding
 
 WEIGHTINGS = ("relative", "inverse")
+COVARIANCES = ("isotropic", "full")
 DATA_AXIS = sharding.DATA_AXIS
 
-# Default tiles. On a 2-core CPU every tile from 512 x 512 to 4096 x 1024 ran within noise of each other
-# (~1e9 pairs per CPU-second at d = 16) and tiles of 16M+ floats were slower; 2048 x 1024 (8 MB) sits in
-# the flat part (benchmarks/kde.py). Accelerators get larger tiles so each streamed step has enough work
-# (8192 x 4096 float32 = 128 MB; not yet measured on a GPU).
+# Default tiles (idw.kde_block = 0). On CPU the tile size matters little over a wide flat range
+# and 2048 x 1024 (8 MB) sits in it; measure with benchmarks/kde.py. Accelerators get larger tiles
+# so each streamed step has enough work (8192 x 4096 float32 = 128 MB).
 _DEFAULT_BLOCKS = {"cpu": (2048, 1024)}
 _ACCELERATOR_BLOCKS = (8192, 4096)
 _PALLAS_BLOCKS = (128, 128)  # per-program register tile of the fused kernel (flash-attention-like sizes)
@@ -298,6 +298,31 @@ def full_covariance_log_kde(queries, points, weights=None, **kwargs) -> jax.Arra
   return jnp.log(s) + jnp.float32(log_norm)
 
 
+def whitening(points: jax.Array, weights: jax.Array):
+  """(whiten, log_normalizer) of scipy.stats.gaussian_kde's kernel for weighted points[n, d].
+
+  The kernel covariance is the weighted sample covariance (normalised weights w, divided by
+  1 - sum w^2) times Scott's factor squared, n_eff^(-2 / (d + 4)) with n_eff = 1 / sum w^2.
+  whiten(x) = L^-1 (x - mean) for its Cholesky factor L, so the KDE is the isotropic kernel of
+  bandwidth 1 on whitened points, and log_normalizer = -d/2 log(2 pi) - log det L. Jittable,
+  float32 at the highest matmul precision; `full_covariance_log_kde` is the float64 host
+  version.
+  """
+  x = points.astype(jnp.float32)
+  d = x.shape[1]
+  w = weights.astype(jnp.float32) / jnp.sum(weights)
+  hi = jax.lax.Precision.HIGHEST
+  sum_w2 = jnp.sum(w * w)
+  mean = jnp.dot(w, x, precision=hi)
+  xc = x - mean
+  cov = jnp.dot((xc * w[:, None]).T, xc, precision=hi) / (1.0 - sum_w2)
+  chol = jnp.linalg.cholesky(cov * sum_w2 ** (2.0 / (d + 4)))
+  whiten = lambda v: jax.scipy.linalg.solve_triangular(  # noqa: E731
+      chol, (v.astype(jnp.float32) - mean).T, lower=True).T
+  log_norm = -0.5 * d * math.log(2.0 * math.pi) - jnp.sum(jnp.log(jnp.diag(chol)))
+  return whiten, log_norm
+
+
 def relative_density(p: jax.Array) -> jax.Array:
   """Eq. 8: min-max normalised density p' = (p - min p) / (max p - min p) in [0, 1], p[N] -> [N].
 
@@ -329,6 +354,8 @@ def sleep_update(
     noise_std: float = 0.0,
     key: jax.Array | None = None,
     inverse_eps: float = 1e-4,
+    covariance: str = "isotropic",
+    support: jax.Array | None = None,
     block_q: int | None = None,
     block_n: int | None = None,
     mesh: Mesh | None = None,
@@ -343,48 +370,65 @@ def sleep_update(
   Authors' released code (options): `sample_size > 0` fits the KDE on `sample_size` items drawn with
   replacement with probability proportional to w, plus N(0, noise_std^2) noise, with uniform weights and
   Scott's bandwidth of that sample (needs `key`); `weighting="inverse"` uses h = 1 / (p + inverse_eps)
-  with p the normalised density of `kde`. block_q, block_n, mesh, impl: as in `kernel_sums`.
+  with p the normalised density of `kde`; `covariance="full"` replaces the isotropic kernel by
+  scipy.stats.gaussian_kde's (`whitened`: the weighted covariance of the KDE's points times
+  Scott's factor of their effective n; bandwidth 1 after whitening); `support` (bool[N]) keeps
+  the new weight h on those items only (the authors define weights on training targets alone),
+  and the KDE sample is drawn from them. block_q, block_n, mesh, impl: as in `kernel_sums`.
 
   Info: bandwidth, log_normalizer, log_density_min/max (of the evaluated KDE), density_min/max,
   relative_density_mean, num_kde_points.
   """
   if weighting not in WEIGHTINGS:
     raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
+  if covariance not in COVARIANCES:
+    raise ValueError(f"covariance must be one of {COVARIANCES}, got {covariance!r}")
   if sample_size > 0 and key is None:
     raise ValueError("sleep_update with sample_size > 0 needs a PRNG key")
   _check_shapes(item_emb, item_emb, w)
+  support = jnp.ones(w.shape, bool) if support is None else jnp.asarray(support, bool)
   return _sleep_update(
-      item_emb, w, momentum, key, weighting=weighting, sample_size=sample_size, noise_std=noise_std,
-      inverse_eps=inverse_eps, **_static_kwargs(block_q, block_n, mesh, impl))
+      item_emb, w, momentum, key, support, weighting=weighting, sample_size=sample_size,
+      noise_std=noise_std, inverse_eps=inverse_eps, covariance=covariance,
+      **_static_kwargs(block_q, block_n, mesh, impl))
 
 
 @functools.partial(jax.jit, static_argnames=(
-    "weighting", "sample_size", "noise_std", "inverse_eps", "block_q", "block_n", "mesh", "impl"))
-def _sleep_update(item_emb, w, momentum, key, *, weighting, sample_size, noise_std, inverse_eps,
-                  block_q, block_n, mesh, impl):
+    "weighting", "sample_size", "noise_std", "inverse_eps", "covariance", "block_q", "block_n",
+    "mesh", "impl"))
+def _sleep_update(item_emb, w, momentum, key, support, *, weighting, sample_size, noise_std, inverse_eps,
+                  covariance, block_q, block_n, mesh, impl):
   """Jitted body of `sleep_update`."""
   item_emb = item_emb.astype(jnp.float32)
   w = w.astype(jnp.float32)
   n, d = item_emb.shape
   if sample_size > 0:
     key_idx, key_noise = jax.random.split(key)
-    idx = jax.random.choice(key_idx, n, (sample_size,), replace=True, p=w / jnp.sum(w))
+    pick = jnp.where(support, w, 0.0)
+    idx = jax.random.choice(key_idx, n, (sample_size,), replace=True, p=pick / jnp.sum(pick))
     points = item_emb[idx]
     if noise_std > 0:
       points = points + noise_std * jax.random.normal(key_noise, points.shape, jnp.float32)
     point_w = jnp.ones((sample_size,), jnp.float32)
   else:
-    points, point_w = item_emb, w
-  bandwidth = scott_bandwidth(points)
+    points, point_w = item_emb, jnp.where(support, w, 0.0)
+  queries = item_emb
+  if covariance == "full":
+    whiten, log_norm = whitening(points, point_w)
+    queries, points, bandwidth = whiten(queries), whiten(points), jnp.float32(1.0)
+  else:
+    bandwidth = scott_bandwidth(points)
+    log_norm = _log_normalizer(bandwidth, d)
   s = _kernel_sums(
-      item_emb, points, point_w, bandwidth, block_q=block_q, block_n=block_n, mesh=mesh, impl=impl)
-  log_norm = _log_normalizer(bandwidth, d)
+      queries, points, point_w, bandwidth, block_q=block_q, block_n=block_n, mesh=mesh, impl=impl)
   log_p = jnp.log(s) + log_norm
-  rel = relative_density(s)  # Eq. 8 is scale-free: the normaliser cancels.
+  # Eq. 8 is scale-free (the normaliser cancels); items off the support do not set its range.
+  rel = relative_density(jnp.where(support, s, jnp.min(jnp.where(support, s, jnp.inf))))
   if weighting == "relative":
     h = 1.0 - rel
   else:
     h = 1.0 / (jnp.exp(log_p) + inverse_eps)
+  h = jnp.where(support, h, 0.0)
   w_new = momentum * w + (1.0 - momentum) * h / jnp.sum(h)
   info = {
       "bandwidth": bandwidth,

@@ -11,6 +11,7 @@ SLEEP / WAKE / CALIBRATE. What a run prints and writes is in `idw_jax/reporting.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -32,6 +33,40 @@ from idw_jax.train import Schedule, Trainer
 PRETRAIN, SLEEP, WAKE, CALIBRATE, EVALUATE, DONE = (
     "pretrain", "sleep", "wake", "calibrate", "evaluate", "done")
 TRAIN_PHASES = (PRETRAIN, WAKE, CALIBRATE)
+
+
+@dataclasses.dataclass
+class RunState:
+  """Where a run is, beside its arrays: checkpointed as JSON with them (`to_json` /
+  `from_json`), so a resumed run continues from exactly here."""
+
+  config: dict                       # the run's config (compared on resume)
+  phase: str = PRETRAIN
+  idw_iter: int = 0                  # the IDW iteration t (sleep t precedes wake t + 1)
+  epoch: int | None = 0              # epochs finished in this phase (None outside training)
+  step: int = 0                      # steps finished in this epoch
+  epochs_total: int = 0
+  best_metric: float | None = None   # the phase's best validation score (early stopping)
+  bad_epochs: int = 0
+  loss_sum: float = 0.0              # this epoch's summed training loss and its steps
+  loss_steps: int = 0
+  phase_started: float = 0.0         # run seconds when this phase began
+  elapsed: float = 0.0               # run seconds at the last save
+  saves: int = 0
+  history: list = dataclasses.field(default_factory=list)     # a row per epoch
+  idw_trace: list = dataclasses.field(default_factory=list)   # a row per sleep
+  phase_rows: list = dataclasses.field(default_factory=list)  # a row per phase
+  save_log: list = dataclasses.field(default_factory=list)    # [save, event, phase, iter]
+  results: dict | None = None        # test / valid metrics, set by EVALUATE
+  pretrained_from: str | None = None  # the base run whose pretraining this run reused
+
+  def to_json(self) -> dict:
+    return dataclasses.asdict(self)
+
+  @classmethod
+  def from_json(cls, d: dict) -> "RunState":
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in d.items() if k in names})
 
 
 def next_phase(phase: str, *, is_idw: bool, stop: bool = False, calibrate: bool = True) -> str:
@@ -83,28 +118,30 @@ class Driver:
                                           self.trainer.mesh),
         "rng": sharding.replicate(jax.random.key_data(key), self.trainer.mesh),
     }
-    meta = {"phase": PRETRAIN, "idw_iter": 0, "epoch": 0, "step": 0, "epochs_total": 0,
-            "best_metric": None, "bad_epochs": 0, "loss_sum": 0.0, "loss_steps": 0,
-            "phase_started": 0.0, "elapsed": 0.0, "saves": 0, "history": [], "idw_trace": [],
-            "phase_rows": [], "save_log": [], "config": self.cfg.to_dict()}
-    return arrays, meta
+    progress = RunState(config=self.cfg.to_dict())
+    return arrays, progress
 
-  def _save(self, arrays, meta, event: str):
+  def _save(self, arrays, progress, event: str):
     """Checkpoint `saves + 1`; event (epoch_end, mid_epoch, sleep, evaluate) goes to save_log.
     It is written in the background, overlapping the next epoch."""
-    meta["saves"] += 1
-    meta["save_log"].append([meta["saves"], event, meta["phase"], meta["idw_iter"]])
-    meta["elapsed"] = self._elapsed()
-    self.ckpt.save(meta["saves"], arrays, meta)
-    k = self.cfg.debug.exit_after_save       # tests: a kill right after (or during) save k
-    if k > 0 and meta["saves"] == k:
+    progress.saves += 1
+    progress.save_log.append([progress.saves, event, progress.phase, progress.idw_iter])
+    progress.elapsed = self._elapsed()
+    self.ckpt.save(progress.saves, arrays, progress.to_json())
+    self._debug_kill(progress.saves)
+
+  def _debug_kill(self, save: int):
+    """Tests of resume: debug.exit_after_save = k kills the process right after (or, with
+    debug.exit_during_save, during) checkpoint k, as a crash would."""
+    k = self.cfg.debug.exit_after_save
+    if k > 0 and save == k:
       if not self.cfg.debug.exit_during_save:
         self.ckpt.wait()
       self.echo(f"[debug] exiting after checkpoint {k}", flush=True)
       os._exit(42)
 
   def _from_pretrained(self, source: str):
-    """(arrays, meta) at the end of pretraining, from a finished run of the base method.
+    """(arrays, progress) at the end of pretraining, from a finished run of the base method.
 
     An IDW method pretrains exactly as its base (mur for mur_idw) does for its whole run, so
     the base run's final state (evaluation changes no array) is this run's state after
@@ -112,34 +149,36 @@ class Driver:
     """
     src, field = Path(source), "config.idw.pretrained_workdir"
     meta, load = checkpoints.read_finished_run(src, field)
+    base_run = RunState.from_json(meta)
     base = self.spec.idw_base
-    if meta["config"]["method"] != base:
-      raise ValueError(f"{field}: {src} is a {meta['config']['method']!r} run; {self.method} "
+    if base_run.config["method"] != base:
+      raise ValueError(f"{field}: {src} is a {base_run.config['method']!r} run; {self.method} "
                        f"reuses the pretraining of {base!r}")
-    if meta["phase"] not in (EVALUATE, DONE):
-      raise ValueError(f"{field}: {src} has not finished pretraining (phase {meta['phase']!r})")
-    diff = workdir_lib.config_diff(meta["config"], self.cfg.to_dict(), ignore=("method", "idw"))
+    if base_run.phase not in (EVALUATE, DONE):
+      raise ValueError(f"{field}: {src} has not finished pretraining (phase {base_run.phase!r})")
+    diff = workdir_lib.config_diff(base_run.config, self.cfg.to_dict(), ignore=("method", "idw"))
     if diff:
       raise ValueError(f"{field}: {src} has another config ({diff})")
-    template, fresh = self._fresh_state()
+    template, progress = self._fresh_state()
     arrays = load(template)
-    rows = [r for r in meta["phase_rows"] if r["phase"] == PRETRAIN]
-    fresh.update(history=[r for r in meta["history"] if r["phase"] == PRETRAIN],
-                 phase_rows=rows, elapsed=rows[-1]["seconds"], pretrained_from=str(src))
-    fresh["epochs_total"] = len(fresh["history"])
-    return arrays, fresh
+    progress.history = [r for r in base_run.history if r["phase"] == PRETRAIN]
+    progress.phase_rows = [r for r in base_run.phase_rows if r["phase"] == PRETRAIN]
+    progress.elapsed = progress.phase_rows[-1]["seconds"]
+    progress.epochs_total = len(progress.history)
+    progress.pretrained_from = str(src)
+    return arrays, progress
 
   def _elapsed(self):
     return self._elapsed0 + (time.time() - self._t0)
 
   # ------------------------------------------------------------------------------- phases
-  def _phase_id(self, meta) -> int:
-    return {PRETRAIN: 0, WAKE: 1 + meta["idw_iter"], CALIBRATE: 100_000}[meta["phase"]]
+  def _phase_id(self, progress) -> int:
+    return {PRETRAIN: 0, WAKE: 1 + progress.idw_iter, CALIBRATE: 100_000}[progress.phase]
 
-  def _phase_settings(self, meta, arrays):
+  def _phase_settings(self, progress, arrays):
     """The phase's loss tables, learning rate, epoch budget, focal gamma and whether the item
     tower trains: from the method's row (idw_jax/methods.py) and the phase."""
-    cfg, phase, m = self.cfg, meta["phase"], self.spec
+    cfg, phase, m = self.cfg, progress.phase, self.spec
     lr = cfg.train.learning_rate
     if phase == PRETRAIN:
       weight = None
@@ -147,13 +186,19 @@ class Driver:
         weight = losses.uniform_item_weight(self.splits.item_prob)
       return dict(tables=self.trainer.tables(weight, m.margin), lr=lr, train_item=True,
                   max_epochs=cfg.train.max_epochs,
-                  focal=cfg.loss.focal_gamma if m.focal else 0.0)
+                  focal=cfg.loss.focal_gamma if m.focal else 0.0,
+                  patience=cfg.train.patience, metric=("overall", cfg.eval.early_stop_metric))
     if phase == WAKE:
+      split, _, name = cfg.idw.wake_early_stop_metric.rpartition("/")
       return dict(tables=self.trainer.tables(np.asarray(arrays["item_weight"]), m.margin),
-                  lr=lr, train_item=True, max_epochs=cfg.idw.wake_max_epochs, focal=0.0)
+                  lr=lr, train_item=True, max_epochs=cfg.idw.wake_max_epochs, focal=0.0,
+                  patience=cfg.idw.wake_patience,
+                  metric=(split or "overall", name or cfg.eval.early_stop_metric))
     return dict(tables=self.trainer.tables(None, m.margin),
                 lr=lr * cfg.idw.calibration_lr_scale, train_item=False,
-                max_epochs=cfg.idw.calibration_max_epochs, focal=0.0)
+                max_epochs=cfg.idw.calibration_max_epochs, focal=0.0,
+                patience=cfg.idw.calibration_patience,
+                metric=("overall", cfg.eval.early_stop_metric))
 
   def _budget(self, max_epochs: float) -> int:
     """A phase's step budget: max_epochs (may be fractional) epochs of steps, at least one."""
@@ -168,90 +213,96 @@ class Driver:
     return Schedule(peak=s["lr"], total=total, warmup=int(round(t.warmup_fraction * total)),
                     final=t.final_lr_fraction)
 
-  def _start_phase(self, arrays, meta, phase):
-    meta.update(phase=phase, epoch=0, step=0, best_metric=None, bad_epochs=0, loss_sum=0.0,
-                loss_steps=0, phase_started=self._elapsed())
+  def _start_phase(self, arrays, progress, phase):
+    progress.phase, progress.epoch, progress.step = phase, 0, 0
+    progress.best_metric, progress.bad_epochs = None, 0
+    progress.loss_sum, progress.loss_steps = 0.0, 0
+    progress.phase_started = self._elapsed()
     if phase in TRAIN_PHASES:
-      s = self._phase_settings(meta, arrays)
+      s = self._phase_settings(progress, arrays)
       if self.cfg.train.reset_optimizer or phase == CALIBRATE:
         arrays["opt_state"] = self.trainer.init_opt_state(arrays["params"], s["lr"])
       else:
         arrays["opt_state"].hyperparams["learning_rate"] = sharding.replicate(
             np.float32(s["lr"]), self.trainer.mesh)
 
-  def _train_epoch(self, arrays, meta):
+  def _train_epoch(self, arrays, progress):
     """One epoch (or the last, partial one of a fractional budget), validation, early
     stopping, checkpoint. Its seconds are split into steps / valid / checkpoint / log / other."""
     cfg, tr = self.cfg, self.trainer
     t_start = time.perf_counter()
-    s = self._phase_settings(meta, arrays)
+    s = self._phase_settings(progress, arrays)
     sched = self._schedule(s)
     spe, budget = tr.steps_per_epoch, self._budget(s["max_epochs"])
-    total = min(spe, budget - meta["epoch"] * spe)
+    total = min(spe, budget - progress.epoch * spe)
     key = jax.random.wrap_key_data(arrays["rng"])
-    key = jax.random.fold_in(jax.random.fold_in(key, 1 + self._phase_id(meta)), meta["epoch"])
+    key = jax.random.fold_in(jax.random.fold_in(key, 1 + self._phase_id(progress)), progress.epoch)
     perm = tr.epoch_permutation(key)
     state = {"params": arrays["params"], "opt_state": arrays["opt_state"]}
-    label = f"{meta['phase']}{'' if meta['phase'] != WAKE else ' ' + str(meta['idw_iter'])}"
-    bar = reporting.progress(total, meta["step"], f"{label} epoch {meta['epoch'] + 1}")
+    label = f"{progress.phase}{'' if progress.phase != WAKE else ' ' + str(progress.idw_iter)}"
+    bar = reporting.progress(total, progress.step, f"{label} epoch {progress.epoch + 1}")
     every = cfg.checkpoint.every_steps
     t_steps = t_ckpt = 0.0
-    while meta["step"] < total:
-      n = min(cfg.train.steps_per_call, total - meta["step"])
+    while progress.step < total:
+      n = min(cfg.train.steps_per_call, total - progress.step)
       t0 = time.perf_counter()
-      state, out = tr.train_steps(state, perm, meta["step"], n, s["tables"], s["train_item"],
-                                  s["focal"], sched, meta["epoch"] * spe + meta["step"])
+      state, out = tr.train_steps(state, perm, progress.step, n, s["tables"], s["train_item"],
+                                  s["focal"], sched, progress.epoch * spe + progress.step)
       loss_sum = float(out["loss_sum"])   # waits for the call: its time is the steps'
       t_steps += time.perf_counter() - t0
-      meta["loss_sum"] += loss_sum
-      meta["loss_steps"] += int(out["steps"])
+      progress.loss_sum += loss_sum
+      progress.loss_steps += int(out["steps"])
       if not np.isfinite(loss_sum):
         raise FloatingPointError(
-            f"training diverged: non-finite loss in phase {label}, epoch {meta['epoch'] + 1}, "
-            f"steps {meta['step']}-{meta['step'] + n} (learning rate peak {s['lr']:g}, "
+            f"training diverged: non-finite loss in phase {label}, epoch {progress.epoch + 1}, "
+            f"steps {progress.step}-{progress.step + n} (learning rate peak {s['lr']:g}, "
             f"schedule {cfg.train.lr_schedule}); no results were written")
-      before, meta["step"] = meta["step"], meta["step"] + n
+      before, progress.step = progress.step, progress.step + n
       if bar is not None:
         bar.update(n)
-        bar.set_postfix(loss=f"{meta['loss_sum'] / max(meta['loss_steps'], 1):.4f}")
+        bar.set_postfix(loss=f"{progress.loss_sum / max(progress.loss_steps, 1):.4f}")
       arrays["params"], arrays["opt_state"] = state["params"], state["opt_state"]
-      if every and meta["step"] < total and (meta["step"] // every) > (before // every):
+      if every and progress.step < total and (progress.step // every) > (before // every):
         t0 = time.perf_counter()
-        self._save(arrays, meta, "mid_epoch")
+        self._save(arrays, progress, "mid_epoch")
         t_ckpt += time.perf_counter() - t0
     if bar is not None:
       bar.close()
     # End of epoch: validation, early stopping.
     t0 = time.perf_counter()
-    val = tr.primary(tr.evaluate(arrays["params"], "valid", primary_only=True))["overall"]
+    valid = tr.primary(tr.evaluate(arrays["params"], "valid", primary_only=True))
+    val = valid["overall"]
     t_valid = time.perf_counter() - t0
-    score = val[cfg.eval.early_stop_metric]
-    train_loss = meta["loss_sum"] / max(meta["loss_steps"], 1)
-    improved = meta["best_metric"] is None or score > meta["best_metric"]
+    split, metric = s["metric"]
+    score = valid[split][metric]
+    train_loss = progress.loss_sum / max(progress.loss_steps, 1)
+    improved = progress.best_metric is None or score > progress.best_metric
     if improved:
-      meta["best_metric"], meta["bad_epochs"] = score, 0
+      progress.best_metric, progress.bad_epochs = score, 0
       arrays["best_params"] = jax.tree.map(jnp.copy, arrays["params"])
     else:
-      meta["bad_epochs"] += 1
-    meta["epoch"] += 1
-    meta["epochs_total"] += 1
-    meta["step"], meta["loss_sum"], meta["loss_steps"] = 0, 0.0, 0
+      progress.bad_epochs += 1
+    progress.epoch += 1
+    progress.epochs_total += 1
+    progress.step, progress.loss_sum, progress.loss_steps = 0, 0.0, 0
     t0 = time.perf_counter()
-    self.writer.scalars(meta["epochs_total"], {
+    self.writer.scalars(progress.epochs_total, {
         "train/loss": train_loss, **{f"valid/{k}": v for k, v in val.items() if k != "count"}})
-    self.echo(f"  {label} epoch {meta['epoch']}: {total} steps, loss {train_loss:.4f}, valid "
-              f"{cfg.eval.early_stop_metric} {score:.2f}{' *' if improved else ''}, "
+    self.echo(f"  {label} epoch {progress.epoch}: {total} steps, loss {train_loss:.4f}, valid "
+              f"{'' if split == 'overall' else split + ' '}{metric} {score:.2f}"
+              f"{' *' if improved else ''}, "
               f"{time.perf_counter() - t_start:.1f} s", flush=True)
     t_log = time.perf_counter() - t0
-    rec = {"phase": meta["phase"], "idw_iter": meta["idw_iter"], "epoch": meta["epoch"],
+    rec = {"phase": progress.phase, "idw_iter": progress.idw_iter, "epoch": progress.epoch,
            "steps": total, "train_loss": train_loss, "valid": val, "seconds": self._elapsed(),
            "timing": self._timing(t_start, t_steps, t_valid, t_ckpt, t_log)}
-    meta["history"].append(rec)
-    if meta["bad_epochs"] >= cfg.train.patience or meta["epoch"] * spe >= budget:
-      arrays["params"] = jax.tree.map(jnp.copy, arrays["best_params"])
-      self._end_train_phase(arrays, meta)
+    progress.history.append(rec)
+    if progress.bad_epochs >= s["patience"] or progress.epoch * spe >= budget:
+      if cfg.train.restore_best:
+        arrays["params"] = jax.tree.map(jnp.copy, arrays["best_params"])
+      self._end_train_phase(arrays, progress)
     t0 = time.perf_counter()
-    self._save(arrays, meta, "epoch_end")
+    self._save(arrays, progress, "epoch_end")
     # The checkpoint holds the timing without its own save; the run's history has it all.
     rec["timing"] = self._timing(t_start, t_steps, t_valid, t_ckpt + time.perf_counter() - t0,
                                  t_log)
@@ -263,27 +314,27 @@ class Driver:
     return {"total": total, "steps": steps, "valid": valid, "checkpoint": ckpt, "log": log,
             "other": total - steps - valid - ckpt - log}
 
-  def _phase_row(self, meta, name, extra=None):
-    row = {"phase": name, "epochs": meta["epoch"], "best_valid": meta["best_metric"],
-           "seconds": self._elapsed() - meta["phase_started"], **(extra or {})}
-    if meta["phase"] in TRAIN_PHASES:   # the phase's epochs' timing, summed
-      epochs = [r for r in meta["history"]
-                if r["phase"] == meta["phase"] and r["idw_iter"] == meta["idw_iter"]]
+  def _phase_row(self, progress, name, extra=None):
+    row = {"phase": name, "epochs": progress.epoch, "best_valid": progress.best_metric,
+           "seconds": self._elapsed() - progress.phase_started, **(extra or {})}
+    if progress.phase in TRAIN_PHASES:   # the phase's epochs' timing, summed
+      epochs = [r for r in progress.history
+                if r["phase"] == progress.phase and r["idw_iter"] == progress.idw_iter]
       row["steps"] = sum(r.get("steps", 0) for r in epochs)
       row["timing"] = {k: sum(r["timing"][k] for r in epochs if "timing" in r)
                        for k in ("steps", "valid", "checkpoint", "log", "other")}
-    meta["phase_rows"].append(row)
+    progress.phase_rows.append(row)
     self.table.row(row)
 
-  def _end_train_phase(self, arrays, meta):
-    phase = meta["phase"]
-    name = phase if phase != WAKE else f"wake {meta['idw_iter']}"
-    self._phase_row(meta, name)
-    self._start_phase(arrays, meta, next_phase(phase, is_idw=self.is_idw))
+  def _end_train_phase(self, arrays, progress):
+    phase = progress.phase
+    name = phase if phase != WAKE else f"wake {progress.idw_iter}"
+    self._phase_row(progress, name)
+    self._start_phase(arrays, progress, next_phase(phase, is_idw=self.is_idw))
 
-  def _sleep(self, arrays, meta):
+  def _sleep(self, arrays, progress):
     cfg, tr = self.cfg, self.trainer
-    t = meta["idw_iter"]
+    t = progress.idw_iter
     clock = time.perf_counter()
     emb = tr.item_embeddings(arrays["params"], training=False)[1:]
     w = arrays["item_weight"][1:]
@@ -291,6 +342,8 @@ class Driver:
     w_new, info = density.sleep_update(
         emb, w, cfg.idw.momentum, weighting=cfg.idw.weighting,
         sample_size=cfg.idw.kde_sample_size, noise_std=cfg.idw.kde_noise_std, key=key,
+        covariance=cfg.idw.kde_covariance,
+        support=self.splits.item_prob[1:] > 0 if cfg.idw.weight_support == "targets" else None,
         block_q=cfg.idw.kde_block or None, block_n=cfg.idw.kde_block or None,
         impl=cfg.idw.kde_impl)
     change = float(density.weight_change(w_new, w, norm=cfg.idw.stopping_norm))
@@ -307,22 +360,22 @@ class Driver:
     timing["embeddings"] = time.perf_counter() - clock
     converged = change < cfg.idw.eta
     stop = converged or t >= cfg.idw.max_iterations
-    meta["idw_trace"].append({
+    progress.idw_trace.append({
         "iteration": t, "weight_change": change, "silhouette": sil, "valid": val,
         "bandwidth": float(info.get("bandwidth", np.nan)), "seconds": self._elapsed(),
         "converged": bool(converged)})
     self.writer.scalars(t, {"idw/weight_change": change, "idw/silhouette": sil,
                             **{f"idw/valid_{k}": v for k, v in val.items() if k != "count"}})
-    meta["epoch"] = None
-    self._phase_row(meta, f"sleep {t}", {"weight_change": change, "silhouette": sil,
+    progress.epoch = None
+    self._phase_row(progress, f"sleep {t}", {"weight_change": change, "silhouette": sil,
                                          "best_valid": val[cfg.eval.early_stop_metric],
                                          "timing": timing})
     if not stop:
       arrays["item_weight"] = arrays["item_weight"].at[1:].set(w_new)
-      meta["idw_iter"] = t + 1
-    self._start_phase(arrays, meta, next_phase(SLEEP, is_idw=True, stop=stop,
+      progress.idw_iter = t + 1
+    self._start_phase(arrays, progress, next_phase(SLEEP, is_idw=True, stop=stop,
                                                calibrate=cfg.idw.calibrate))
-    self._save(arrays, meta, "sleep")
+    self._save(arrays, progress, "sleep")
 
   def _save_embeddings(self, params, name: str, weights):
     """Item embeddings (and IDW weights) for the figures: embeddings/<name>.npz, rows = ids 1..N."""
@@ -345,7 +398,7 @@ class Driver:
     np.savez_compressed(self.workdir / "test_ranks.npz",
                         **{k: small(np.asarray(v)) for k, v in ranks.items() if v is not None})
 
-  def _evaluate(self, arrays, meta):
+  def _evaluate(self, arrays, progress):
     tr = self.trainer
     params = arrays["params"]
     clock = time.perf_counter()
@@ -364,12 +417,12 @@ class Driver:
     if bad:
       raise FloatingPointError(f"non-finite parameters or metrics at evaluation "
                                f"({', '.join(bad[:4])}); no results were written")
-    meta["results"] = {"test": test, "valid": valid, "silhouette": tr.silhouette(params)}
+    progress.results = {"test": test, "valid": valid, "silhouette": tr.silhouette(params)}
     self._save_embeddings(params, "final", arrays["item_weight"][1:])
-    meta["epoch"] = None
-    self._phase_row(meta, "evaluate", {"timing": timing})
-    meta["phase"] = next_phase(EVALUATE, is_idw=self.is_idw)
-    self._save(arrays, meta, "evaluate")
+    progress.epoch = None
+    self._phase_row(progress, "evaluate", {"timing": timing})
+    progress.phase = next_phase(EVALUATE, is_idw=self.is_idw)
+    self._save(arrays, progress, "evaluate")
 
   # --------------------------------------------------------------------------------- run
   def run(self) -> dict:
@@ -384,35 +437,35 @@ class Driver:
     self._t0 = time.time()
     restored = self.ckpt.restore(self._fresh_state()[0], self.cfg.to_dict())
     if restored is None and self.is_idw and self.cfg.idw.pretrained_workdir:
-      arrays, meta = self._from_pretrained(self.cfg.idw.pretrained_workdir)
-      self._elapsed0 = meta["elapsed"]
+      arrays, progress = self._from_pretrained(self.cfg.idw.pretrained_workdir)
+      self._elapsed0 = progress.elapsed
       self.echo(f"{self.method} on {self.cfg.data.name}: pretraining reused from "
-                f"{meta['pretrained_from']} ({meta['epochs_total']} epochs), workdir "
+                f"{progress.pretrained_from} ({progress.epochs_total} epochs), workdir "
                 f"{self.workdir}", flush=True)
-      for row in meta["phase_rows"]:
+      for row in progress.phase_rows:
         self.table.row(row)
-      self._start_phase(arrays, meta, SLEEP)
-      self._save(arrays, meta, "pretrained")
+      self._start_phase(arrays, progress, SLEEP)
+      self._save(arrays, progress, "pretrained")
     elif restored is None:
-      arrays, meta = self._fresh_state()
+      arrays, progress = self._fresh_state()
       self._elapsed0 = 0.0
-      meta["phase_started"] = 0.0
+      progress.phase_started = 0.0
       self.echo(f"{self.method} on {self.cfg.data.name}: {self.splits.num_windows} windows, "
                 f"{self.trainer.steps_per_epoch} steps/epoch, workdir {self.workdir}", flush=True)
     else:
-      arrays, meta = restored
-      self._elapsed0 = meta["elapsed"]
-      self.echo(f"resuming {self.workdir} at phase {meta['phase']} (IDW iteration "
-                f"{meta['idw_iter']}, epoch {meta['epoch']}, step {meta['step']})", flush=True)
-      for row in meta["phase_rows"]:
+      arrays, progress = restored[0], RunState.from_json(restored[1])
+      self._elapsed0 = progress.elapsed
+      self.echo(f"resuming {self.workdir} at phase {progress.phase} (IDW iteration "
+                f"{progress.idw_iter}, epoch {progress.epoch}, step {progress.step})", flush=True)
+      for row in progress.phase_rows:
         self.table.row(row)
     step = {PRETRAIN: self._train_epoch, WAKE: self._train_epoch,
             CALIBRATE: self._train_epoch, SLEEP: self._sleep, EVALUATE: self._evaluate}
-    while meta["phase"] != DONE:
-      step[meta["phase"]](arrays, meta)   # each ends in a checkpoint
+    while progress.phase != DONE:
+      step[progress.phase](arrays, progress)   # each ends in a checkpoint
     self.ckpt.wait()
     self.writer.close()
-    results = reporting.results(self.cfg, meta, {**self.splits.report, **self.data_summary},
+    results = reporting.results(self.cfg, progress, {**self.splits.report, **self.data_summary},
                                 self.trainer.mesh)
     if jax.process_index() == 0:
       tmp = self.workdir / "results.json.tmp"

@@ -192,8 +192,8 @@ def full_corpus_ranks(z: jax.Array, item_emb: jax.Array, targets: jax.Array,
   readings are not bitwise equal (a backend whose tile scores depended on the column) are
   re-ranked with the two-pass method (extract, then count), so the result is exact always.
 
-  On a 2-core CPU, tiles of 256-512 queries x 512-1024 items ran fastest (the [b, c, M]
-  affinity tile stays in cache; 2048 x 4096 was 2x slower): benchmarks/eval.py.
+  Tiles small enough for the [b, c, M] affinity tile to stay in cache run fastest on CPU
+  (eval.block_users / eval.block_items; measure with benchmarks/eval.py).
 
   Args:
     z: [Q, M, d] user representations (M = 1 for a single representation).

@@ -4,6 +4,12 @@ User tower: item embedding + learned positions, a causal pre-LN self-attention e
 parametric attention with M learned global queries (Humeau et al.). Causal all the way down,
 so one forward pass over a window yields the user representation of every prefix.
 Item tower: a 2-layer MLP on the one-hot item id (the first layer is an embedding lookup).
+
+The authors' released TF code builds both towers differently (`model.encoder`,
+`model.interest_pool`, `model.item_tower` = "tfrs", the `authors_code` preset): no LayerNorm
+and no feed-forward block (x + ELU(MHA(x)) after a Dense input projection of sqrt(d) times the
+embedding), attention both ways within the prefix, pooling queries with a learned scale, and an
+item tower Dense(sqrt(d) x embedding).
 """
 
 from __future__ import annotations
@@ -33,6 +39,19 @@ class EncoderBlock(nn.Module):
     return x + h
 
 
+class TfrsBlock(nn.Module):
+  """The authors' encoder layer (TFRS-style): x + ELU(MHA(x, x)), no LayerNorm, no FFN."""
+
+  num_heads: int
+
+  @nn.compact
+  def __call__(self, x, mask):
+    h = nn.MultiHeadDotProductAttention(
+        num_heads=self.num_heads, kernel_init=nn.initializers.xavier_uniform(),
+        name="attn")(x, x, mask=mask)
+    return x + nn.elu(h)
+
+
 class ParametricAttention(nn.Module):
   """M learned queries pool the encoder outputs; causal: output t pools positions <= t.
 
@@ -43,11 +62,16 @@ class ParametricAttention(nn.Module):
   """
 
   num_interests: int
+  pool: str = "plain"   # "plain" | "scaled": Keras Attention(use_scale=True), as the authors
 
   @nn.compact
   def __call__(self, h, segments=None, at=None):
     b, t, d = h.shape
-    q = self.param("queries", nn.initializers.normal(stddev=d ** -0.5), (self.num_interests, d))
+    if self.pool == "scaled":   # queries U(-0.05, 0.05), logits times a learned scalar (init 1)
+      q = self.param("queries", _uniform(0.05), (self.num_interests, d))
+      q = q * self.param("scale", nn.initializers.ones, ())
+    else:
+      q = self.param("queries", nn.initializers.normal(stddev=d ** -0.5), (self.num_interests, d))
     logits = jnp.einsum("md,bid->bmi", q, h)                          # [B, M, T]
     if at is not None:            # only the prefix ending at position at[b]: z[b] is [M, d]
       visible = jnp.arange(t)[None, :] <= at[:, None]                 # [B, T]
@@ -61,13 +85,23 @@ class ParametricAttention(nn.Module):
     return jnp.einsum("btmi,bid->btmd", alpha, h)
 
 
+def _uniform(limit: float):
+  return lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, -limit, limit)
+
+
+EMBEDDING_INITS = ("default", "keras_uniform", "uniform_0.1")
+
+
 def embedding_init(kind: str):
-  """"default": Flax's (normal, std 1); "keras_uniform": U(-0.05, 0.05) as Keras/TFRS."""
+  """"default": Flax's (normal, std 1); "keras_uniform": U(-0.05, 0.05), Keras' default;
+  "uniform_0.1": U(-0.1, 0.1), what the authors' code sets for both towers."""
   if kind == "default":
     return nn.initializers.variance_scaling(1.0, "fan_in", "normal", out_axis=0)
   if kind == "keras_uniform":
-    return lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, -0.05, 0.05)
-  raise ValueError(f"model.embedding_init must be 'default' or 'keras_uniform', got {kind!r}")
+    return _uniform(0.05)
+  if kind == "uniform_0.1":
+    return _uniform(0.1)
+  raise ValueError(f"model.embedding_init must be one of {EMBEDDING_INITS}, got {kind!r}")
 
 
 class UserTower(nn.Module):
@@ -88,12 +122,16 @@ class UserTower(nn.Module):
   mlp_ratio: int = 4
   positions: bool = True
   embed_init: str = "default"
+  encoder: str = "pre_ln"         # "pre_ln" (paper) | "tfrs" (the authors' code)
+  interest_pool: str = "plain"    # "plain" | "scaled" (ParametricAttention.pool)
 
   @nn.compact
   def __call__(self, seq, segments=None, positions=None, at=None):
     _, t = seq.shape
     x = nn.Embed(self.num_items + 1, self.embed_dim, embedding_init=embedding_init(self.embed_init),
                  name="item_embed")(seq)
+    if self.encoder == "tfrs":
+      return self._tfrs(x, seq, at)
     if self.positions:
       pos = self.param("pos_embed", nn.initializers.normal(stddev=0.02),
                        (self.max_len, self.embed_dim))
@@ -104,20 +142,48 @@ class UserTower(nn.Module):
     for i in range(self.num_layers):
       x = EncoderBlock(self.num_heads, self.mlp_ratio, name=f"block{i}")(x, mask)
     h = nn.LayerNorm(name="ln_out")(x)
-    return ParametricAttention(self.num_interests, name="interests")(h, segments, at)
+    return ParametricAttention(self.num_interests, self.interest_pool, name="interests")(
+        h, segments, at)
+
+  def _tfrs(self, x, seq, at):
+    """The authors' encoder: Dense(sqrt(d) x embedding), then x + ELU(MHA(x)) per layer, no
+    LayerNorm. Their windows are left-padded with the pads masked as keys, so every position
+    attends to the whole prefix: with `at`, keys are the positions <= at[b], both ways; without
+    (init, every-prefix training) the mask is causal."""
+    x = nn.Dense(self.embed_dim, kernel_init=nn.initializers.xavier_uniform(),
+                 name="input_proj")(x * jnp.sqrt(jnp.float32(self.embed_dim)))
+    if at is None:
+      mask = nn.make_causal_mask(seq)
+    else:
+      visible = jnp.arange(seq.shape[1])[None, :] <= at[:, None]        # [B, T]
+      mask = visible[:, None, None, :]                                 # [B, 1, T(q), T(k)]
+    for i in range(self.num_layers):
+      x = TfrsBlock(self.num_heads, name=f"block{i}")(x, mask)
+    return ParametricAttention(self.num_interests, self.interest_pool, name="interests")(
+        x, None, at)
 
 
 class ItemTower(nn.Module):
-  """ids[...] -> v[..., d]: one-hot id -> Dense(mlp_dims[0]) -> ReLU -> ... -> Dense(mlp_dims[-1])."""
+  """ids[...] -> v[..., d]: one-hot id -> Dense(mlp_dims[0]) -> ReLU -> ... -> Dense(mlp_dims[-1]).
+
+  kind "tfrs" (the authors' code): sqrt(mlp_dims[0]) x embedding (no bias, no ReLU after it),
+  then Dense layers with ReLU between them, the last linear."""
 
   num_items: int
   mlp_dims: Sequence[int] = (16, 16)
   embed_init: str = "default"
+  kind: str = "mlp"               # "mlp" | "tfrs"
 
   @nn.compact
   def __call__(self, ids):
     x = nn.Embed(self.num_items + 1, self.mlp_dims[0],
                  embedding_init=embedding_init(self.embed_init), name="layer0")(ids)
+    if self.kind == "tfrs":
+      x = x * jnp.sqrt(jnp.float32(self.mlp_dims[0]))
+      for i, width in enumerate(self.mlp_dims[1:], start=1):
+        x = nn.Dense(width, kernel_init=nn.initializers.xavier_uniform(),
+                     name=f"layer{i}")(x if i == 1 else nn.relu(x))
+      return x
     x = x + self.param("layer0_bias", nn.initializers.zeros, (self.mlp_dims[0],))
     for i, width in enumerate(self.mlp_dims[1:], start=1):
       x = nn.Dense(width, name=f"layer{i}")(nn.relu(x))
@@ -129,9 +195,10 @@ def make_towers(cfg, num_items: int, max_len: int) -> tuple[UserTower, ItemTower
   user = UserTower(num_items=num_items, max_len=max_len, embed_dim=cfg.embed_dim,
                    num_layers=cfg.num_layers, num_heads=cfg.num_heads,
                    num_interests=cfg.num_interests, mlp_ratio=cfg.mlp_ratio,
-                   positions=cfg.positions, embed_init=cfg.embedding_init)
+                   positions=cfg.positions, embed_init=cfg.embedding_init,
+                   encoder=cfg.encoder, interest_pool=cfg.interest_pool)
   item = ItemTower(num_items=num_items, mlp_dims=tuple(cfg.item_mlp_dims),
-                   embed_init=cfg.embedding_init)
+                   embed_init=cfg.embedding_init, kind=cfg.item_tower)
   return user, item
 
 

@@ -67,26 +67,26 @@ class PhaseTable:
               f"{_fmt(row.get('silhouette'), '.3f'):>12}{row['seconds']:>9.1f}", flush=True)
 
 
-def results(cfg, meta: dict, data_report: dict, mesh) -> dict:
-  """results.json of a finished run."""
-  r = meta["results"]
+def results(cfg, progress, data_report: dict, mesh) -> dict:
+  """results.json of a finished run (progress: its driver.RunState)."""
+  r = progress.results
   return {
       "method": cfg.method,
       "dataset": cfg.data.name,
       "preset": cfg.preset,
       "seed": cfg.seed,
-      "config": meta["config"],
+      "config": progress.config,
       "test": {"sampled": r["test"]["sampled"], "full": r["test"]["full"]},
       "valid": {"sampled": r["valid"]["sampled"], "full": r["valid"]["full"]},
       "silhouette": r["silhouette"],
-      "idw_trace": meta["idw_trace"],
-      "phases": meta["phase_rows"],
-      "history": meta["history"],
-      "save_log": meta["save_log"],
+      "idw_trace": progress.idw_trace,
+      "phases": progress.phase_rows,
+      "history": progress.history,
+      "save_log": progress.save_log,
       "data": data_report,
-      "wall_seconds": meta["elapsed"],
+      "wall_seconds": progress.elapsed,
       # Set when pretraining came from another run (its seconds are in wall_seconds).
-      "pretrained_from": meta.get("pretrained_from"),
+      "pretrained_from": progress.pretrained_from,
       "device": {"platform": jax.default_backend(), "kind": jax.devices()[0].device_kind,
                  "count": jax.device_count(), "processes": jax.process_count(),
                  "mesh": None if mesh is None else dict(zip(mesh.axis_names, mesh.devices.shape))},

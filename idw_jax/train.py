@@ -76,6 +76,133 @@ def scheduled_lr(step, sched: dict):
   return sched["peak"] * warm * decay
 
 
+@dataclasses.dataclass(frozen=True)
+class StepSpec:
+  """Everything the training step's code depends on besides its array arguments. Hashable:
+  it is the step's static argument, so every Trainer with an equal spec (and equal shapes)
+  shares one compiled step."""
+
+  user: models.UserTower
+  item: models.ItemTower
+  batch_size: int
+  max_len: int
+  num_items: int
+  train_targets: str          # data.protocol.train_targets
+  packed: bool                # train.pack_windows, with every-prefix targets
+  affinity: str               # model.affinity
+  temperature: float          # model.temperature
+  item_norm: str              # model.item_norm
+  use_logq: bool              # loss.use_logq
+  remove_accidental_hits: bool
+  mesh: Mesh | None           # the 1-D "data" mesh batches are split over (None: one device)
+
+  @classmethod
+  def from_config(cls, cfg, splits: Splits, mesh: Mesh | None) -> "StepSpec":
+    user, item = models.make_towers(cfg.model, splits.num_items, splits.max_len)
+    return cls(user=user, item=item, batch_size=cfg.train.batch_size, max_len=splits.max_len,
+               num_items=splits.num_items, train_targets=splits.train_targets,
+               packed=bool(cfg.train.pack_windows) and splits.train_targets == "every_prefix",
+               affinity=cfg.model.affinity, temperature=float(cfg.model.temperature),
+               item_norm=cfg.model.item_norm, use_logq=bool(cfg.loss.use_logq),
+               remove_accidental_hits=bool(cfg.loss.remove_accidental_hits), mesh=mesh)
+
+
+def item_embed(spec: StepSpec, item_params, ids, training: bool):
+  """Item tower output, L2-normalised where the Item Norm variants ask for it."""
+  v = spec.item.apply({"params": item_params}, ids)
+  if spec.item_norm == "train_eval" or (spec.item_norm == "eval" and not training):
+    v = losses.normalize_items(v)
+  return v
+
+
+def window_loss(spec: StepSpec, params, windows, lengths, tables: dict, focal_gamma: float):
+  """Every-prefix loss of a batch of windows [B, L] (one forward pass per window)."""
+  t_len = spec.max_len - 3                      # positions 0..L-4 predict 1..L-3
+  inp, tgt = windows[:, :t_len], windows[:, 1:t_len + 1]
+  if spec.train_targets == "every_prefix":
+    z = spec.user.apply({"params": params["user"]}, inp)   # [B, T, M, d]
+    b, tt, m, d = z.shape
+    mask = jnp.arange(t_len)[None, :] <= lengths[:, None] - 4
+    z = z.reshape(b * tt, m, d)
+    tgt, mask = tgt.reshape(-1), mask.reshape(-1)
+  else:
+    # One target per window (position n-3, predicted at n-4): pool only that prefix.
+    at = jnp.clip(lengths - 4, 0, t_len - 1)
+    z = spec.user.apply({"params": params["user"]}, inp, at=at)   # [B, M, d]
+    tgt = jnp.take_along_axis(tgt, at[:, None], axis=1)[:, 0]
+    mask = lengths >= 4
+  return _softmax_loss(spec, params, z, tgt, mask, tables, focal_gamma)
+
+
+def packed_loss(spec: StepSpec, params, rows: dict, tables: dict, focal_gamma: float):
+  """Every-prefix loss of packed rows (`idw_jax.packing`): slot t predicts slot t + 1 of the
+  same window; the examples and their user representations are those of `window_loss`."""
+  seg = rows["segments"]
+  z = spec.user.apply({"params": params["user"]}, rows["tokens"][:, :-1],
+                      segments=seg[:, :-1], positions=rows["positions"][:, :-1])
+  b, tt, m, d = z.shape
+  mask = (seg[:, :-1] == seg[:, 1:]) & (seg[:, :-1] > 0)
+  return _softmax_loss(spec, params, z.reshape(b * tt, m, d),
+                       rows["tokens"][:, 1:].reshape(-1), mask.reshape(-1), tables, focal_gamma)
+
+
+def _softmax_loss(spec: StepSpec, params, z, tgt, mask, tables: dict, focal_gamma: float):
+  """Eq. 1-3 (with the configured re-weighting) of examples z[N, M, d] -> tgt[N] where mask."""
+  n = tgt.shape[0]
+  # Merge repeated in-batch targets into one column when the catalogue is small (exact).
+  dedup = spec.num_items + 2 if spec.num_items + 2 < n else None
+  cand, count, pos = losses.in_batch_candidates(tgt, mask, dedup)
+  cand_v = item_embed(spec, params["item"], cand, training=True)
+  return losses.candidate_softmax_loss(
+      z, cand_v, cand, count, tables["log_q"][cand], tgt, pos, mask,
+      tables["example_weight"][tgt], affinity=spec.affinity, use_logq=spec.use_logq,
+      remove_accidental_hits=spec.remove_accidental_hits, temperature=spec.temperature,
+      focal_gamma=focal_gamma, margin=tables["margin"][tgt])
+
+
+@functools.partial(jax.jit, static_argnames=("spec", "focal_gamma"))
+def train_call(state, data, perm, start, num_steps, tables, train_item, sched, phase_step, *,
+               spec: StepSpec, focal_gamma: float):
+  """num_steps (traced) Adam steps on batches perm[(start+s)*B:(start+s+1)*B].
+
+  Step s runs at learning rate scheduled_lr(phase_step + s, sched) (phase_step: the phase's
+  step count at `start`). Returns the new state and {"loss_sum", "steps"}: the summed loss
+  of steps that had at least one training example (a window of length 3 has none) and
+  their number. Pure and module-level: one compilation per (spec, focal_gamma, shapes).
+  """
+  opt = make_optimizer(0.0)  # the real learning rate lives in opt_state.hyperparams
+  b = spec.batch_size
+
+  def update(params, opt_state, loss_sum, steps, loss_fn, *args):
+    (loss, aux), grads = jax.value_and_grad(loss_fn, argnums=1, has_aux=True)(
+        spec, params, *args, tables, focal_gamma)
+    updates, opt_state = opt.update(grads, opt_state, params)
+    new = optax.apply_updates(params, updates)
+    # Frozen item tower (calibration): keep the old values bit for bit.
+    new["item"] = jax.tree.map(lambda a, b: jnp.where(train_item, a, b), new["item"],
+                               params["item"])
+    has = aux["count"] > 0
+    return new, opt_state, loss_sum + jnp.where(has, loss, 0.0), steps + has
+
+  def step(s, carry):
+    lr = scheduled_lr(phase_step + s, sched)
+    carry = (carry[0], carry[1]._replace(
+        hyperparams={**carry[1].hyperparams, "learning_rate": lr}), *carry[2:])
+    if spec.packed:   # perm is the epoch's packed rows; steps past the last row are skipped
+      rows = jax.tree.map(lambda x: sharding.constrain_batch(
+          jax.lax.dynamic_slice_in_dim(x, (start + s) * b, b), spec.mesh), perm)
+      return jax.lax.cond(jnp.any(rows["segments"] > 0),
+                          lambda c: update(*c, packed_loss, rows), lambda c: c, carry)
+    idx = jax.lax.dynamic_slice(perm, ((start + s) * b,), (b,))
+    windows = sharding.constrain_batch(data["windows"][idx], spec.mesh)
+    lengths = sharding.constrain_batch(data["lengths"][idx], spec.mesh)
+    return update(*carry, window_loss, windows, lengths)
+
+  params, opt_state, loss_sum, steps = jax.lax.fori_loop(
+      0, num_steps, step, (state["params"], state["opt_state"], jnp.float32(0), jnp.int32(0)))
+  return {"params": params, "opt_state": opt_state}, {"loss_sum": loss_sum, "steps": steps}
+
+
 class Trainer:
   """Towers + config + data on device; jitted train calls and evaluation."""
 
@@ -84,7 +211,8 @@ class Trainer:
     self.splits = splits
     # 1-D "data" mesh with Auto axes (None on one device): batches split, the rest replicated.
     self.mesh = sharding.check_mesh(mesh)
-    self.user, self.item = models.make_towers(cfg.model, splits.num_items, splits.max_len)
+    self.spec = StepSpec.from_config(cfg, splits, self.mesh)
+    self.user, self.item = self.spec.user, self.spec.item
     self.batch_size = cfg.train.batch_size
     n_dev = sharding.num_devices(self.mesh)
     if self.batch_size % n_dev:
@@ -93,7 +221,7 @@ class Trainer:
     w = splits.num_windows
     # Packing (train.pack_windows) applies to every-prefix training; batch_size then counts
     # rows of max_len - 2 slots, each holding the training parts of several windows.
-    self.packed = bool(cfg.train.pack_windows) and splits.train_targets == "every_prefix"
+    self.packed = self.spec.packed
     # Device-resident data, plus one all-padding window (index W) used to pad the last batch.
     pad = np.zeros((1, splits.max_len), np.int32)
     self.windows = self._replicate(np.concatenate([splits.windows, pad]))
@@ -115,8 +243,6 @@ class Trainer:
       self._pack = jax.jit(functools.partial(
           packing.pack, capacity=self.capacity,
           num_rows=self.steps_per_epoch * self.batch_size))
-    self._train_call = jax.jit(self._train_call_impl,
-                               static_argnames=("focal_gamma",))
     self._item_emb = jax.jit(self._item_emb_impl, static_argnames=("training",))
     self._user_reps = jax.jit(self._user_reps_impl, static_argnames=("block",))
     self._sampled = jax.jit(self._sampled_impl, static_argnames=("block",))
@@ -127,10 +253,6 @@ class Trainer:
   def _replicate(self, x):
     """x (array or pytree) on every device of the mesh (plain device array without one)."""
     return sharding.replicate(x, self.mesh)
-
-  def _shard_batch(self, x):
-    """Inside jit: a batch x[B, ...] split on its leading axis over the mesh's "data" axis."""
-    return sharding.constrain_batch(x, self.mesh)
 
   def init_params(self, key) -> PyTree:
     params = models.init_params(key, self.user, self.item)
@@ -155,105 +277,28 @@ class Trainer:
   # ------------------------------------------------------------------------------- training
   def item_embed(self, item_params, ids, training: bool):
     """Item tower output, L2-normalised where the Item Norm variants ask for it."""
-    v = self.item.apply({"params": item_params}, ids)
-    norm = self.cfg.model.item_norm
-    if norm == "train_eval" or (norm == "eval" and not training):
-      v = losses.normalize_items(v)
-    return v
+    return item_embed(self.spec, item_params, ids, training)
 
   def loss(self, params, windows, lengths, tables: dict, focal_gamma: float):
-    """Every-prefix loss of a batch of windows [B, L] (one forward pass per window)."""
-    t_len = self.splits.max_len - 3                      # positions 0..L-4 predict 1..L-3
-    inp, tgt = windows[:, :t_len], windows[:, 1:t_len + 1]
-    if self.splits.train_targets == "every_prefix":
-      z = self.user.apply({"params": params["user"]}, inp)   # [B, T, M, d]
-      b, tt, m, d = z.shape
-      mask = jnp.arange(t_len)[None, :] <= lengths[:, None] - 4
-      z = z.reshape(b * tt, m, d)
-      tgt, mask = tgt.reshape(-1), mask.reshape(-1)
-    else:
-      # One target per window (position n-3, predicted at n-4): pool only that prefix.
-      at = jnp.clip(lengths - 4, 0, t_len - 1)
-      z = self.user.apply({"params": params["user"]}, inp, at=at)   # [B, M, d]
-      tgt = jnp.take_along_axis(tgt, at[:, None], axis=1)[:, 0]
-      mask = lengths >= 4
-    return self._softmax_loss(params, z, tgt, mask, tables, focal_gamma)
+    """Every-prefix loss of a batch of windows [B, L] (see the module function `window_loss`)."""
+    return window_loss(self.spec, params, windows, lengths, tables, focal_gamma)
 
   def packed_loss(self, params, rows: dict, tables: dict, focal_gamma: float):
-    """Every-prefix loss of packed rows (`idw_jax.packing`): slot t predicts slot t + 1 of the
-    same window; the examples and their user representations are those of `loss`."""
-    seg = rows["segments"]
-    z = self.user.apply({"params": params["user"]}, rows["tokens"][:, :-1],
-                        segments=seg[:, :-1], positions=rows["positions"][:, :-1])
-    b, tt, m, d = z.shape
-    mask = (seg[:, :-1] == seg[:, 1:]) & (seg[:, :-1] > 0)
-    return self._softmax_loss(params, z.reshape(b * tt, m, d), rows["tokens"][:, 1:].reshape(-1),
-                              mask.reshape(-1), tables, focal_gamma)
-
-  def _softmax_loss(self, params, z, tgt, mask, tables: dict, focal_gamma: float):
-    """Eq. 1-3 (with the configured re-weighting) of examples z[N, M, d] -> tgt[N] where mask."""
-    n = tgt.shape[0]
-    # Merge repeated in-batch targets into one column when the catalogue is small (exact).
-    dedup = self.splits.num_items + 2 if self.splits.num_items + 2 < n else None
-    cand, count, pos = losses.in_batch_candidates(tgt, mask, dedup)
-    cand_v = self.item_embed(params["item"], cand, training=True)
-    return losses.candidate_softmax_loss(
-        z, cand_v, cand, count, tables["log_q"][cand], tgt, pos, mask,
-        tables["example_weight"][tgt], affinity=self.cfg.model.affinity,
-        use_logq=self.cfg.loss.use_logq,
-        remove_accidental_hits=self.cfg.loss.remove_accidental_hits,
-        temperature=self.cfg.model.temperature, focal_gamma=focal_gamma,
-        margin=tables["margin"][tgt])
-
-  def _train_call_impl(self, state, data, perm, start, num_steps, tables, train_item, sched,
-                       phase_step, focal_gamma):
-    """num_steps (traced) Adam steps on batches perm[(start+s)*B:(start+s+1)*B].
-
-    Step s runs at learning rate scheduled_lr(phase_step + s, sched) (phase_step: the phase's
-    step count at `start`). Returns the new state and {"loss_sum", "steps"}: the summed loss
-    of steps that had at least one training example (a window of length 3 has none) and
-    their number.
-    """
-    opt = make_optimizer(0.0)  # the real learning rate lives in opt_state.hyperparams
-    b = self.batch_size
-
-    def update(params, opt_state, loss_sum, steps, loss_fn, *args):
-      (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-          params, *args, tables, focal_gamma)
-      updates, opt_state = opt.update(grads, opt_state, params)
-      new = optax.apply_updates(params, updates)
-      # Frozen item tower (calibration): keep the old values bit for bit.
-      new["item"] = jax.tree.map(lambda a, b: jnp.where(train_item, a, b), new["item"],
-                                 params["item"])
-      has = aux["count"] > 0
-      return new, opt_state, loss_sum + jnp.where(has, loss, 0.0), steps + has
-
-    def step(s, carry):
-      lr = scheduled_lr(phase_step + s, sched)
-      carry = (carry[0], carry[1]._replace(
-          hyperparams={**carry[1].hyperparams, "learning_rate": lr}), *carry[2:])
-      if self.packed:   # perm is the epoch's packed rows; steps past the last row are skipped
-        rows = jax.tree.map(lambda x: self._shard_batch(
-            jax.lax.dynamic_slice_in_dim(x, (start + s) * b, b)), perm)
-        return jax.lax.cond(jnp.any(rows["segments"] > 0),
-                            lambda c: update(*c, self.packed_loss, rows), lambda c: c, carry)
-      idx = jax.lax.dynamic_slice(perm, ((start + s) * b,), (b,))
-      windows = self._shard_batch(data["windows"][idx])
-      lengths = self._shard_batch(data["lengths"][idx])
-      return update(*carry, self.loss, windows, lengths)
-
-    params, opt_state, loss_sum, steps = jax.lax.fori_loop(
-        0, num_steps, step, (state["params"], state["opt_state"], jnp.float32(0), jnp.int32(0)))
-    return {"params": params, "opt_state": opt_state}, {"loss_sum": loss_sum, "steps": steps}
+    """Loss of packed rows (see the module function `packed_loss`)."""
+    return packed_loss(self.spec, params, rows, tables, focal_gamma)
 
   def epoch_permutation(self, key):
-    """Shuffled window order for an epoch, padded with the padding window to whole batches.
+    """Shuffled window order for an epoch (train.shuffle; else the data's order, user by user),
+    padded with the padding window to whole batches.
 
     With packing: the epoch's packed rows instead ({"tokens", "segments", "positions"},
     [steps_per_epoch * batch_size, max_len - 2] each), packed in the shuffled order.
     """
     w = self.splits.num_windows
-    perm = jax.random.permutation(key, w).astype(jnp.int32)
+    if self.cfg.train.shuffle:
+      perm = jax.random.permutation(key, w).astype(jnp.int32)
+    else:
+      perm = jnp.arange(w, dtype=jnp.int32)
     if self.packed:
       return self._pack(self.windows, self.seg_len, perm)
     pad = self.steps_per_epoch * self.batch_size - w
@@ -273,7 +318,7 @@ class Trainer:
     return ((state, data, perm, jnp.int32(start),                  # the compiled code is reused
              jnp.int32(num_steps), tab, jnp.bool_(train_item),      # across datasets (cache)
              sched, jnp.int32(phase_step)),
-            {"focal_gamma": float(focal_gamma)})
+            {"spec": self.spec, "focal_gamma": float(focal_gamma)})
 
   def train_steps(self, state, perm, start: int, num_steps: int, tables: LossTables,
                   train_item: bool = True, focal_gamma: float = 0.0,
@@ -282,14 +327,14 @@ class Trainer:
     each is `schedule` at phase_step + (its index in this call)."""
     args, kwargs = self._train_args(state, perm, start, num_steps, tables, train_item,
                                     focal_gamma, schedule, phase_step)
-    return self._train_call(*args, **kwargs)
+    return train_call(*args, **kwargs)
 
   def train_steps_hlo(self, state, perm, tables: LossTables, train_item: bool = True,
                       focal_gamma: float = 0.0) -> str:
     """The compiled HLO text `train_steps` runs (profiling: names the ops of a trace)."""
     args, kwargs = self._train_args(state, perm, 0, 1, tables, train_item, focal_gamma,
                                     None, 0)
-    return self._train_call.lower(*args, **kwargs).compile().as_text()
+    return train_call.lower(*args, **kwargs).compile().as_text()
 
   # ----------------------------------------------------------------------------- evaluation
   def _item_emb_impl(self, item_params, training: bool):

@@ -302,3 +302,30 @@ def test_full_covariance_kde_matches_scipy_gaussian_kde(d, n, weighted):
       None if weights is None else jnp.asarray(weights, jnp.float32), block_q=16, block_n=64)
   # log densities: relative error of the density is the absolute error of its log.
   np.testing.assert_allclose(np.asarray(got, np.float64), ref, rtol=0, atol=1e-5)
+
+
+def test_sleep_update_full_covariance_on_targets_matches_scipy():
+  """The authors' sleep phase (exact weights here, no sampling): scipy.stats.gaussian_kde with
+  the weights, fitted on the training targets (support) and scored at every item; h = 1/(p +
+  1e-4) on the targets only; w_new = m w + (1 - m) h / sum h. Float64 reference."""
+  from scipy import stats
+  from idw_jax import density
+  rng = np.random.default_rng(7)
+  n, d, m = 400, 4, 0.8
+  emb = rng.normal(size=(n, d)) @ rng.normal(size=(d, d)) * 0.3
+  support = rng.random(n) > 0.1
+  w = np.where(support, rng.gamma(1.0, size=n), 0.0)
+  w /= w.sum()
+  w[~support] = 1e-3 / n          # off-support items keep a weight they got earlier
+  kde = stats.gaussian_kde(emb[support].T, weights=w[support])
+  h = np.where(support, 1.0 / (kde.pdf(emb.T) + 1e-4), 0.0)
+  want = m * w + (1 - m) * h / h.sum()
+  got, _ = density.sleep_update(
+      jnp.asarray(emb, jnp.float32), jnp.asarray(w, jnp.float32), m, weighting="inverse",
+      covariance="full", support=jnp.asarray(support), block_q=64, block_n=64)
+  np.testing.assert_allclose(np.asarray(got, np.float64), want, rtol=2e-4, atol=1e-9)
+  # The isotropic kernel gives other weights on these correlated embeddings.
+  iso, _ = density.sleep_update(
+      jnp.asarray(emb, jnp.float32), jnp.asarray(w, jnp.float32), m, weighting="inverse",
+      support=jnp.asarray(support), block_q=64, block_n=64)
+  assert not np.allclose(np.asarray(iso, np.float64), want, rtol=1e-2)

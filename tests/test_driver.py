@@ -209,3 +209,18 @@ def test_next_phase_is_algorithm_1():
   assert d.next_phase(d.EVALUATE, is_idw=True) == d.DONE
   with pytest.raises(ValueError):
     d.next_phase(d.DONE, is_idw=True)
+
+
+def test_run_state_round_trips_through_checkpoint_json():
+  # RunState is saved as JSON beside the arrays: what comes back is what went in, and a
+  # checkpoint written before a field existed restores with that field's default.
+  from idw_jax import driver as d
+  s = d.RunState(config={"method": "mur"}, phase=d.WAKE, idw_iter=3, epoch=1, step=7,
+                 best_metric=61.5, history=[{"phase": "pretrain", "epoch": 1}],
+                 idw_trace=[{"iteration": 0, "weight_change": 2e-3}])
+  back = d.RunState.from_json(json.loads(json.dumps(s.to_json())))
+  assert back == s
+  old = s.to_json()
+  del old["pretrained_from"], old["results"]
+  back = d.RunState.from_json(old)
+  assert back.pretrained_from is None and back.results is None and back.idw_iter == 3

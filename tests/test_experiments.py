@@ -1,7 +1,7 @@
 """Grid runner, tables and figures (idw_jax.experiments).
 
 Table aggregation runs on hand-made results.json dicts (no training). The grid and figure tests
-train tiny runs (figures.TINY_OVERRIDES) and share JAX's persistent compilation cache
+train tiny runs (config_lib.TINY_SWEEP) and share JAX's persistent compilation cache
 (compilation_cache.DEFAULT, $IDW_JAX_CACHE), so only the first session on a machine compiles.
 """
 
@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from idw_jax import config as config_lib
 from idw_jax.experiments import figures
 from idw_jax.experiments import grid
 from idw_jax.experiments import records
@@ -27,7 +28,7 @@ from idw_jax.experiments import tables
 
 ROOT = Path(__file__).resolve().parents[1]
 SYNTHETIC = str(ROOT / "configs" / "synthetic.py")
-TINY = dict(figures.TINY_OVERRIDES)
+TINY = dict(config_lib.TINY_SWEEP)
 
 
 # ------------------------------------------------------------------------- hand-made results

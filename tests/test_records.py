@@ -3,7 +3,7 @@
 A clone has the committed records and grid.json but no runs/ (git-ignored): the grid must treat
 a record as a finished run, rebuild the same tables from it, report a record of another config
 as stale, and let an IDW run whose base run is only a record pretrain itself. The training tests
-share one tiny grid (figures.TINY_OVERRIDES) and JAX's persistent compilation cache.
+share one tiny grid (config_lib.TINY_SWEEP) and JAX's persistent compilation cache.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from idw_jax.experiments import figures
+from idw_jax import config as config_lib
 from idw_jax.experiments import grid
 from idw_jax.experiments import records
 from idw_jax.experiments import tables
 
 SYNTHETIC = str(Path(__file__).resolve().parents[1] / "configs" / "synthetic.py")
-TINY = dict(figures.TINY_OVERRIDES)
+TINY = dict(config_lib.TINY_SWEEP)
 TABLES = ("table.md", "table.csv", "fig5.md", "fig5.png")
 
 

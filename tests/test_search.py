@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from idw_jax.experiments import figures
+from idw_jax import config as config_lib
 from idw_jax.experiments import search
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +34,7 @@ def test_summary_and_selection_by_hand():
 
 
 def test_search_cli_writes_the_table(tmp_path):
-  overrides = [f"--config.{k}={v}" for k, v in figures.TINY_OVERRIDES.items()
+  overrides = [f"--config.{k}={v}" for k, v in config_lib.TINY_SWEEP.items()
                if not k.startswith("idw.max_iterations")]
   table = tmp_path / "idw_search.md"
   proc = subprocess.run(

@@ -81,6 +81,27 @@ def test_same_seed_same_numbers():
                jax.tree.map(np.asarray, b))
 
 
+def test_trainers_with_one_spec_share_one_compiled_step():
+  # The step is a module-level jit keyed by StepSpec: a second Trainer of the same config
+  # (a grid's next seed, an IDW run after its base) reuses the compiled code; a new spec,
+  # e.g. another temperature, compiles its own.
+  from idw_jax import train
+  cfg = tiny_config("mur", **{"train.batch_size": 24})   # shapes no other test uses
+  first, second = _trainer(cfg), _trainer(cfg)
+  assert first.spec == second.spec and first is not second
+  before = train.train_call._cache_size()
+  a = _train(first, first.init_params(jax.random.key(6)), 2)
+  after_first = train.train_call._cache_size()
+  b = _train(second, second.init_params(jax.random.key(6)), 2)
+  assert after_first == before + 1
+  assert train.train_call._cache_size() == after_first       # no new compilation
+  jax.tree.map(np.testing.assert_array_equal, jax.tree.map(np.asarray, a),
+               jax.tree.map(np.asarray, b))
+  other = _trainer(tiny_config("mur", **{"train.batch_size": 24, "model.temperature": 0.5}))
+  _train(other, other.init_params(jax.random.key(6)), 2)
+  assert train.train_call._cache_size() == after_first + 1
+
+
 @pytest.mark.parametrize("field,value,match", [
     ("model.num_interests", 0, "model.num_interests"),
     ("model.num_heads", 3, "model.num_heads"),
@@ -89,6 +110,14 @@ def test_same_seed_same_numbers():
     ("data.synthetic.num_items", 51, "data.synthetic.num_items"),
     ("method", "bogus", "config.method"),
     ("preset", "bogus", "config.preset"),
+    ("model.encoder", "rnn", "model.encoder"),
+    ("model.interest_pool", "mean", "model.interest_pool"),
+    ("model.item_tower", "deep", "model.item_tower"),
+    ("idw.kde_covariance", "diagonal", "idw.kde_covariance"),
+    ("idw.weight_support", "head", "idw.weight_support"),
+    ("idw.wake_early_stop_metric", "tail/HR@7", "idw.wake_early_stop_metric"),
+    ("idw.wake_early_stop_metric", "middle/HR@5", "idw.wake_early_stop_metric"),
+    ("idw.wake_patience", 0, "idw.wake_patience"),
 ])
 def test_impossible_config_values_name_the_field(field, value, match):
   c = config_lib.get_config_for({}, "mur")
@@ -169,3 +198,45 @@ def test_cosine_training_ends_at_the_final_rate_and_learns():
   assert last == pytest.approx(float(scheduled_lr(total - 1, sched.arrays())), rel=1e-6)
   assert 0 < last < 1e-4
   assert tr.evaluate(state["params"], "test")["full"]["overall"]["HR@20"] > 60.0
+
+
+def test_tiny_config_arg_applies_the_tiny_fields():
+  # "tiny" is one more part of the config arg: configs/synthetic.py:mur,tiny.
+  c = config_lib.get_config_for({"data.name": "synthetic"}, "mur,tiny")
+  for field, value in config_lib.TINY.items():
+    section, name = field.rsplit(".", 1)
+    node = c
+    for part in section.split("."):
+      node = node[part]
+    assert node[name] == value, field
+  assert c.method == "mur"
+  with pytest.raises(ValueError, match="nor 'tiny'"):
+    config_lib.get_config_for({"data.name": "synthetic"}, "mur,small")
+
+
+def test_unshuffled_epochs_keep_the_data_order():
+  # train.shuffle False (the authors' code): windows in the data's order, user by user, the
+  # same batches every epoch, padded to whole batches with the padding window.
+  tr = _trainer(tiny_config("mur", **{"train.shuffle": False}))
+  w = tr.splits.num_windows
+  want = np.concatenate([np.arange(w), np.full(tr.steps_per_epoch * tr.batch_size - w, w)])
+  for seed in (0, 1):
+    np.testing.assert_array_equal(np.asarray(tr.epoch_permutation(jax.random.key(seed))), want)
+  shuffled = _trainer(tiny_config("mur"))
+  assert not np.array_equal(np.asarray(shuffled.epoch_permutation(jax.random.key(0)))[:w],
+                            np.arange(w))
+
+
+@pytest.mark.parametrize("restore_best", [True, False])
+def test_a_phase_ends_with_its_best_or_its_last_epoch(tmp_path, restore_best):
+  # Evaluation's validation metric is computed on the parameters the phase ended with: the
+  # best epoch's (train.restore_best) or the last epoch's, as the authors' code keeps.
+  # (A learning rate of 0.2 makes the tiny run peak at its first epoch.)
+  from idw_jax import driver
+  cfg = tiny_config("mur", **{"train.max_epochs": 4, "train.patience": 4,
+                              "train.learning_rate": 0.2, "train.restore_best": restore_best})
+  results = driver.run(cfg, tmp_path / "run")
+  scores = [r["valid"]["NDCG@20"] for r in results["history"]]
+  final = results["valid"]["full"]["overall"]["NDCG@20"]
+  assert len(scores) == 4 and scores[-1] < max(scores)   # the two choices differ here
+  assert final == (max(scores) if restore_best else scores[-1])

@@ -4,22 +4,22 @@
   python -m idw_jax.experiments.figures fig6 fig7 --config=configs/ml1m.py --seeds=0,1,2
   python -m idw_jax.experiments.figures all --tiny --out=/tmp/figs           # seconds-sized
 
-Figures (full-size defaults; times are for the synthetic benchmark on 2 CPU cores):
-  fig1  item embeddings (2-D PCA / t-SNE), SUR vs MUR at cluster exponent 0 and 2     ~5 min
+Figures (full-size defaults; the measured cost of each is in docs/results.md, beside its command):
+  fig1  item embeddings (2-D PCA / t-SNE), SUR vs MUR at cluster exponent 0 and 2
   fig3  tail / head / all HR@20 and mean silhouette vs cluster exponent 0..2 for SUR, MUR,
-        MUR-IDW (1 seed by default: --seeds=0,1,2 for error bars, ~3x the time)     ~25 min
+        MUR-IDW (1 seed by default: --seeds=0,1,2 for error bars, ~3x the time)
   fig4  item embeddings, IDW weights and silhouette across IDW iterations (one MUR-IDW run
-        at exponent 2)                                                                ~3 min
+        at exponent 2)
   fig5  NDCG@20 on overall / head / tail items relative to MUR (MUR, Qmargin, Item Norm,
-        MUR-IDW; seeds 0,1,2)                                                         ~20 min
+        MUR-IDW; seeds 0,1,2)
   fig6  HR@20 / NDCG@20 against M in {1, 2, 3, 5, 8} (MUR, Item Norm, MUR-IDW; SUR as a
-        reference line; 1 seed)                                                       ~30 min
+        reference line; 1 seed)
   fig7  MUR-IDW against eta in {1..7}e-4 and momentum in {0.7, 0.8, 0.9, 0.99, 1.0} (1 seed;
-        the number of wake phases is written at each point)                          ~35 min
+        the number of wake phases is written at each point)
   fig8  SUR-IDW and MUR-IDW with and without user-tower calibration, MUR as reference
-        (seeds 0,1)                                                                   ~25 min
+        (seeds 0,1)
   fig9  item frequency distribution (normalised frequency vs items sorted by frequency):
-        synthetic at exponents 0, 1, 2 and every real dataset whose file is present  ~1 min
+        synthetic at exponents 0, 1, 2 and every real dataset whose file is present
 
 Runs live in <runs>/runs/<name> (default --runs=results/<data.name>, the folder the grid
 command writes Table 1 into, so the table's runs are reused; with --tiny, <out>/tiny). Fixed
@@ -49,16 +49,7 @@ from idw_jax.experiments import grid
 from idw_jax.experiments import records
 from idw_jax.experiments import tables
 
-# --tiny: a grid of seconds (the shapes of the figures, not their numbers).
-TINY_OVERRIDES = {
-    "data.synthetic.num_users": 300,
-    "data.synthetic.cluster_exponent": 2.0,
-    "train.batch_size": 32,
-    "train.max_epochs": 1,
-    "idw.max_iterations": 1,
-    "idw.wake_max_epochs": 1,
-    "idw.calibration_max_epochs": 1,
-}
+# --tiny runs config.TINY_SWEEP: a grid of seconds (the shapes of the figures, not their numbers).
 EXPONENTS = (0.0, 0.5, 1.0, 1.5, 2.0)
 NUM_INTERESTS = (1, 2, 3, 5, 8)
 ETAS = tuple(k * 1e-4 for k in range(1, 8))
@@ -98,7 +89,7 @@ class Context:
   def __post_init__(self):
     self.out = Path(self.out)
     if self.tiny:
-      self.fixed = {**TINY_OVERRIDES, **self.fixed}
+      self.fixed = {**config_lib.TINY_SWEEP, **self.fixed}
 
   def config(self):
     """The dataset config with the fixed overrides (not finalized)."""
@@ -622,7 +613,7 @@ def _define_flags():
                       "one whose data file is present).")
   flags.DEFINE_enum("projection", "pca", ["pca", "tsne"], "2-D projection for fig1/fig4.")
   flags.DEFINE_bool("tiny", False, "Seconds-sized runs (tests): " + ", ".join(
-      f"{k}={v}" for k, v in TINY_OVERRIDES.items()) + ", fewer sweep values.")
+      f"{k}={v}" for k, v in config_lib.TINY_SWEEP.items()) + ", fewer sweep values.")
   flags.DEFINE_integer("jobs", 1, "Runs at a time (see idw_jax.experiments.grid).")
   flags.DEFINE_string("compilation_cache", compilation_cache_lib.DEFAULT,
                       "JAX persistent compilation cache ('' = off).")

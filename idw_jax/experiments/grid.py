@@ -32,11 +32,11 @@ calls as launch.py (config.finalize, pipeline.load_sequences/make_splits, driver
 with a data cache per data config and a mesh over all local devices; a run that raises is
 reported as failed and the grid goes on. With --jobs=N > 1 every run is a subprocess of
 launch.py, N at a time, each pinned to its share of the local GPUs (or sharing them with a
-memory fraction); a run that crashes cannot take the others with it. Both use JAX's persistent
-compilation cache (--compilation_cache), which is what removes most of the per-run cost: the
-Trainer jits per instance, so without it every run of a grid compiles from scratch. On a
-CPU with few cores --jobs=1 is the fastest (each run already uses every core); --jobs pays off
-on a host with several GPUs or many cores. Multi-host (TPU pod) runs go through launch.py.
+memory fraction); a run that crashes cannot take the others with it. In one process, runs of
+one shape share the compiled training step (train.train_call is jitted at module level); across
+processes JAX's persistent compilation cache (--compilation_cache) does. On a CPU with few
+cores --jobs=1 is the fastest (each run already uses every core); --jobs pays off on a host
+with several GPUs or many cores. Multi-host (TPU pod) runs go through launch.py.
 
 At the end the grid writes `<out>/grid.json` (the runs and their folders) and the tables
 (`idw_jax.experiments.tables`): table.md, table.csv, fig5.md, fig5.png. Figures run their grids
