@@ -226,20 +226,45 @@ class Driver:
         arrays["opt_state"].hyperparams["learning_rate"] = sharding.replicate(
             np.float32(s["lr"]), self.trainer.mesh)
 
+  def _label(self, progress) -> str:
+    return progress.phase if progress.phase != WAKE else f"wake {progress.idw_iter}"
+
   def _train_epoch(self, arrays, progress):
     """One epoch (or the last, partial one of a fractional budget), validation, early
     stopping, checkpoint. Its seconds are split into steps / valid / checkpoint / log / other."""
-    cfg, tr = self.cfg, self.trainer
     t_start = time.perf_counter()
     s = self._phase_settings(progress, arrays)
-    sched = self._schedule(s)
-    spe, budget = tr.steps_per_epoch, self._budget(s["max_epochs"])
+    spe, budget = self.trainer.steps_per_epoch, self._budget(s["max_epochs"])
     total = min(spe, budget - progress.epoch * spe)
+    t_steps, t_ckpt = self._epoch_steps(arrays, progress, s, total)
+    t0 = time.perf_counter()
+    valid = self.trainer.primary(
+        self.trainer.evaluate(arrays["params"], "valid", primary_only=True))
+    t_valid = time.perf_counter() - t0
+    rec = self._end_epoch(arrays, progress, s, valid, total, t_start)
+    rec["timing"] = self._timing(t_start, t_steps, t_valid, t_ckpt, rec.pop("log_seconds"))
+    if progress.bad_epochs >= s["patience"] or progress.epoch * spe >= budget:
+      if self.cfg.train.restore_best:
+        arrays["params"] = jax.tree.map(jnp.copy, arrays["best_params"])
+      self._end_train_phase(arrays, progress)
+    t0 = time.perf_counter()
+    self._save(arrays, progress, "epoch_end")
+    # The checkpoint holds the timing without its own save; the run's history has it all.
+    rec["timing"] = self._timing(t_start, t_steps, t_valid, t_ckpt + time.perf_counter() - t0,
+                                 rec["timing"]["log"])
+
+  def _epoch_steps(self, arrays, progress, s: dict, total: int) -> tuple[float, float]:
+    """The epoch's remaining steps, in jitted calls of train.steps_per_call (a mid-epoch
+    checkpoint every checkpoint.every_steps); stops at a non-finite loss. Returns the seconds
+    of steps and of checkpoints."""
+    cfg, tr = self.cfg, self.trainer
+    spe = tr.steps_per_epoch
+    sched = self._schedule(s)
     key = jax.random.wrap_key_data(arrays["rng"])
     key = jax.random.fold_in(jax.random.fold_in(key, 1 + self._phase_id(progress)), progress.epoch)
     perm = tr.epoch_permutation(key)
     state = {"params": arrays["params"], "opt_state": arrays["opt_state"]}
-    label = f"{progress.phase}{'' if progress.phase != WAKE else ' ' + str(progress.idw_iter)}"
+    label = self._label(progress)
     bar = reporting.progress(total, progress.step, f"{label} epoch {progress.epoch + 1}")
     every = cfg.checkpoint.every_steps
     t_steps = t_ckpt = 0.0
@@ -268,11 +293,12 @@ class Driver:
         t_ckpt += time.perf_counter() - t0
     if bar is not None:
       bar.close()
-    # End of epoch: validation, early stopping.
-    t0 = time.perf_counter()
-    valid = tr.primary(tr.evaluate(arrays["params"], "valid", primary_only=True))
+    return t_steps, t_ckpt
+
+  def _end_epoch(self, arrays, progress, s: dict, valid: dict, total: int, t_start) -> dict:
+    """Early-stopping bookkeeping on the validation metrics `valid`, the epoch's log line and
+    TensorBoard scalars; appends and returns the epoch's history row (with log_seconds)."""
     val = valid["overall"]
-    t_valid = time.perf_counter() - t0
     split, metric = s["metric"]
     score = valid[split][metric]
     train_loss = progress.loss_sum / max(progress.loss_steps, 1)
@@ -288,24 +314,15 @@ class Driver:
     t0 = time.perf_counter()
     self.writer.scalars(progress.epochs_total, {
         "train/loss": train_loss, **{f"valid/{k}": v for k, v in val.items() if k != "count"}})
-    self.echo(f"  {label} epoch {progress.epoch}: {total} steps, loss {train_loss:.4f}, valid "
-              f"{'' if split == 'overall' else split + ' '}{metric} {score:.2f}"
-              f"{' *' if improved else ''}, "
-              f"{time.perf_counter() - t_start:.1f} s", flush=True)
-    t_log = time.perf_counter() - t0
+    self.echo(f"  {self._label(progress)} epoch {progress.epoch}: {total} steps, loss "
+              f"{train_loss:.4f}, valid {'' if split == 'overall' else split + ' '}{metric} "
+              f"{score:.2f}{' *' if improved else ''}, {time.perf_counter() - t_start:.1f} s",
+              flush=True)
     rec = {"phase": progress.phase, "idw_iter": progress.idw_iter, "epoch": progress.epoch,
            "steps": total, "train_loss": train_loss, "valid": val, "seconds": self._elapsed(),
-           "timing": self._timing(t_start, t_steps, t_valid, t_ckpt, t_log)}
+           "log_seconds": time.perf_counter() - t0}
     progress.history.append(rec)
-    if progress.bad_epochs >= s["patience"] or progress.epoch * spe >= budget:
-      if cfg.train.restore_best:
-        arrays["params"] = jax.tree.map(jnp.copy, arrays["best_params"])
-      self._end_train_phase(arrays, progress)
-    t0 = time.perf_counter()
-    self._save(arrays, progress, "epoch_end")
-    # The checkpoint holds the timing without its own save; the run's history has it all.
-    rec["timing"] = self._timing(t_start, t_steps, t_valid, t_ckpt + time.perf_counter() - t0,
-                                 t_log)
+    return rec
 
   @staticmethod
   def _timing(t_start, steps, valid, ckpt, log) -> dict:
@@ -327,10 +344,11 @@ class Driver:
     self.table.row(row)
 
   def _end_train_phase(self, arrays, progress):
-    phase = progress.phase
-    name = phase if phase != WAKE else f"wake {progress.idw_iter}"
-    self._phase_row(progress, name)
-    self._start_phase(arrays, progress, next_phase(phase, is_idw=self.is_idw))
+    split, metric = self._phase_settings(progress, arrays)["metric"]
+    other = (split, metric) != ("overall", self.cfg.eval.early_stop_metric)
+    self._phase_row(progress, self._label(progress),   # best_valid: the phase's own metric
+                    {"metric": f"{split}/{metric}"} if other else None)
+    self._start_phase(arrays, progress, next_phase(progress.phase, is_idw=self.is_idw))
 
   def _sleep(self, arrays, progress):
     cfg, tr = self.cfg, self.trainer

@@ -270,22 +270,32 @@ def rank_metrics(ranks, ks: Sequence[int] = (5, 20)) -> dict[str, float]:
   return out
 
 
-def split_metrics(ranks, targets, is_head, ks: Sequence[int] = (5, 20)) -> dict[str, dict]:
-  """Metrics over all queries and over those whose target is a head or a tail item.
+def split_metrics(ranks, targets, is_head, ks: Sequence[int] = (5, 20),
+                  is_head_cluster=None) -> dict[str, dict]:
+  """Metrics over all queries and over those whose target is a head or a tail item (and, with
+  is_head_cluster, a head-cluster or tail-cluster item).
 
   Args:
     ranks: int[Q], 0-based ranks.
     targets: int[Q], target item ids.
     is_head: bool[N + 1] from `idw_jax.data.protocol.head_items`.
     ks: cut-offs.
+    is_head_cluster: optional bool[N + 1] from `idw_jax.data.protocol.head_clusters`.
 
   Returns:
-    {"overall": rank_metrics(...), "head": ..., "tail": ...}.
+    {"overall": rank_metrics(...), "head": ..., "tail": ...}, plus "head_clusters" and
+    "tail_clusters" with is_head_cluster.
   """
   ranks = np.asarray(ranks).reshape(-1)
-  head = np.asarray(is_head)[np.asarray(targets).reshape(-1)]
-  return {"overall": rank_metrics(ranks, ks), "head": rank_metrics(ranks[head], ks),
-          "tail": rank_metrics(ranks[~head], ks)}
+  targets = np.asarray(targets).reshape(-1)
+  head = np.asarray(is_head)[targets]
+  out = {"overall": rank_metrics(ranks, ks), "head": rank_metrics(ranks[head], ks),
+         "tail": rank_metrics(ranks[~head], ks)}
+  if is_head_cluster is not None:
+    hc = np.asarray(is_head_cluster)[targets]
+    out["head_clusters"] = rank_metrics(ranks[hc], ks)
+    out["tail_clusters"] = rank_metrics(ranks[~hc], ks)
+  return out
 
 
 def mean_silhouette(emb, clusters) -> float:

@@ -62,9 +62,10 @@ class PhaseTable:
       self.echo(f"{'phase':<14}{'epochs':>7}{'valid ' + self.metric:>15}{'|dw|':>10}"
                 f"{'silhouette':>12}{'seconds':>9}", flush=True)
       self._header = True
+    note = f"  (best_valid: {row['metric']})" if "metric" in row else ""
     self.echo(f"{row['phase']:<14}{_fmt(row.get('epochs'), 'd'):>7}"
               f"{_fmt(row.get('best_valid')):>15}{_fmt(row.get('weight_change'), '.2e'):>10}"
-              f"{_fmt(row.get('silhouette'), '.3f'):>12}{row['seconds']:>9.1f}", flush=True)
+              f"{_fmt(row.get('silhouette'), '.3f'):>12}{row['seconds']:>9.1f}{note}", flush=True)
 
 
 def results(cfg, progress, data_report: dict, mesh) -> dict:

@@ -409,10 +409,12 @@ class Trainer:
       ranks["full"] = np.asarray(metrics.full_corpus_ranks(
           z, item_emb, targets, self._score_fn, block_q=self.cfg.eval.block_users,
           block_items=self.cfg.eval.block_items, mesh=self.mesh))
-      out["full"] = metrics.split_metrics(ranks["full"], targets, self.splits.is_head, ks)
+      out["full"] = metrics.split_metrics(ranks["full"], targets, self.splits.is_head, ks,
+                                          self.splits.is_head_cluster)
     if self.splits.negatives is not None:
       ranks["sampled"] = self._sampled_ranks(z, item_emb, targets)
-      out["sampled"] = metrics.split_metrics(ranks["sampled"], targets, self.splits.is_head, ks)
+      out["sampled"] = metrics.split_metrics(ranks["sampled"], targets, self.splits.is_head, ks,
+                                             self.splits.is_head_cluster)
     else:
       out["sampled"] = None
     if return_ranks:

@@ -49,7 +49,7 @@ def test_run_has_every_phase_and_results(reference):
     assert name in out
   assert r["method"] == "mur_idw" and r["dataset"] == "synthetic"
   assert r["config"]["model"]["num_interests"] == 5
-  assert set(r["test"]["full"]) == {"overall", "head", "tail"}
+  assert set(r["test"]["full"]) == {"overall", "head", "tail", "head_clusters", "tail_clusters"}
   assert r["test"]["sampled"] is None                      # 50 items: full ranking only
   assert len(r["idw_trace"]) == 2 and all("weight_change" in t for t in r["idw_trace"])
   assert r["device"]["count"] >= 1 and r["wall_seconds"] > 0

@@ -5,7 +5,7 @@ import pytest
 
 from idw_jax import methods
 from idw_jax.data import pipeline
-from idw_jax.driver import Driver
+from idw_jax.driver import Driver, RunState
 from tests.tiny import tiny_config
 
 
@@ -28,7 +28,8 @@ def test_pretraining_loss_follows_the_row(name, tmp_path):
   cfg = tiny_config(name)
   splits = pipeline.make_splits(cfg.data, pipeline.load_sequences(cfg.data))
   d = Driver(cfg, splits, tmp_path)
-  s = d._phase_settings({"phase": "pretrain"}, None)   # pylint: disable=protected-access
+  state = RunState(config=cfg.to_dict(), phase="pretrain")
+  s = d._phase_settings(state, None)   # pylint: disable=protected-access
   ew, counts = s["tables"].example_weight, splits.train_counts
   seen = counts > 0
   if name == "freq_balance":   # every seen item carries the same share of the loss

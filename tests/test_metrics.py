@@ -201,3 +201,22 @@ def test_mean_silhouette_vs_formula():
   # Well separated clusters score close to 1.
   tight = 100.0 * np.eye(4)[labels] + 0.01 * rng.normal(size=(labels.size, 4))
   assert metrics.mean_silhouette(tight, labels) > 0.99
+
+
+def test_head_clusters_and_the_cluster_split():
+  # Hand-worked: 3 clusters of 2 items; training targets per item (id 1..6) 5,1 | 2,2 | 9,0.
+  # Cluster totals 6 | 4 | 9: with fraction 0.2, ceil(0.6) = 1 head cluster, the third.
+  counts = np.array([0, 5, 1, 2, 2, 9, 0])
+  clusters = np.array([-1, 0, 0, 1, 1, 2, 2])
+  hc = protocol.head_clusters(counts, clusters, 0.2)
+  np.testing.assert_array_equal(hc, [False, False, False, False, False, True, True])
+  # fraction 0.5: ceil(1.5) = 2 clusters; 6 > 4, so clusters 2 and 0.
+  np.testing.assert_array_equal(protocol.head_clusters(counts, clusters, 0.5),
+                                [False, True, True, False, False, True, True])
+  # Queries with targets 1, 5, 6, 3 ranked 0, 30, 2, 1: head clusters hold targets 5 and 6.
+  out = metrics.split_metrics(np.array([0, 30, 2, 1]), np.array([1, 5, 6, 3]),
+                              protocol.head_items(counts, 0.2), ks=(20,), is_head_cluster=hc)
+  assert out["head_clusters"]["count"] == 2 and out["tail_clusters"]["count"] == 2
+  assert out["head_clusters"]["HR@20"] == 50.0 and out["tail_clusters"]["HR@20"] == 100.0
+  assert "head_clusters" not in metrics.split_metrics(np.array([0]), np.array([1]),
+                                                      protocol.head_items(counts, 0.2), ks=(20,))

@@ -41,6 +41,8 @@ class Splits:
     is_head: bool[N+1] head items (the most frequent training targets).
     clusters: optional int32[N+1] ground-truth clusters (synthetic data).
     train_targets: "every_prefix" or "last".
+    is_head_cluster: optional bool[N+1], items of the head clusters (`head_clusters`; with
+      `clusters` only): the paper's Fig. 3d/e split head and tail by interest clusters.
     report: counts of what the protocol built and dropped.
   """
 
@@ -54,6 +56,7 @@ class Splits:
   clusters: np.ndarray | None
   train_targets: str
   report: dict
+  is_head_cluster: np.ndarray | None = None
 
   @property
   def num_windows(self) -> int:
@@ -230,6 +233,21 @@ def item_filter(seqs: UserSequences, min_count: int) -> tuple[UserSequences, dic
   return out, report
 
 
+def head_clusters(target_counts, clusters, fraction: float = 0.2) -> np.ndarray:
+  """Items of the head clusters: the ceil(fraction * C) clusters with the most training targets
+  (ties: the smaller cluster id), as the paper's Fig. 3d/e split frequent from infrequent
+  interest clusters. clusters: int[N+1] (index 0 padding, ignored). Returns bool[N+1]."""
+  counts = np.asarray(target_counts).reshape(-1).astype(np.float64)
+  clusters = np.asarray(clusters).reshape(-1)
+  ids = np.unique(clusters[1:])
+  per_cluster = np.array([counts[1:][clusters[1:] == c].sum() for c in ids])
+  num_head = max(1, int(np.ceil(round(fraction * ids.size, 9))))
+  head = ids[np.lexsort((ids, -per_cluster))[:num_head]]
+  out = np.isin(clusters, head)
+  out[0] = False
+  return out
+
+
 def head_items(target_counts, fraction: float = 0.2) -> np.ndarray:
   """Head items (Sec. 4.2): the most frequent training targets.
 
@@ -321,4 +339,6 @@ def build_splits(seqs: UserSequences, *, max_len: int = 30, stride: int | None =
   return Splits(windows=windows, lengths=lengths, window_user=user.astype(np.int32),
                 num_items=seqs.num_items, train_counts=train_counts, negatives=negatives,
                 is_head=head_items(train_counts, head_fraction), clusters=seqs.clusters,
-                train_targets=train_targets, report=report)
+                train_targets=train_targets, report=report,
+                is_head_cluster=None if seqs.clusters is None else head_clusters(
+                    train_counts, seqs.clusters, head_fraction))
