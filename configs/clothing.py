@@ -13,6 +13,5 @@ def get_config(arg=None):
       "data.name": "clothing",
       "data.source": "amazon",
       "data.path": "amazon2018/Clothing_Shoes_and_Jewelry.json.gz",
-      "train.batch_size": 64,      # packed rows (train.pack_windows) of max_len - 2 slots
-      "train.pack_windows": True,
+      "train.pack_windows": True,  # batches of packed rows (batch size: config.DATASET_PRESETS)
   }, arg)

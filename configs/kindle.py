@@ -12,6 +12,5 @@ def get_config(arg=None):
       "data.name": "kindle",
       "data.source": "amazon",
       "data.path": "amazon2018/Kindle_Store.json.gz",
-      "train.batch_size": 64,      # packed rows (train.pack_windows) of max_len - 2 slots
-      "train.pack_windows": True,
+      "train.pack_windows": True,  # batches of packed rows (batch size: config.DATASET_PRESETS)
   }, arg)
