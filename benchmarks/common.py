@@ -129,6 +129,6 @@ def trace_top_ops(folder: str, per: int, n: int = 12, sources: dict | None = Non
     if e.get("ph") == "X" and not e["name"].startswith(_WRAPPERS):
       total[e["name"]] += e.get("dur", 0)
       calls[e["name"]] += 1
-  src = lambda k: (sources or {}).get(k, "").replace("jit(_train_call_impl)/while/body/", "")
+  src = lambda k: (sources or {}).get(k, "").replace("jit(train_call)/while/body/", "")
   return [{"op": k, "ms": fmt(v / 1e3 / per), "calls": fmt(calls[k] / per), "source": src(k)}
           for k, v in total.most_common(n)]

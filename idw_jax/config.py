@@ -250,8 +250,9 @@ def base_config() -> ml_collections.ConfigDict:
                                 # representations, far fewer padded slots on short-sequence
                                 # data (idw_jax/packing.py). No effect with one target/window.
   t.max_epochs = config_dict.placeholder(int)      # pretraining epochs at most (preset)
-  t.patience = config_dict.placeholder(int)        # early stopping: epochs without a gain
-  #                               in validation (eval.early_stop_metric) before a phase ends
+  t.patience = config_dict.placeholder(int)        # early stopping in pretraining: epochs
+  #                               without a gain in validation (eval.early_stop_metric); wake
+  #                               phases and calibration: idw.wake_patience, calibration_patience
   t.restore_best = config_dict.placeholder(bool)   # a phase ends with its best epoch's
   #                               parameters (else its last)
   t.shuffle = config_dict.placeholder(bool)        # a new window order every epoch (else
@@ -346,6 +347,11 @@ def backfill(saved: dict) -> dict:
         out[k] = fill(out[k], v, f"{prefix}{k}.")
     return out
   out = fill(saved, base_config().to_dict(), "")
+  # Before they existed, wake phases and calibration used train.patience.
+  patience = saved.get("train", {}).get("patience")
+  for field in ("wake_patience", "calibration_patience"):
+    if patience is not None and field not in saved.get("idw", {}):
+      out["idw"][field] = patience
   for (section, field), value in _REMOVED.items():
     if isinstance(out.get(section), dict) and out[section].get(field, value) == value:
       out[section] = {k: v for k, v in out[section].items() if k != field}
@@ -438,6 +444,8 @@ def _validate(c):
   _check(m.encoder != "tfrs" or p.train_targets == "last", "model.encoder",
          "'tfrs' attends both ways within a prefix, so it needs "
          "data.protocol.train_targets='last' (one target per window)")
+  _check(m.encoder != "tfrs" or not m.positions, "model.encoder",
+         "'tfrs' has no position embeddings (the authors' towers); set model.positions=False")
   _check(m.interest_pool in ("plain", "scaled"), "model.interest_pool",
          f"unknown {m.interest_pool!r}")
   _check(m.item_tower in ("mlp", "tfrs"), "model.item_tower", f"unknown {m.item_tower!r}")
@@ -452,8 +460,9 @@ def _validate(c):
   _check(i.calibration_patience >= 1, "idw.calibration_patience",
          f"must be >= 1, got {i.calibration_patience}")
   split, _, name = i.wake_early_stop_metric.rpartition("/")
-  _check(split in ("", "overall", "head", "tail") and
-         (name == "" or name in {f"{n}@{k}" for n in ("HR", "NDCG") for k in c.eval.ks}),
+  _check(i.wake_early_stop_metric == "" or (
+             split in ("", "overall", "head", "tail") and
+             name in {f"{n}@{k}" for n in ("HR", "NDCG") for k in c.eval.ks}),
          "idw.wake_early_stop_metric", "must be '' or [overall|head|tail/]HR@K or NDCG@K with K "
          f"in eval.ks, got {i.wake_early_stop_metric!r}")
   _check(i.kde_covariance in ("isotropic", "full"), "idw.kde_covariance",

@@ -367,7 +367,8 @@ class Driver:
     change = float(density.weight_change(w_new, w, norm=cfg.idw.stopping_norm))
     if not np.isfinite(change):
       raise FloatingPointError(f"IDW sleep {t}: non-finite item weights (the item embeddings "
-                               "hold NaN or inf); no results were written")
+                               "hold NaN or inf, or, with idw.kde_covariance=full, the kernel "
+                               "covariance is singular); no results were written")
     timing = {"kde": time.perf_counter() - clock}
     clock = time.perf_counter()
     sil = tr.silhouette(arrays["params"])

@@ -76,6 +76,7 @@ class ParametricAttention(nn.Module):
     if at is not None:            # only the prefix ending at position at[b]: z[b] is [M, d]
       visible = jnp.arange(t)[None, :] <= at[:, None]                 # [B, T]
       alpha = jax.nn.softmax(jnp.where(visible[:, None, :], logits, -jnp.inf), axis=-1)
+      self.sow("intermediates", "alpha", alpha)   # [B, M, T]: serving reads it (recommend.py)
       return jnp.einsum("bmi,bid->bmd", alpha, h)
     causal = jnp.tril(jnp.ones((t, t), bool))[None]                   # [1, t, i]
     if segments is not None:                                          # packed rows: own window
@@ -156,7 +157,7 @@ class UserTower(nn.Module):
       mask = nn.make_causal_mask(seq)
     else:
       visible = jnp.arange(seq.shape[1])[None, :] <= at[:, None]        # [B, T]
-      mask = visible[:, None, None, :]                                 # [B, 1, T(q), T(k)]
+      mask = visible[:, None, None, :]              # [B, 1, 1, T(k)], broadcast over queries
     for i in range(self.num_layers):
       x = TfrsBlock(self.num_heads, name=f"block{i}")(x, mask)
     return ParametricAttention(self.num_interests, self.interest_pool, name="interests")(

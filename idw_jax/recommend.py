@@ -19,8 +19,8 @@ affinity (config.model.affinity, `idw_jax.affinity`) against the item embeddings
 uses (`Trainer.item_embeddings`), exactly over the whole catalogue in blocks of items
 (`idw_jax.export.blocked_top_k`; equal scores: the smaller dense id first). For M > 1 each item
 names the interest m whose representation scores it highest and the history items that
-interest's parametric attention weighs most (recomputed from the encoder output and the learned
-queries, `interest_attention`).
+interest's parametric attention weighs most (the pooling weights the tower sows,
+`models.ParametricAttention`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ import sys
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -46,27 +45,13 @@ from idw_jax.export import Recommendations, Recommender, Vocabulary, format_rows
 from idw_jax.train import Trainer
 
 
-def interest_attention(queries: jax.Array, h: jax.Array, at: jax.Array) -> jax.Array:
-  """ParametricAttention's weights at the prefix ending at `at`: softmax over the visible
-  positions i <= at[b] of q_m . h[b, i]. queries [M, d], h [B, W, d] (the encoder output,
-  `ln_out`), at int32[B] -> [B, M, W] (0 beyond at)."""
-  logits = jnp.einsum("md,bid->bmi", queries, h)
-  visible = jnp.arange(h.shape[1])[None, :] <= at[:, None]
-  return jax.nn.softmax(jnp.where(visible[:, None, :], logits, -jnp.inf), axis=-1)
-
-
-def _is_encoder_output(module, method_name: str) -> bool:
-  return module.name == "ln_out" and method_name == "__call__"
-
-
 def tower_fn(user: models.UserTower, user_params):
   """The user tower as serving runs it: (seq int32[B, W], at int32[B]) ->
-  (z [B, M, d] = UserTower(seq, at=at), attention [B, M, W] of each interest)."""
+  (z [B, M, d] = UserTower(seq, at=at), attention [B, M, W] of each interest: the pooling
+  weights ParametricAttention sows, 0 beyond at), for every encoder and pooling."""
   def fn(seq, at):
-    z, state = user.apply({"params": user_params}, seq, at=at,
-                          capture_intermediates=_is_encoder_output, mutable=["intermediates"])
-    h = state["intermediates"]["ln_out"]["__call__"][0]
-    return z, interest_attention(user_params["interests"]["queries"], h, at)
+    z, state = user.apply({"params": user_params}, seq, at=at, mutable=["intermediates"])
+    return z, state["intermediates"]["interests"]["alpha"][0]
   return fn
 
 

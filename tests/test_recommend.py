@@ -281,3 +281,43 @@ def test_the_loader_needs_only_numpy_and_jax(run):
   assert "temperature" in facts and "cpu" in facts["platforms"]
   vocab = json.loads((run["export"] / "vocab.json").read_text())
   assert vocab["dense_to_raw"][:3] == [None, 1, 2] and vocab["raw_to_dense"]["50"] == 50
+
+
+def test_authors_towers_serve_with_their_pooling_weights(tmp_path):
+  """The authors' preset (tfrs encoder without a final LayerNorm, scaled pooling): the served
+  representations equal UserTower.apply(..., at=), and the attention returned is the pooling's,
+  learned scale included (z = sum_i a_i x_i over the encoder output x)."""
+  wd = tmp_path / "authors"
+  proc = _run(str(ROOT / "launch.py"), f"--workdir={wd}",
+              "--config=" + str(ROOT / "configs/synthetic.py") + ":mur,authors_code,tiny")
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  meta, load = checkpoints.read_finished_run(wd, "test")
+  cfg = ml_collections.ConfigDict(config_lib.backfill(meta["config"]))
+  assert cfg.model.encoder == "tfrs" and cfg.model.interest_pool == "scaled"
+  params = load(None)["params"]["user"]
+  params["interests"]["scale"] = jnp.float32(3.0)          # a scale that matters
+  tr = Trainer(cfg, pipeline.make_splits(cfg.data, pipeline.load_sequences(cfg.data)))
+  seq = tr.splits.windows[:12, :-1]
+  at = (tr.splits.lengths[:12] - 2).astype(np.int32)
+  captured = []
+
+  def keep_input(next_fun, args, kwargs, context):
+    if isinstance(context.module, models.ParametricAttention):
+      captured.append(args[0])
+    return next_fun(*args, **kwargs)
+
+  with nn.intercept_methods(keep_input):
+    want = np.asarray(tr.user.apply({"params": params}, jnp.asarray(seq), at=jnp.asarray(at)))
+  z, att = recommend.tower_fn(tr.user, params)(jnp.asarray(seq), jnp.asarray(at))
+  np.testing.assert_allclose(np.asarray(z), want, rtol=1e-6, atol=1e-6)
+  att = np.asarray(att)
+  np.testing.assert_allclose(att.sum(-1), 1.0, atol=1e-5)
+  assert all(np.all(att[b, :, at[b] + 1:] == 0) for b in range(12))
+  np.testing.assert_allclose(np.einsum("bmi,bid->bmd", att, np.asarray(captured[0])), want,
+                             rtol=1e-4, atol=1e-5)
+  served = recommend.load_run(wd)
+  export.write(served, tmp_path / "export")
+  hist = [_text(seq[b, :at[b] + 1]) for b in range(12)]
+  np.testing.assert_allclose(export.load(tmp_path / "export").user_reps(hist),
+                             served.user_reps(hist), rtol=1e-5, atol=1e-6)
+  assert len(served.top_k(hist[:1], k=5).items[0]) == 5

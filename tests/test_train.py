@@ -118,6 +118,7 @@ def test_trainers_with_one_spec_share_one_compiled_step():
     ("idw.wake_early_stop_metric", "tail/HR@7", "idw.wake_early_stop_metric"),
     ("idw.wake_early_stop_metric", "middle/HR@5", "idw.wake_early_stop_metric"),
     ("idw.wake_patience", 0, "idw.wake_patience"),
+    ("idw.wake_early_stop_metric", "tail/", "idw.wake_early_stop_metric"),
 ])
 def test_impossible_config_values_name_the_field(field, value, match):
   c = config_lib.get_config_for({}, "mur")
@@ -240,3 +241,20 @@ def test_a_phase_ends_with_its_best_or_its_last_epoch(tmp_path, restore_best):
   final = results["valid"]["full"]["overall"]["NDCG@20"]
   assert len(scores) == 4 and scores[-1] < max(scores)   # the two choices differ here
   assert final == (max(scores) if restore_best else scores[-1])
+
+
+def test_backfill_keeps_old_runs_meaning():
+  # A config stored before a field existed gets the value that gave that run's behaviour:
+  # the preset fields added with the authors' towers get the old towers; the wake and
+  # calibration patience of an old run were its train.patience.
+  saved = tiny_config("mur_idw").to_dict()
+  saved["train"]["patience"] = 5
+  for section, field in (("model", "encoder"), ("model", "interest_pool"), ("model", "item_tower"),
+                         ("idw", "wake_patience"), ("idw", "calibration_patience"),
+                         ("idw", "kde_covariance"), ("train", "shuffle")):
+    del saved[section][field]
+  out = config_lib.backfill(saved)
+  assert (out["model"]["encoder"], out["model"]["interest_pool"], out["model"]["item_tower"]) == (
+      "pre_ln", "plain", "mlp")
+  assert out["idw"]["wake_patience"] == out["idw"]["calibration_patience"] == 5
+  assert out["idw"]["kde_covariance"] == "isotropic" and out["train"]["shuffle"] is True
