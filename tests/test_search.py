@@ -10,17 +10,18 @@ from idw_jax.experiments import search
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _entry(method, m, eta, valid, wakes, converged):
+def _entry(method, m, eta, valid, wakes, converged, seed=0):
   res = {"valid": {"sampled": None, "full": {"overall": {"NDCG@20": valid}}},
          "test": {"sampled": None, "full": {"overall": {"HR@20": 80.0, "NDCG@20": valid - 1},
                                             "tail": {"NDCG@20": 20.0}}},
          "phases": [{"phase": f"wake {i + 1}"} for i in range(wakes)],
          "idw_trace": [{"converged": converged}]}
-  return {"method": method, "sweep": {"momentum": m, "eta": eta}, "results": res}
+  return {"method": method, "seed": seed, "sweep": {"momentum": m, "eta": eta}, "results": res}
 
 
 def test_summary_and_selection_by_hand():
-  rows = [_entry("mur_idw", 0.9, 1e-4, 30.0, 8, False), _entry("mur_idw", 0.9, 1e-4, 32.0, 8, True),
+  rows = [_entry("mur_idw", 0.9, 1e-4, 30.0, 8, False),
+          _entry("mur_idw", 0.9, 1e-4, 32.0, 8, True, seed=1),
           _entry("mur_idw", 0.7, 4e-4, 31.5, 3, True), _entry("sur_idw", 0.8, 2e-4, 29.0, 5, True)]
   entries = search.summarize(rows)
   by = {(e["method"], e["momentum"], e["eta"]): e for e in entries}
@@ -31,6 +32,21 @@ def test_summary_and_selection_by_hand():
   assert (best["mur_idw"]["momentum"], best["mur_idw"]["eta"]) == (0.7, 4e-4)   # 31.5 > 31.0
   text = search.markdown(entries, "NDCG@20", "cmd")
   assert "## MUR-IDW: selected m = 0.7, eta = 0.0004" in text and "**31.50**" in text
+  assert e["control_ndcg"] is None and text.rstrip().endswith("| - |")   # no controls given
+
+
+def test_controls_are_matched_by_seed_and_wake_phases():
+  # Seed 0 ran 8 wake phases, seed 1 ran 6: each is set beside the control with as many.
+  rows = [_entry("mur_idw", 0.9, 1e-4, 30.0, 8, True, seed=0),
+          _entry("mur_idw", 0.9, 1e-4, 32.0, 6, True, seed=1)]
+  control = lambda ndcg: {"test": {"sampled": None, "full": {"overall": {"NDCG@20": ndcg}}}}  # noqa: E731
+  controls = {("mur_idw", 0, 8): control(40.0), ("mur_idw", 1, 6): control(44.0),
+              ("mur_idw", 1, 8): control(99.0)}                 # another wake count: not used
+  (e,) = search.summarize(rows, controls=controls)
+  assert e["control_ndcg"] == 42.0
+  assert "| 42.00 |" in search.markdown([e], "NDCG@20", "cmd")
+  del controls[("mur_idw", 1, 6)]
+  assert search.summarize(rows, controls=controls)[0]["control_ndcg"] is None
 
 
 def test_search_cli_writes_the_table(tmp_path):
@@ -47,4 +63,8 @@ def test_search_cli_writes_the_table(tmp_path):
   text = table.read_text()
   assert "## MUR-IDW: selected m = " in text
   assert text.count("| 0.5 | 0.01 | 1 |") == 1 and text.count("| 0.9 | 0.01 | 1 |") == 1
-  assert len(list((tmp_path / "grid" / "records").glob("*.json"))) == 2
+  names = [p.name for p in (tmp_path / "grid" / "records").glob("*.json")]
+  assert sum("momentum1" not in n for n in names) == 2          # the two IDW runs
+  assert 1 <= sum("momentum1" in n for n in names) <= 2         # their m = 1 controls
+  rows = [line for line in text.splitlines() if line.startswith("| 0.")]
+  assert rows and all(not line.rstrip().endswith("| - |") for line in rows)

@@ -11,6 +11,12 @@ per method and (m, eta), the validation metric (the selection criterion, mean ov
 number of wake phases each run took and whether eta or the cap (idw.max_iterations) ended the
 loop, and the test metrics. The selected (m, eta) is the one with the best mean validation
 metric; rerunning with more seeds or values adds to the same table.
+
+Controls (--controls, default on): an IDW run also trains longer than its base run (one wake
+phase after another), so for every finished IDW run the search also runs the same loop with
+m = 1 and eta = 0 for as many wake phases (the weights stay at p: the wake phases are plain
+training) and puts its test NDCG@20 beside the run's. Where the control scores as well, IDW's
+change is the extra training, not the weighting.
 """
 
 from __future__ import annotations
@@ -31,17 +37,30 @@ def _primary(results: dict, split: str) -> dict:
   return results[split][metrics.primary_kind(results[split])]
 
 
-def summarize(rows: Sequence[dict], metric: str = "NDCG@20") -> list[dict]:
+def wake_phases(results: dict) -> int:
+  return sum(1 for p in results["phases"] if p["phase"].startswith("wake"))
+
+
+def control_sweep(n: int) -> dict:
+  """The grid point of the m = 1 control with n wake phases."""
+  return {"idw.momentum": [1.0], "idw.eta": [0.0], "idw.max_iterations": [int(n)]}
+
+
+def summarize(rows: Sequence[dict], metric: str = "NDCG@20",
+              controls: dict | None = None) -> list[dict]:
   """One entry per (method, m, eta): seeds, validation/test means, wake phases, what ended the
-  loop. rows: records rows whose sweep holds "momentum" and "eta"."""
+  loop, and (with controls: {(method, seed, wake phases): results}) the mean test NDCG@20 of
+  the m = 1 controls of its runs. rows: records rows whose sweep holds "momentum" and "eta"."""
   groups: dict[tuple, list[dict]] = {}
   for r in rows:
     if r.get("results"):
       key = (r["method"], float(r["sweep"]["momentum"]), float(r["sweep"]["eta"]))
-      groups.setdefault(key, []).append(r["results"])
+      groups.setdefault(key, []).append((r["seed"], r["results"]))
   out = []
-  for (method, m, eta), runs in sorted(groups.items()):
-    wakes = [sum(1 for p in res["phases"] if p["phase"].startswith("wake")) for res in runs]
+  for (method, m, eta), seeded in sorted(groups.items()):
+    runs = [res for _, res in seeded]
+    wakes = [wake_phases(res) for res in runs]
+    matched = [(controls or {}).get((method, seed, w)) for (seed, _), w in zip(seeded, wakes)]
     ended = ["eta" if res["idw_trace"] and res["idw_trace"][-1]["converged"] else "cap"
              for res in runs]
     out.append({
@@ -50,6 +69,8 @@ def summarize(rows: Sequence[dict], metric: str = "NDCG@20") -> list[dict]:
         "test_hr": float(np.mean([_primary(res, "test")["overall"]["HR@20"] for res in runs])),
         "test_ndcg": float(np.mean([_primary(res, "test")["overall"]["NDCG@20"] for res in runs])),
         "tail_ndcg": float(np.mean([_primary(res, "test")["tail"]["NDCG@20"] for res in runs])),
+        "control_ndcg": (None if not matched or any(c is None for c in matched) else float(
+            np.mean([_primary(c, "test")["overall"]["NDCG@20"] for c in matched]))),
         "wakes": wakes, "ended": ended})
   return out
 
@@ -69,13 +90,16 @@ def markdown(entries: Sequence[dict], metric: str, command: str) -> str:
            f"{metric}", "", f"Command: `{command}`", "",
            "Validation and test metrics are sampled where the dataset has the sampled protocol, "
            "means over the seeds run; wake phases per run, and what ended each run's loop "
-           "(eta: the weight change fell below eta; cap: idw.max_iterations).", ""]
+           "(eta: the weight change fell below eta; cap: idw.max_iterations). Control: the "
+           "test NDCG@20 of the same loop with m = 1, eta = 0 and as many wake phases (the "
+           "weights stay at p: as much extra training, no re-weighting); - where not run.", ""]
   for method in sorted({e["method"] for e in entries}, key=config_lib.METHODS.index):
     b = best[method]
     lines += [f"## {tables.NAMES.get(method, method)}: selected m = {b['momentum']:g}, "
               f"eta = {b['eta']:g}", "",
               f"| m | eta | seeds | valid {metric} | wake phases | ended by | test HR@20 | "
-              f"test NDCG@20 | tail NDCG@20 |", "|---|---|---|---|---|---|---|---|---|"]
+              f"test NDCG@20 | tail NDCG@20 | control test NDCG@20 |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for e in entries:
       if e["method"] != method:
         continue
@@ -83,7 +107,8 @@ def markdown(entries: Sequence[dict], metric: str, command: str) -> str:
       lines.append(f"| {e['momentum']:g} | {e['eta']:g} | {e['seeds']} | "
                    f"{mark}{e['valid']:.2f}{mark} | {', '.join(map(str, e['wakes']))} | "
                    f"{', '.join(e['ended'])} | {e['test_hr']:.2f} | {e['test_ndcg']:.2f} | "
-                   f"{e['tail_ndcg']:.2f} |")
+                   f"{e['tail_ndcg']:.2f} | "
+                   f"{'-' if e.get('control_ndcg') is None else format(e['control_ndcg'], '.2f')} |")
     lines.append("")
   return "\n".join(lines)
 
@@ -108,7 +133,20 @@ def main(argv):
   print(f"search: {len(specs)} runs under {out}/runs", flush=True)
   recs = grid.run_grid(specs, out, max_new_runs=f.max_new_runs, write_tables=False,
                        echo=lambda s: print(s, flush=True))
-  entries = summarize(records_lib.records_to_rows(recs))
+  controls: dict = {}
+  if f.controls:
+    fixed = {k: v for k, v in overrides.items() if k != "idw.max_iterations"}
+    wanted = sorted({(r.spec.method, r.spec.seed, wake_phases(r.results)) for r in recs
+                     if r.results is not None})
+    cspecs = [s for method, seed, n in wanted
+              for s in grid.make_specs(file, [method], [seed], control_sweep(n), fixed, preset)]
+    print(f"search: {len(cspecs)} m = 1 controls under {out}/runs", flush=True)
+    crecs = grid.run_grid(cspecs, out, max_new_runs=f.max_new_runs, write_tables=False,
+                          echo=lambda s: print(s, flush=True))
+    controls = {(r.spec.method, r.spec.seed, n): r.results
+                for (_, _, n), r in zip(wanted, crecs) if r.results is not None}
+    recs = recs + crecs
+  entries = summarize(records_lib.records_to_rows(recs[:len(specs)]), controls=controls)
   table = Path(f.table or f"results/{dataset}/idw_search.md")
   table.parent.mkdir(parents=True, exist_ok=True)
   command = "python -m idw_jax.experiments.search " + " ".join(sys.argv[1:])
@@ -128,6 +166,8 @@ def _define_flags():
   flags.DEFINE_string("out", None, "Grid folder (default results/<dataset>-idw-search).")
   flags.DEFINE_string("table", None, "Selection table (default results/<dataset>/idw_search.md).")
   flags.DEFINE_integer("max_new_runs", None, "Compute at most this many unfinished runs.")
+  flags.DEFINE_bool("controls", True, "Also run, for every finished IDW run, the m = 1 control "
+                    "with as many wake phases (eta 0), and show its test NDCG@20.")
   from idw_jax.experiments import grid
   return grid.define_config_flag()
 
