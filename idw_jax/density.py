@@ -371,7 +371,7 @@ def sleep_update(
   replacement with probability proportional to w, plus N(0, noise_std^2) noise, with uniform weights and
   Scott's bandwidth of that sample (needs `key`); `weighting="inverse"` uses h = 1 / (p + inverse_eps)
   with p the normalised density of `kde`; `covariance="full"` replaces the isotropic kernel by
-  scipy.stats.gaussian_kde's (`whitened`: the weighted covariance of the KDE's points times
+  scipy.stats.gaussian_kde's (`whitening`: the weighted covariance of the KDE's points times
   Scott's factor of their effective n; bandwidth 1 after whitening); `support` (bool[N]) keeps
   the new weight h on those items only (the authors define weights on training targets alone),
   and the KDE sample is drawn from them. block_q, block_n, mesh, impl: as in `kernel_sums`.
