@@ -424,6 +424,15 @@ def finalize(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   return c
 
 
+def split_metric(spec: str) -> tuple[str, str] | None:
+  """"[overall|head|tail/]NAME" -> (split, NAME), the split "overall" when none is named;
+  None for "" (a phase that watches eval.early_stop_metric)."""
+  if not spec:
+    return None
+  split, _, name = spec.rpartition("/")
+  return split or "overall", name
+
+
 def _check(ok: bool, field: str, msg: str):
   if not ok:
     raise ValueError(f"config.{field}: {msg}")
@@ -459,9 +468,9 @@ def _validate(c):
   _check(i.wake_patience >= 1, "idw.wake_patience", f"must be >= 1, got {i.wake_patience}")
   _check(i.calibration_patience >= 1, "idw.calibration_patience",
          f"must be >= 1, got {i.calibration_patience}")
-  split, _, name = i.wake_early_stop_metric.rpartition("/")
+  split, name = split_metric(i.wake_early_stop_metric) or ("overall", "")
   _check(i.wake_early_stop_metric == "" or (
-             split in ("", "overall", "head", "tail") and
+             split in ("overall", "head", "tail") and
              name in {f"{n}@{k}" for n in ("HR", "NDCG") for k in c.eval.ks}),
          "idw.wake_early_stop_metric", "must be '' or [overall|head|tail/]HR@K or NDCG@K with K "
          f"in eval.ks, got {i.wake_early_stop_metric!r}")

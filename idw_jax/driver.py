@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from idw_jax import checkpoints
+from idw_jax import config as config_lib
 from idw_jax import density
 from idw_jax import losses
 from idw_jax import methods as methods_lib
@@ -186,19 +187,25 @@ class Driver:
         weight = losses.uniform_item_weight(self.splits.item_prob)
       return dict(tables=self.trainer.tables(weight, m.margin), lr=lr, train_item=True,
                   max_epochs=cfg.train.max_epochs,
-                  focal=cfg.loss.focal_gamma if m.focal else 0.0,
-                  patience=cfg.train.patience, metric=("overall", cfg.eval.early_stop_metric))
+                  focal=cfg.loss.focal_gamma if m.focal else 0.0, **self._stopping(phase))
     if phase == WAKE:
-      split, _, name = cfg.idw.wake_early_stop_metric.rpartition("/")
       return dict(tables=self.trainer.tables(np.asarray(arrays["item_weight"]), m.margin),
                   lr=lr, train_item=True, max_epochs=cfg.idw.wake_max_epochs, focal=0.0,
-                  patience=cfg.idw.wake_patience,
-                  metric=(split or "overall", name or cfg.eval.early_stop_metric))
+                  **self._stopping(phase))
     return dict(tables=self.trainer.tables(None, m.margin),
                 lr=lr * cfg.idw.calibration_lr_scale, train_item=False,
-                max_epochs=cfg.idw.calibration_max_epochs, focal=0.0,
-                patience=cfg.idw.calibration_patience,
-                metric=("overall", cfg.eval.early_stop_metric))
+                max_epochs=cfg.idw.calibration_max_epochs, focal=0.0, **self._stopping(phase))
+
+  def _stopping(self, phase: str) -> dict:
+    """A training phase's early stopping: patience and the (split, metric) it watches."""
+    cfg = self.cfg
+    overall = ("overall", cfg.eval.early_stop_metric)
+    if phase == PRETRAIN:
+      return dict(patience=cfg.train.patience, metric=overall)
+    if phase == WAKE:
+      return dict(patience=cfg.idw.wake_patience,
+                  metric=config_lib.split_metric(cfg.idw.wake_early_stop_metric) or overall)
+    return dict(patience=cfg.idw.calibration_patience, metric=overall)
 
   def _budget(self, max_epochs: float) -> int:
     """A phase's step budget: max_epochs (may be fractional) epochs of steps, at least one."""
@@ -241,8 +248,8 @@ class Driver:
     valid = self.trainer.primary(
         self.trainer.evaluate(arrays["params"], "valid", primary_only=True))
     t_valid = time.perf_counter() - t0
-    rec = self._end_epoch(arrays, progress, s, valid, total, t_start)
-    rec["timing"] = self._timing(t_start, t_steps, t_valid, t_ckpt, rec.pop("log_seconds"))
+    rec, t_log = self._end_epoch(arrays, progress, s, valid, total, t_start)
+    rec["timing"] = self._timing(t_start, t_steps, t_valid, t_ckpt, t_log)
     if progress.bad_epochs >= s["patience"] or progress.epoch * spe >= budget:
       if self.cfg.train.restore_best:
         arrays["params"] = jax.tree.map(jnp.copy, arrays["best_params"])
@@ -295,9 +302,11 @@ class Driver:
       bar.close()
     return t_steps, t_ckpt
 
-  def _end_epoch(self, arrays, progress, s: dict, valid: dict, total: int, t_start) -> dict:
+  def _end_epoch(self, arrays, progress, s: dict, valid: dict, total: int, t_start
+                 ) -> tuple[dict, float]:
     """Early-stopping bookkeeping on the validation metrics `valid`, the epoch's log line and
-    TensorBoard scalars; appends and returns the epoch's history row (with log_seconds)."""
+    TensorBoard scalars; appends the epoch's history row and returns it with the seconds the
+    logging took."""
     val = valid["overall"]
     split, metric = s["metric"]
     score = valid[split][metric]
@@ -319,10 +328,9 @@ class Driver:
               f"{score:.2f}{' *' if improved else ''}, {time.perf_counter() - t_start:.1f} s",
               flush=True)
     rec = {"phase": progress.phase, "idw_iter": progress.idw_iter, "epoch": progress.epoch,
-           "steps": total, "train_loss": train_loss, "valid": val, "seconds": self._elapsed(),
-           "log_seconds": time.perf_counter() - t0}
+           "steps": total, "train_loss": train_loss, "valid": val, "seconds": self._elapsed()}
     progress.history.append(rec)
-    return rec
+    return rec, time.perf_counter() - t0
 
   @staticmethod
   def _timing(t_start, steps, valid, ckpt, log) -> dict:
@@ -344,7 +352,7 @@ class Driver:
     self.table.row(row)
 
   def _end_train_phase(self, arrays, progress):
-    split, metric = self._phase_settings(progress, arrays)["metric"]
+    split, metric = self._stopping(progress.phase)["metric"]
     other = (split, metric) != ("overall", self.cfg.eval.early_stop_metric)
     self._phase_row(progress, self._label(progress),   # best_valid: the phase's own metric
                     {"metric": f"{split}/{metric}"} if other else None)

@@ -69,7 +69,7 @@ def test_authors_preset_towers_have_no_positions_and_their_init():
   assert float(params["user"]["interests"]["scale"]) == 1.0
 
 
-def _np_tfrs_user(p, seq, at, num_heads):
+def _np_tfrs_user(p, seq, at):
   """The authors' user tower in float64 numpy, written from their TF code: sqrt(d) x embedding,
   Dense, x + ELU(MHA(x, x)) with keys limited to the prefix <= at (both ways), then M queries
   with a learned scale pool the prefix."""
@@ -99,18 +99,17 @@ def _np_tfrs_user(p, seq, at, num_heads):
 
 
 def test_tfrs_user_tower_against_numpy():
-  user = models.UserTower(num_items=20, max_len=8, embed_dim=4, num_layers=1, num_heads=1,
+  user = models.UserTower(num_items=20, max_len=8, embed_dim=4, num_layers=1, num_heads=2,
                           num_interests=3, positions=False, embed_init="uniform_0.1",
                           encoder="tfrs", interest_pool="scaled")
   params = user.init(jax.random.key(2), jnp.zeros((1, 8), jnp.int32))["params"]
   # Queries of U(-0.05, 0.05) pool almost uniformly; make them sharp to test the softmax.
-  params = jax.tree.map(lambda x: x, params)
   params["interests"]["queries"] = params["interests"]["queries"] * 40.0
   params["interests"]["scale"] = jnp.float32(1.7)
   seq = np.array([[3, 7, 1, 19, 4, 11, 0, 0], [5, 2, 2, 8, 6, 0, 0, 0]], np.int32)
   at = np.array([5, 2], np.int32)
   z = np.asarray(user.apply({"params": params}, jnp.asarray(seq), at=jnp.asarray(at)))
-  np.testing.assert_allclose(z, _np_tfrs_user(params, seq, at, 1), rtol=2e-5, atol=2e-6)
+  np.testing.assert_allclose(z, _np_tfrs_user(params, seq, at), rtol=2e-5, atol=2e-6)
   # Both ways within the prefix: an item changes the representation of every prefix that
   # holds it; an item past the prefix changes nothing.
   other = seq.copy()
