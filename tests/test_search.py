@@ -1,5 +1,6 @@
 """The IDW search (Sec. 4.4): a grid over momentum x eta and its selection table."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +50,21 @@ def test_controls_are_matched_by_seed_and_wake_phases():
   assert search.summarize(rows, controls=controls)[0]["control_ndcg"] is None
 
 
+def test_figure_plots_every_cell_beside_its_control(tmp_path):
+  rows = [_entry("mur_idw", 0.9, 1e-4, 30.0, 8, True), _entry("mur_idw", 0.9, 3e-4, 31.0, 2, True),
+          _entry("mur_idw", 0.7, 1e-4, 28.0, 5, True)]
+  control = {"test": {"sampled": None, "full": {"overall": {"NDCG@20": 33.0}}}}
+  entries = search.summarize(rows, controls={("mur_idw", 0, 8): control})
+  data = search.figure(entries, tmp_path / "fig7.png")
+  assert (tmp_path / "fig7.png").stat().st_size > 0
+  assert json.loads((tmp_path / "fig7.json").read_text()) == data
+  test = data["mur_idw"]["test_ndcg"]
+  assert set(test) == {"0.9", "0.7"} and set(test["0.9"]) == {"0.0001", "0.0003"}
+  assert test["0.9"]["0.0001"] == {"ndcg": 29.0, "wakes": [8], "control_ndcg": 33.0}
+  assert test["0.9"]["0.0003"]["control_ndcg"] is None              # no control of 2 wakes
+  assert data["mur_idw"]["valid"]["0.7"]["0.0001"]["ndcg"] == 28.0
+
+
 def test_search_cli_writes_the_table(tmp_path):
   overrides = [f"--config.{k}={v}" for k, v in config_lib.TINY_SWEEP.items()
                if not k.startswith("idw.max_iterations")]
@@ -57,7 +73,7 @@ def test_search_cli_writes_the_table(tmp_path):
       [sys.executable, "-m", "idw_jax.experiments.search",
        f"--config={ROOT / 'configs/synthetic.py'}", "--methods=mur_idw", "--seeds=0",
        "--momenta=0.5,0.9", "--etas=0.01", "--max_iterations=2", f"--out={tmp_path / 'grid'}",
-       f"--table={table}", *overrides],
+       f"--table={table}", f"--figure_dir={tmp_path}", *overrides],
       cwd=ROOT, capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
   text = table.read_text()
@@ -68,3 +84,5 @@ def test_search_cli_writes_the_table(tmp_path):
   assert 1 <= sum("momentum1" in n for n in names) <= 2         # their m = 1 controls
   rows = [line for line in text.splitlines() if line.startswith("| 0.")]
   assert rows and all(not line.rstrip().endswith("| - |") for line in rows)
+  fig = json.loads((tmp_path / "fig7_search_synthetic.json").read_text())
+  assert set(fig["mur_idw"]["test_ndcg"]) == {"0.5", "0.9"}

@@ -21,6 +21,7 @@ change is the extra training, not the weighting.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -113,6 +114,49 @@ def markdown(entries: Sequence[dict], metric: str, command: str) -> str:
   return "\n".join(lines)
 
 
+def figure(entries: Sequence[dict], path: Path) -> dict:
+  """Fig. 7 from the search: validation and test NDCG@20 against eta, a line per momentum, and
+  each cell's m = 1 control (as much extra training, no re-weighting) as an open marker at the
+  same eta. Writes path (.png) and the plotted numbers beside it (.json); returns them."""
+  from idw_jax.experiments import figures
+  plt = figures._plt()  # pylint: disable=protected-access
+  methods = sorted({e["method"] for e in entries}, key=config_lib.METHODS.index)
+  fig, axes = plt.subplots(len(methods), 2, figsize=(10, 3.6 * len(methods)), squeeze=False)
+  data: dict = {}
+  for row, method in enumerate(methods):
+    mine = [e for e in entries if e["method"] == method]
+    for col, (key, title) in enumerate((("valid", "validation"), ("test_ndcg", "test"))):
+      ax = axes[row][col]
+      for k, m in enumerate(sorted({e["momentum"] for e in mine})):
+        cells = sorted((e for e in mine if e["momentum"] == m), key=lambda e: e["eta"])
+        xs = [e["eta"] * 1e4 for e in cells]
+        color = plt.cm.viridis(k / 4)
+        ax.plot(xs, [e[key] for e in cells], marker="o", color=color, label=f"m = {m:g}")
+        for x, e in zip(xs, cells):
+          ax.annotate(",".join(map(str, e["wakes"])), (x, e[key]), textcoords="offset points",
+                      xytext=(0, 6), fontsize=7, ha="center")
+        ctrl = [(x, e["control_ndcg"]) for x, e in zip(xs, cells)
+                if key == "test_ndcg" and e.get("control_ndcg") is not None]
+        if ctrl:
+          ax.plot(*zip(*ctrl), ls="none", marker="o", mfc="none", ms=9, color=color,
+                  label=f"m = 1 control of m = {m:g}")
+        data.setdefault(method, {}).setdefault(key, {})[f"{m:g}"] = {
+            f"{e['eta']:g}": {"ndcg": e[key], "wakes": e["wakes"],
+                              "control_ndcg": e.get("control_ndcg")} for e in cells}
+      ax.set_xlabel("eta (x 1e-4)")
+      ax.set_ylabel(f"{title} NDCG@20 (%)")
+      ax.set_title(f"{tables.NAMES.get(method, method)}, {title}", fontsize=9)
+      ax.legend(fontsize=7)
+  figures.suptitle(fig, "Fig. 7 from the IDW search: NDCG@20 against eta and momentum (numbers "
+                        "at points: wake phases per seed; open markers: the m = 1 control)")
+  fig.tight_layout(rect=(0, 0, 1, 0.95))
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+  path.with_suffix(".json").write_text(json.dumps(data, indent=1))
+  return data
+
+
 def main(argv):
   del argv
   from absl import flags
@@ -152,6 +196,10 @@ def main(argv):
   command = "python -m idw_jax.experiments.search " + " ".join(sys.argv[1:])
   table.write_text(markdown(entries, "NDCG@20", command))
   print(f"search: {table}", flush=True)
+  if entries and f.figure:
+    fig = Path(f.figure_dir) / f"fig7_search_{dataset}.png"
+    figure(entries, fig)
+    print(f"search: {fig}", flush=True)
   return 0 if all(r.status not in ("failed", "stale") for r in recs) else 1
 
 
@@ -168,6 +216,9 @@ def _define_flags():
   flags.DEFINE_integer("max_new_runs", None, "Compute at most this many unfinished runs.")
   flags.DEFINE_bool("controls", True, "Also run, for every finished IDW run, the m = 1 control "
                     "with as many wake phases (eta 0), and show its test NDCG@20.")
+  flags.DEFINE_bool("figure", True, "Also draw Fig. 7 from the search (NDCG@20 against eta "
+                    "and m) as <figure_dir>/fig7_search_<dataset>.png.")
+  flags.DEFINE_string("figure_dir", "results/figures", "Where the figure goes.")
   from idw_jax.experiments import grid
   return grid.define_config_flag()
 
