@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from idw_jax import config as config_lib
 from idw_jax.experiments import search
 
@@ -33,7 +35,7 @@ def test_summary_and_selection_by_hand():
   assert (best["mur_idw"]["momentum"], best["mur_idw"]["eta"]) == (0.7, 4e-4)   # 31.5 > 31.0
   text = search.markdown(entries, "NDCG@20", "cmd")
   assert "## MUR-IDW: selected m = 0.7, eta = 0.0004" in text and "**31.50**" in text
-  assert e["control_ndcg"] is None and text.rstrip().endswith("| - |")   # no controls given
+  assert e["control_ndcg"] is None and text.rstrip().endswith("| - | - |")   # no controls
 
 
 def test_controls_are_matched_by_seed_and_wake_phases():
@@ -48,6 +50,25 @@ def test_controls_are_matched_by_seed_and_wake_phases():
   assert "| 42.00 |" in search.markdown([e], "NDCG@20", "cmd")
   del controls[("mur_idw", 1, 6)]
   assert search.summarize(rows, controls=controls)[0]["control_ndcg"] is None
+
+
+def test_control_interval_is_the_paired_difference_over_test_windows():
+  # Every window of the run ranks its target first (NDCG 100); the control ranks it second
+  # (NDCG 100 / log2(3)) on seed 0 and first on seed 1: the per-window difference averaged
+  # over the two seeds is constant, so the bootstrap interval is that one value.
+  rows = [_entry("mur_idw", 0.9, 1e-4, 30.0, 8, True, seed=s) for s in (0, 1)]
+  for r in rows:
+    r["ranks"] = {"full": np.zeros(50, np.int64)}
+  control = {"test": {"sampled": None, "full": {"overall": {"NDCG@20": 50.0}}}}
+  controls = {("mur_idw", s, 8): control for s in (0, 1)}
+  ranks = {("mur_idw", 0, 8): {"full": np.ones(50, np.int64)},
+           ("mur_idw", 1, 8): {"full": np.zeros(50, np.int64)}}
+  (e,) = search.summarize(rows, controls=controls, control_ranks=ranks)
+  want = (100.0 - 100.0 / np.log2(3.0)) / 2
+  np.testing.assert_allclose(e["control_ci"], [want] * 3, rtol=1e-12)
+  assert f"| +{want:.2f} [+{want:.2f}, +{want:.2f}] |" in search.markdown([e], "NDCG@20", "c")
+  del ranks[("mur_idw", 1, 8)]                    # a control without ranks: no interval
+  assert search.summarize(rows, controls=controls, control_ranks=ranks)[0]["control_ci"] is None
 
 
 def test_figure_plots_every_cell_beside_its_control(tmp_path):
@@ -82,7 +103,8 @@ def test_search_cli_writes_the_table(tmp_path):
   names = [p.name for p in (tmp_path / "grid" / "records").glob("*.json")]
   assert sum("momentum1" not in n for n in names) == 2          # the two IDW runs
   assert 1 <= sum("momentum1" in n for n in names) <= 2         # their m = 1 controls
-  rows = [line for line in text.splitlines() if line.startswith("| 0.")]
-  assert rows and all(not line.rstrip().endswith("| - |") for line in rows)
+  rows = [line.split("|") for line in text.splitlines() if line.startswith("| 0.")]
+  assert rows and all(r[-3].strip() != "-" for r in rows)          # the control's NDCG@20
+  assert all("[" in r[-2] for r in rows)                           # IDW - control, interval
   fig = json.loads((tmp_path / "fig7_search_synthetic.json").read_text())
   assert set(fig["mur_idw"]["test_ndcg"]) == {"0.5", "0.9"}

@@ -47,21 +47,35 @@ def control_sweep(n: int) -> dict:
   return {"idw.momentum": [1.0], "idw.eta": [0.0], "idw.max_iterations": [int(n)]}
 
 
-def summarize(rows: Sequence[dict], metric: str = "NDCG@20",
-              controls: dict | None = None) -> list[dict]:
+def summarize(rows: Sequence[dict], metric: str = "NDCG@20", controls: dict | None = None,
+              control_ranks: dict | None = None) -> list[dict]:
   """One entry per (method, m, eta): seeds, validation/test means, wake phases, what ended the
   loop, and (with controls: {(method, seed, wake phases): results}) the mean test NDCG@20 of
-  the m = 1 controls of its runs. rows: records rows whose sweep holds "momentum" and "eta"."""
-  groups: dict[tuple, list[dict]] = {}
+  the m = 1 controls of its runs. rows: records rows whose sweep holds "momentum" and "eta".
+  Where every run has test ranks (row "ranks") and so has its control (control_ranks, keyed as
+  controls), "control_ci" is the paired bootstrap over test windows of run - control
+  (significance.paired_bootstrap: mean, 2.5% and 97.5% quantiles of test NDCG@20)."""
+  from idw_jax.experiments import significance
+  groups: dict[tuple, list[tuple]] = {}
   for r in rows:
     if r.get("results"):
       key = (r["method"], float(r["sweep"]["momentum"]), float(r["sweep"]["eta"]))
-      groups.setdefault(key, []).append((r["seed"], r["results"]))
+      groups.setdefault(key, []).append((r["seed"], r["results"], r.get("ranks")))
   out = []
   for (method, m, eta), seeded in sorted(groups.items()):
-    runs = [res for _, res in seeded]
+    runs = [res for _, res, _ in seeded]
     wakes = [wake_phases(res) for res in runs]
-    matched = [(controls or {}).get((method, seed, w)) for (seed, _), w in zip(seeded, wakes)]
+    keys = [(method, seed, w) for (seed, _, _), w in zip(seeded, wakes)]
+    matched = [(controls or {}).get(k) for k in keys]
+    pairs = []
+    for (_, res, ranks), k in zip(seeded, keys):
+      kind = metrics.primary_kind(res["test"])
+      theirs = ((control_ranks or {}).get(k) or {}).get(kind)
+      if (ranks or {}).get(kind) is None or theirs is None:
+        break
+      pairs.append((ranks[kind], theirs))
+    ci = (significance.paired_bootstrap([a for a, _ in pairs], [b for _, b in pairs], "NDCG@20")
+          if pairs and len(pairs) == len(keys) else None)
     ended = ["eta" if res["idw_trace"] and res["idw_trace"][-1]["converged"] else "cap"
              for res in runs]
     out.append({
@@ -72,7 +86,7 @@ def summarize(rows: Sequence[dict], metric: str = "NDCG@20",
         "tail_ndcg": float(np.mean([_primary(res, "test")["tail"]["NDCG@20"] for res in runs])),
         "control_ndcg": (None if not matched or any(c is None for c in matched) else float(
             np.mean([_primary(c, "test")["overall"]["NDCG@20"] for c in matched]))),
-        "wakes": wakes, "ended": ended})
+        "wakes": wakes, "ended": ended, "control_ci": ci})
   return out
 
 
@@ -85,6 +99,10 @@ def selected(entries: Sequence[dict]) -> dict[str, dict]:
   return best
 
 
+def _interval(ci) -> str:
+  return "-" if ci is None else f"{ci[0]:+.2f} [{ci[1]:+.2f}, {ci[2]:+.2f}]"
+
+
 def markdown(entries: Sequence[dict], metric: str, command: str) -> str:
   best = selected(entries)
   lines = [f"# IDW hyper-parameter search (Sec. 4.4): momentum x eta, selected on validation "
@@ -93,14 +111,17 @@ def markdown(entries: Sequence[dict], metric: str, command: str) -> str:
            "means over the seeds run; wake phases per run, and what ended each run's loop "
            "(eta: the weight change fell below eta; cap: idw.max_iterations). Control: the "
            "test NDCG@20 of the same loop with m = 1, eta = 0 and as many wake phases (the "
-           "weights stay at p: as much extra training, no re-weighting); - where not run.", ""]
+           "weights stay at p: as much extra training, no re-weighting); - where not run. "
+           "IDW - control: the test NDCG@20 difference with its 95% interval, a paired "
+           "bootstrap over test windows (significance.py); the difference is real where the "
+           "interval excludes 0.", ""]
   for method in sorted({e["method"] for e in entries}, key=config_lib.METHODS.index):
     b = best[method]
     lines += [f"## {tables.NAMES.get(method, method)}: selected m = {b['momentum']:g}, "
               f"eta = {b['eta']:g}", "",
               f"| m | eta | seeds | valid {metric} | wake phases | ended by | test HR@20 | "
-              f"test NDCG@20 | tail NDCG@20 | control test NDCG@20 |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              f"test NDCG@20 | tail NDCG@20 | control test NDCG@20 | IDW - control [95%] |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in entries:
       if e["method"] != method:
         continue
@@ -109,7 +130,8 @@ def markdown(entries: Sequence[dict], metric: str, command: str) -> str:
                    f"{mark}{e['valid']:.2f}{mark} | {', '.join(map(str, e['wakes']))} | "
                    f"{', '.join(e['ended'])} | {e['test_hr']:.2f} | {e['test_ndcg']:.2f} | "
                    f"{e['tail_ndcg']:.2f} | "
-                   f"{'-' if e.get('control_ndcg') is None else format(e['control_ndcg'], '.2f')} |")
+                   f"{'-' if e.get('control_ndcg') is None else format(e['control_ndcg'], '.2f')} | "
+                   f"{_interval(e.get('control_ci'))} |")
     lines.append("")
   return "\n".join(lines)
 
@@ -157,6 +179,12 @@ def figure(entries: Sequence[dict], path: Path) -> dict:
   return data
 
 
+def _ranks(out: Path, rec) -> dict | None:
+  """A grid run's test ranks: its record's .test_ranks.npz, else its run folder's."""
+  path = records_lib.record_path(out, rec.name).with_name(f"{rec.name}.test_ranks.npz")
+  return records_lib.load_ranks(path if path.exists() else Path(rec.workdir) / "test_ranks.npz")
+
+
 def main(argv):
   del argv
   from absl import flags
@@ -178,6 +206,7 @@ def main(argv):
   recs = grid.run_grid(specs, out, max_new_runs=f.max_new_runs, write_tables=False,
                        echo=lambda s: print(s, flush=True))
   controls: dict = {}
+  control_ranks: dict = {}
   if f.controls:
     fixed = {k: v for k, v in overrides.items() if k != "idw.max_iterations"}
     wanted = sorted({(r.spec.method, r.spec.seed, wake_phases(r.results)) for r in recs
@@ -189,8 +218,13 @@ def main(argv):
                           echo=lambda s: print(s, flush=True))
     controls = {(r.spec.method, r.spec.seed, n): r.results
                 for (_, _, n), r in zip(wanted, crecs) if r.results is not None}
+    control_ranks = {(r.spec.method, r.spec.seed, n): _ranks(out, r)
+                     for (_, _, n), r in zip(wanted, crecs) if r.results is not None}
     recs = recs + crecs
-  entries = summarize(records_lib.records_to_rows(recs[:len(specs)]), controls=controls)
+  rows = records_lib.records_to_rows(recs[:len(specs)])
+  for row, r in zip(rows, recs):
+    row["ranks"] = _ranks(out, r)
+  entries = summarize(rows, controls=controls, control_ranks=control_ranks)
   table = Path(f.table or f"results/{dataset}/idw_search.md")
   table.parent.mkdir(parents=True, exist_ok=True)
   command = "python -m idw_jax.experiments.search " + " ".join(sys.argv[1:])
