@@ -60,9 +60,12 @@ def _with_vjp(block_fn, logit_grad):
     b, m, c = gl.shape
     hi = jax.lax.Precision.HIGHEST
     gz = jnp.einsum("bmc,cd->bmd", gl, v, precision=hi)
-    # One [B*M, C]^T [B*M, d] product: faster on CPU than einsum('bmc,bmd->cd').
-    gv = jax.lax.dot_general(gl.reshape(b * m, c), z.reshape(b * m, -1),
-                             (((0,), (0,)), ((), ())), precision=hi)
+    if z.shape[-1] > 4:
+      # One [B*M, C]^T [B*M, d] product: faster on CPU than einsum('bmc,bmd->cd').
+      gv = jax.lax.dot_general(gl.reshape(b * m, c), z.reshape(b * m, -1),
+                               (((0,), (0,)), ((), ())), precision=hi)
+    else:   # a [C, <= 4] output: the einsum lowers better (d = 4: +12% a training step)
+      gv = jnp.einsum("bmc,bmd->cd", gl, z, precision=hi)
     return gz, gv.astype(v.dtype)
 
   fn.defvjp(fwd, bwd)

@@ -79,11 +79,12 @@ def test_affinity_matches_numpy_loop(kind):
 
 
 @pytest.mark.parametrize("kind", ["mixture", "max"])
-def test_affinity_gradient_matches_finite_differences(kind):
+@pytest.mark.parametrize("d", [5, 3])
+def test_affinity_gradient_matches_finite_differences(kind, d):
   """The hand-written VJPs and values against float64 central differences of the numpy
-  formula and the formula itself."""
+  formula and the formula itself (both ways of forming the item gradient: d > 4 and d <= 4)."""
   rng = np.random.default_rng(3)
-  z, v, g = rng.normal(size=(3, 4, 5)), rng.normal(size=(6, 5)), rng.normal(size=(3, 6))
+  z, v, g = rng.normal(size=(3, 4, d)), rng.normal(size=(6, d)), rng.normal(size=(3, 6))
   f = lambda z_, v_: np.sum(g * _np_affinity(z_, v_, kind))
   want = []
   for x, other, first in ((z, v, True), (v, z, False)):
