@@ -46,8 +46,12 @@ def test_controls_are_matched_by_seed_and_wake_phases():
   controls = {("mur_idw", 0, 8): control(40.0), ("mur_idw", 1, 6): control(44.0),
               ("mur_idw", 1, 8): control(99.0)}                 # another wake count: not used
   (e,) = search.summarize(rows, controls=controls)
-  assert e["control_ndcg"] == 42.0
+  assert e["control_ndcg"] == 42.0 and e["control_tail_ndcg"] is None   # no tail recorded
   assert "| 42.00 |" in search.markdown([e], "NDCG@20", "cmd")
+  for c, tail in ((controls[("mur_idw", 0, 8)], 10.0), (controls[("mur_idw", 1, 6)], 13.0)):
+    c["test"]["full"]["tail"] = {"NDCG@20": tail}
+  (e,) = search.summarize(rows, controls=controls)
+  assert e["control_tail_ndcg"] == 11.5 and "| 42.00 (11.50) |" in search.markdown([e], "N", "c")
   del controls[("mur_idw", 1, 6)]
   assert search.summarize(rows, controls=controls)[0]["control_ndcg"] is None
 

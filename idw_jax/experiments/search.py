@@ -84,10 +84,18 @@ def summarize(rows: Sequence[dict], metric: str = "NDCG@20", controls: dict | No
         "test_hr": float(np.mean([_primary(res, "test")["overall"]["HR@20"] for res in runs])),
         "test_ndcg": float(np.mean([_primary(res, "test")["overall"]["NDCG@20"] for res in runs])),
         "tail_ndcg": float(np.mean([_primary(res, "test")["tail"]["NDCG@20"] for res in runs])),
-        "control_ndcg": (None if not matched or any(c is None for c in matched) else float(
-            np.mean([_primary(c, "test")["overall"]["NDCG@20"] for c in matched]))),
+        "control_ndcg": _control_mean(matched, "overall"),
+        "control_tail_ndcg": _control_mean(matched, "tail"),
         "wakes": wakes, "ended": ended, "control_ci": ci})
   return out
+
+
+def _control_mean(matched: list, split: str) -> float | None:
+  """Mean test NDCG@20 on a split over the matched controls; None unless every run has one."""
+  if not matched or any(c is None for c in matched):
+    return None
+  rows = [_primary(c, "test").get(split) for c in matched]
+  return None if any(r is None for r in rows) else float(np.mean([r["NDCG@20"] for r in rows]))
 
 
 def selected(entries: Sequence[dict]) -> dict[str, dict]:
@@ -97,6 +105,13 @@ def selected(entries: Sequence[dict]) -> dict[str, dict]:
     if e["method"] not in best or e["valid"] > best[e["method"]]["valid"]:
       best[e["method"]] = e
   return best
+
+
+def _control_cell(e: dict) -> str:
+  if e.get("control_ndcg") is None:
+    return "-"
+  tail = e.get("control_tail_ndcg")
+  return f"{e['control_ndcg']:.2f}" + ("" if tail is None else f" ({tail:.2f})")
 
 
 def _interval(ci) -> str:
@@ -111,7 +126,8 @@ def markdown(entries: Sequence[dict], metric: str, command: str) -> str:
            "means over the seeds run; wake phases per run, and what ended each run's loop "
            "(eta: the weight change fell below eta; cap: idw.max_iterations). Control: the "
            "test NDCG@20 of the same loop with m = 1, eta = 0 and as many wake phases (the "
-           "weights stay at p: as much extra training, no re-weighting); - where not run. "
+           "weights stay at p: as much extra training, no re-weighting), its tail NDCG@20 in "
+           "brackets; - where not run. "
            "IDW - control: the test NDCG@20 difference with its 95% interval, a paired "
            "bootstrap over test windows (significance.py); the difference is real where the "
            "interval excludes 0.", ""]
@@ -120,7 +136,8 @@ def markdown(entries: Sequence[dict], metric: str, command: str) -> str:
     lines += [f"## {tables.NAMES.get(method, method)}: selected m = {b['momentum']:g}, "
               f"eta = {b['eta']:g}", "",
               f"| m | eta | seeds | valid {metric} | wake phases | ended by | test HR@20 | "
-              f"test NDCG@20 | tail NDCG@20 | control test NDCG@20 | IDW - control [95%] |",
+              f"test NDCG@20 | tail NDCG@20 | control test NDCG@20 (tail) | "
+              f"IDW - control [95%] |",
               "|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in entries:
       if e["method"] != method:
@@ -130,7 +147,7 @@ def markdown(entries: Sequence[dict], metric: str, command: str) -> str:
                    f"{mark}{e['valid']:.2f}{mark} | {', '.join(map(str, e['wakes']))} | "
                    f"{', '.join(e['ended'])} | {e['test_hr']:.2f} | {e['test_ndcg']:.2f} | "
                    f"{e['tail_ndcg']:.2f} | "
-                   f"{'-' if e.get('control_ndcg') is None else format(e['control_ndcg'], '.2f')} | "
+                   f"{_control_cell(e)} | "
                    f"{_interval(e.get('control_ci'))} |")
     lines.append("")
   return "\n".join(lines)
