@@ -35,7 +35,20 @@ def test_summary_and_selection_by_hand():
   assert (best["mur_idw"]["momentum"], best["mur_idw"]["eta"]) == (0.7, 4e-4)   # 31.5 > 31.0
   text = search.markdown(entries, "NDCG@20", "cmd")
   assert "## MUR-IDW: selected m = 0.7, eta = 0.0004" in text and "**31.50**" in text
-  assert e["control_ndcg"] is None and text.rstrip().endswith("| - | - |")   # no controls
+  assert e["control_ndcg"] is None and text.rstrip().endswith("| - | - | - |")  # no controls
+  assert e["calibration"] is None                       # no sleep or calibration rows here
+
+
+def test_calibration_gain_is_calibration_best_minus_the_last_sleep():
+  rows = [_entry("mur_idw", 0.9, 1e-4, 30.0, 2, True, seed=s) for s in (0, 1)]
+  for r, (last_sleep, cal) in zip(rows, ((50.0, 53.0), (60.0, 59.0))):
+    r["results"]["phases"] = [
+        {"phase": "pretrain", "best_valid": 70.0}, {"phase": "sleep 0", "best_valid": 65.0},
+        {"phase": "wake 1", "best_valid": 66.0}, {"phase": "sleep 1", "best_valid": last_sleep},
+        {"phase": "calibrate", "best_valid": cal}]
+  (e,) = search.summarize(rows)
+  assert e["calibration"] == 1.0                        # (+3 - 1) / 2
+  assert search.markdown([e], "NDCG@20", "c").rstrip().endswith("| +1.00 |")
 
 
 def test_controls_are_matched_by_seed_and_wake_phases():
@@ -108,7 +121,8 @@ def test_search_cli_writes_the_table(tmp_path):
   assert sum("momentum1" not in n for n in names) == 2          # the two IDW runs
   assert 1 <= sum("momentum1" in n for n in names) <= 2         # their m = 1 controls
   rows = [line.split("|") for line in text.splitlines() if line.startswith("| 0.")]
-  assert rows and all(r[-3].strip() != "-" for r in rows)          # the control's NDCG@20
-  assert all("[" in r[-2] for r in rows)                           # IDW - control, interval
+  assert rows and all(r[-4].strip() != "-" for r in rows)          # the control's NDCG@20
+  assert all("[" in r[-3] for r in rows)                           # IDW - control, interval
+  assert all(r[-2].strip() != "-" for r in rows)                   # calibration's change
   fig = json.loads((tmp_path / "fig7_search_synthetic.json").read_text())
   assert set(fig["mur_idw"]["test_ndcg"]) == {"0.5", "0.9"}

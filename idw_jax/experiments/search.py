@@ -86,8 +86,23 @@ def summarize(rows: Sequence[dict], metric: str = "NDCG@20", controls: dict | No
         "tail_ndcg": float(np.mean([_primary(res, "test")["tail"]["NDCG@20"] for res in runs])),
         "control_ndcg": _control_mean(matched, "overall"),
         "control_tail_ndcg": _control_mean(matched, "tail"),
-        "wakes": wakes, "ended": ended, "control_ci": ci})
+        "wakes": wakes, "ended": ended, "control_ci": ci,
+        "calibration": _calibration_gain(runs)})
   return out
+
+
+def _calibration_gain(runs: list) -> float | None:
+  """Mean change of the validation metric across user-tower calibration: the calibration
+  phase's best against the last sleep's (the model the wake phases left); None without both."""
+  gains = []
+  for res in runs:
+    rows = res.get("phases", [])
+    sleeps = [p for p in rows if p["phase"].startswith("sleep") and p.get("best_valid") is not None]
+    cal = [p for p in rows if p["phase"].startswith("calib") and p.get("best_valid") is not None]
+    if not sleeps or not cal:
+      return None
+    gains.append(cal[-1]["best_valid"] - sleeps[-1]["best_valid"])
+  return float(np.mean(gains)) if gains else None
 
 
 def _control_mean(matched: list, split: str) -> float | None:
@@ -130,15 +145,16 @@ def markdown(entries: Sequence[dict], metric: str, command: str) -> str:
            "brackets; - where not run. "
            "IDW - control: the test NDCG@20 difference with its 95% interval, a paired "
            "bootstrap over test windows (significance.py); the difference is real where the "
-           "interval excludes 0.", ""]
+           "interval excludes 0. Calibration: the change of the validation metric across user-tower "
+           "calibration (its best against the last sleep's), mean over seeds.", ""]
   for method in sorted({e["method"] for e in entries}, key=config_lib.METHODS.index):
     b = best[method]
     lines += [f"## {tables.NAMES.get(method, method)}: selected m = {b['momentum']:g}, "
               f"eta = {b['eta']:g}", "",
               f"| m | eta | seeds | valid {metric} | wake phases | ended by | test HR@20 | "
               f"test NDCG@20 | tail NDCG@20 | control test NDCG@20 (tail) | "
-              f"IDW - control [95%] |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+              f"IDW - control [95%] | calibration |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in entries:
       if e["method"] != method:
         continue
@@ -148,7 +164,8 @@ def markdown(entries: Sequence[dict], metric: str, command: str) -> str:
                    f"{', '.join(e['ended'])} | {e['test_hr']:.2f} | {e['test_ndcg']:.2f} | "
                    f"{e['tail_ndcg']:.2f} | "
                    f"{_control_cell(e)} | "
-                   f"{_interval(e.get('control_ci'))} |")
+                   f"{_interval(e.get('control_ci'))} | "
+                   f"{'-' if e.get('calibration') is None else format(e['calibration'], '+.2f')} |")
     lines.append("")
   return "\n".join(lines)
 
