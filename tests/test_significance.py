@@ -1,5 +1,6 @@
 """Paired tests between methods: per-window metrics, t-test over seeds, bootstrap over windows."""
 
+import json
 import math
 
 import numpy as np
@@ -71,3 +72,21 @@ def test_compare_pairs_by_seed_and_calls_the_verdict():
   assert out["focal"]["ci"] is None and sig.verdict(out["focal"]) == "n/a"
   text = sig.markdown(list(out.values()), "NDCG@20", "mur")
   assert "| MUR-IDW | 3 |" in text and "real" in text
+
+
+def test_cli_compares_two_sets_of_records_paired_by_seed(tmp_path, capsys):
+  # a ranks every window first, b second: the per-window NDCG@20 difference is 100 (1 - 1 /
+  # log2 3) in every seed; b's seed 2 has no partner in a and is left out.
+  for label, rank, seeds in (("a", 0, (0, 1)), ("b", 1, (0, 1, 2))):
+    for s in seeds:
+      ndcg = 100.0 / math.log2(rank + 2) + s             # recorded means, paired by seed
+      results = {"seed": s, "test": {"sampled": {"overall": {"NDCG@20": ndcg}}, "full": None}}
+      (tmp_path / f"{label}-seed{s}.json").write_text(json.dumps(results))
+      np.savez(tmp_path / f"{label}-seed{s}.test_ranks.npz", sampled=np.full(40, rank))
+  code = sig.main(["x", f"--a={tmp_path}/a-seed*.json",
+                   f"--b={tmp_path}/b-seed0.json,{tmp_path}/b-seed[12].json",
+                   "--label_a=IDW", "--label_b=MUR"])
+  out = capsys.readouterr().out
+  want = 100.0 * (1 - 1 / math.log2(3))
+  assert code == 0 and f"| IDW | 2 | +{want:.2f} | - | [+{want:.2f}, +{want:.2f}] | real |" in out
+  assert sig.main(["x", f"--a={tmp_path}/none*.json", f"--b={tmp_path}/b*.json"]) == 2

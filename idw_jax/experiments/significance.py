@@ -1,6 +1,11 @@
 """Which differences between methods are real: paired tests over seeds and over test users.
 
   python -m idw_jax.experiments.significance results/ml1m [--metric=NDCG@20] [--against=mur]
+  python -m idw_jax.experiments.significance --a='results/x/records/run-seed*.json' \
+      --b='results/y/records/base-seed*.json' [--label_a=IDW] [--label_b=MUR]
+
+The second form compares any two sets of run records (comma-separated globs), paired by their
+seeds.
 
 For every method against a reference method (MUR by default), on the primary protocol (sampled
 where the dataset has it, else full corpus):
@@ -129,12 +134,42 @@ def markdown(entries: Sequence[dict], metric: str, against: str, dataset: str = 
   return "\n".join(lines) + "\n"
 
 
+def rows_from_records(paths: Sequence[str], label: str) -> list[dict]:
+  """Rows for `compare` from record files (records/<name>.json and the .test_ranks.npz beside
+  it), all under one label, each with its record's seed."""
+  import json
+  from idw_jax.experiments import records
+  rows = []
+  for path in map(Path, paths):
+    results = json.loads(path.read_text())
+    rows.append({"method": label, "seed": int(results["seed"]), "results": results,
+                 "ranks": records.load_ranks(path.with_name(f"{path.stem}.test_ranks.npz"))})
+  seeds = [r["seed"] for r in rows]
+  if len(set(seeds)) != len(seeds):
+    raise ValueError(f"{label}: two records with the same seed among {list(paths)}")
+  return rows
+
+
 def main(argv: Sequence[str]) -> int:
   args = [a for a in argv[1:] if not a.startswith("--")]
   opts = dict(a[2:].split("=", 1) for a in argv[1:] if a.startswith("--") and "=" in a)
+  if "a" in opts or "b" in opts:   # two sets of records, paired by seed
+    import glob
+    paths = {k: sorted({p for g in opts.get(k, "").split(",") for p in glob.glob(g)})
+             for k in ("a", "b")}
+    for k, found in paths.items():
+      if not found:
+        print(f"error: --{k}={opts.get(k, '')!r} matches no record file", file=sys.stderr)
+        return 2
+    la, lb = opts.get("label_a", "a"), opts.get("label_b", "b")
+    metric = opts.get("metric", "NDCG@20")
+    rows = rows_from_records(paths["a"], la) + rows_from_records(paths["b"], lb)
+    print(markdown(compare(rows, metric, lb), metric, lb))
+    return 0
   if len(args) != 1:
     print("usage: python -m idw_jax.experiments.significance <grid out folder> "
-          "[--metric=NDCG@20] [--against=mur]", file=sys.stderr)
+          "[--metric=NDCG@20] [--against=mur]  |  --a=GLOB --b=GLOB [--label_a=..] "
+          "[--label_b=..]", file=sys.stderr)
     return 2
   from idw_jax.experiments import records
   out = Path(args[0])
