@@ -424,7 +424,7 @@ def finalize(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   return c
 
 
-def split_metric(spec: str) -> tuple[str, str] | None:
+def parse_split_metric(spec: str) -> tuple[str, str] | None:
   """"[overall|head|tail/]NAME" -> (split, NAME), the split "overall" when none is named;
   None for "" (a phase that watches eval.early_stop_metric)."""
   if not spec:
@@ -468,7 +468,7 @@ def _validate(c):
   _check(i.wake_patience >= 1, "idw.wake_patience", f"must be >= 1, got {i.wake_patience}")
   _check(i.calibration_patience >= 1, "idw.calibration_patience",
          f"must be >= 1, got {i.calibration_patience}")
-  split, name = split_metric(i.wake_early_stop_metric) or ("overall", "")
+  split, name = parse_split_metric(i.wake_early_stop_metric) or ("overall", "")
   _check(i.wake_early_stop_metric == "" or (
              split in ("overall", "head", "tail") and
              name in {f"{n}@{k}" for n in ("HR", "NDCG") for k in c.eval.ks}),

@@ -197,14 +197,15 @@ class Driver:
                 max_epochs=cfg.idw.calibration_max_epochs, focal=0.0, **self._stopping(phase))
 
   def _stopping(self, phase: str) -> dict:
-    """A training phase's early stopping: patience and the (split, metric) it watches."""
+    """A training phase's early stopping (PRETRAIN, WAKE or CALIBRATE): patience and the
+    (split, metric) it watches."""
     cfg = self.cfg
     overall = ("overall", cfg.eval.early_stop_metric)
     if phase == PRETRAIN:
       return dict(patience=cfg.train.patience, metric=overall)
     if phase == WAKE:
       return dict(patience=cfg.idw.wake_patience,
-                  metric=config_lib.split_metric(cfg.idw.wake_early_stop_metric) or overall)
+                  metric=config_lib.parse_split_metric(cfg.idw.wake_early_stop_metric) or overall)
     return dict(patience=cfg.idw.calibration_patience, metric=overall)
 
   def _budget(self, max_epochs: float) -> int:

@@ -5,7 +5,7 @@ import pytest
 
 from idw_jax import methods
 from idw_jax.data import pipeline
-from idw_jax.driver import Driver, RunState
+from idw_jax.driver import CALIBRATE, PRETRAIN, WAKE, Driver, RunState
 from tests.tiny import tiny_config
 
 
@@ -41,3 +41,20 @@ def test_pretraining_loss_follows_the_row(name, tmp_path):
   assert (s["focal"] > 0) == (name == "focal")
   assert np.any(s["tables"].margin > 0) == (name == "qmargin")
   assert d.is_idw == (name == "mur_idw")
+
+
+def test_each_phase_stops_early_on_its_own_metric(tmp_path):
+  """Pretraining and calibration watch eval.early_stop_metric overall, each with its own
+  patience; a wake phase watches idw.wake_early_stop_metric (split and name) when it is set."""
+  cfg = tiny_config("mur_idw", **{"idw.wake_early_stop_metric": "tail/HR@5",
+                                  "idw.wake_patience": 2, "idw.calibration_patience": 3,
+                                  "train.patience": 4})
+  splits = pipeline.make_splits(cfg.data, pipeline.load_sequences(cfg.data))
+  d = Driver(cfg, splits, tmp_path)
+  overall = ("overall", cfg.eval.early_stop_metric)
+  assert d._stopping(PRETRAIN) == {"patience": 4, "metric": overall}   # pylint: disable=protected-access
+  assert d._stopping(WAKE) == {"patience": 2, "metric": ("tail", "HR@5")}
+  assert d._stopping(CALIBRATE) == {"patience": 3, "metric": overall}
+  plain = tiny_config("mur_idw", **{"idw.wake_early_stop_metric": ""})
+  assert Driver(plain, splits, tmp_path / "b")._stopping(WAKE)["metric"] == (
+      "overall", plain.eval.early_stop_metric)

@@ -70,16 +70,18 @@ def test_controls_are_matched_by_seed_and_wake_phases():
 
 
 def test_control_interval_is_the_paired_difference_over_test_windows():
-  # Every window of the run ranks its target first (NDCG 100); the control ranks it second
-  # (NDCG 100 / log2(3)) on seed 0 and first on seed 1: the per-window difference averaged
-  # over the two seeds is constant, so the bootstrap interval is that one value.
+  # Seed 0's run ranks every target first (NDCG 100), its control second (NDCG 100 / log2 3);
+  # seed 1's run ranks second and its control too. The per-window difference averaged over
+  # the two seeds is constant, half of 100 - 100 / log2 3, so the bootstrap interval is that
+  # one value. (The bootstrap averages over seeds per window, so it does not depend on which
+  # seed's control goes with which run; which controls are used is tested above.)
   rows = [_entry("mur_idw", 0.9, 1e-4, 30.0, 8, True, seed=s) for s in (0, 1)]
-  for r in rows:
-    r["ranks"] = {"full": np.zeros(50, np.int64)}
+  for r, rank in zip(rows, (0, 1)):
+    r["ranks"] = {"full": np.full(50, rank, np.int64)}
   control = {"test": {"sampled": None, "full": {"overall": {"NDCG@20": 50.0}}}}
   controls = {("mur_idw", s, 8): control for s in (0, 1)}
   ranks = {("mur_idw", 0, 8): {"full": np.ones(50, np.int64)},
-           ("mur_idw", 1, 8): {"full": np.zeros(50, np.int64)}}
+           ("mur_idw", 1, 8): {"full": np.ones(50, np.int64)}}
   (e,) = search.summarize(rows, controls=controls, control_ranks=ranks)
   want = (100.0 - 100.0 / np.log2(3.0)) / 2
   np.testing.assert_allclose(e["control_ci"], [want] * 3, rtol=1e-12)
@@ -99,6 +101,7 @@ def test_figure_plots_every_cell_beside_its_control(tmp_path):
   test = data["mur_idw"]["test_ndcg"]
   assert set(test) == {"0.9", "0.7"} and set(test["0.9"]) == {"0.0001", "0.0003"}
   assert test["0.9"]["0.0001"] == {"ndcg": 29.0, "wakes": [8], "control_ndcg": 33.0}
+  assert data["mur_idw"]["valid"]["0.9"]["0.0001"] == {"ndcg": 30.0, "wakes": [8]}
   assert test["0.9"]["0.0003"]["control_ndcg"] is None              # no control of 2 wakes
   assert data["mur_idw"]["valid"]["0.7"]["0.0001"]["ndcg"] == 28.0
 

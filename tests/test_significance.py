@@ -75,18 +75,39 @@ def test_compare_pairs_by_seed_and_calls_the_verdict():
 
 
 def test_cli_compares_two_sets_of_records_paired_by_seed(tmp_path, capsys):
-  # a ranks every window first, b second: the per-window NDCG@20 difference is 100 (1 - 1 /
-  # log2 3) in every seed; b's seed 2 has no partner in a and is left out.
-  for label, rank, seeds in (("a", 0, (0, 1)), ("b", 1, (0, 1, 2))):
-    for s in seeds:
-      ndcg = 100.0 / math.log2(rank + 2) + s             # recorded means, paired by seed
-      results = {"seed": s, "test": {"sampled": {"overall": {"NDCG@20": ndcg}}, "full": None}}
-      (tmp_path / f"{label}-seed{s}.json").write_text(json.dumps(results))
-      np.savez(tmp_path / f"{label}-seed{s}.test_ranks.npz", sampled=np.full(40, rank))
-  code = sig.main(["x", f"--a={tmp_path}/a-seed*.json",
-                   f"--b={tmp_path}/b-seed0.json,{tmp_path}/b-seed[12].json",
-                   "--label_a=IDW", "--label_b=MUR"])
+  # a has seeds 1, 2 and b seeds 0, 1, 2 (b's seed 0 has no partner). Per seed, a ranks every
+  # window first; b ranks seed 1's windows second and seed 2's first. Paired by seed the
+  # per-window NDCG@20 difference is 100 (1 - 1/log2 3) on seed 1 and 0 on seed 2, so its
+  # mean is half that in every window; paired by position it would be different.
+  def write(label, seed, rank):
+    ndcg = 100.0 / math.log2(rank + 2) + seed
+    results = {"seed": seed, "test": {"sampled": {"overall": {"NDCG@20": ndcg}}, "full": None}}
+    (tmp_path / f"{label}-seed{seed}.json").write_text(json.dumps(results))
+    np.savez(tmp_path / f"{label}-seed{seed}.test_ranks.npz", sampled=np.full(40, rank))
+  for seed in (1, 2):
+    write("a", seed, 0)
+  for seed, rank in ((0, 1), (1, 1), (2, 0)):
+    write("b", seed, rank)
+  code = sig.main(["x", f"--a={tmp_path}/a-seed*", f"--b={tmp_path}/b-seed0.json,"
+                   f"{tmp_path}/b-seed[12].json", "--label_a=IDW", "--label_b=MUR"])
   out = capsys.readouterr().out
-  want = 100.0 * (1 - 1 / math.log2(3))
-  assert code == 0 and f"| IDW | 2 | +{want:.2f} | - | [+{want:.2f}, +{want:.2f}] | real |" in out
-  assert sig.main(["x", f"--a={tmp_path}/none*.json", f"--b={tmp_path}/b*.json"]) == 2
+  want = 100.0 * (1 - 1 / math.log2(3)) / 2
+  assert code == 0 and f"| IDW | 2 | +{want:.2f} | 0.500 | [+{want:.2f}, +{want:.2f}] |" in out
+
+
+@pytest.mark.parametrize("case", ["no match", "same seed", "no common seed", "same label",
+                                  "metric", "positional"])
+def test_cli_record_sets_refuse_user_errors_in_one_line(tmp_path, capsys, case):
+  for name, seed in (("a0", 0), ("a0bis", 0), ("b1", 1), ("b0", 0)):
+    results = {"seed": seed, "test": {"sampled": {"overall": {"NDCG@20": 50.0}}, "full": None}}
+    (tmp_path / f"{name}.json").write_text(json.dumps(results))
+  a, b = f"--a={tmp_path}/a0.json", f"--b={tmp_path}/b0.json"
+  argv = {"no match": ["x", f"--a={tmp_path}/zz*.json", b],
+          "same seed": ["x", f"--a={tmp_path}/a0*.json", b],
+          "no common seed": ["x", a, f"--b={tmp_path}/b1.json"],
+          "same label": ["x", a, b, "--label_a=m", "--label_b=m"],
+          "metric": ["x", a, b, "--metric=NDCG@7"],
+          "positional": ["x", "results/ml1m", a, b]}[case]
+  assert sig.main(argv) == 2
+  err = capsys.readouterr().err.strip()
+  assert err.count("\n") == 0 and (err.startswith("error:") or err.startswith("usage:"))

@@ -145,8 +145,9 @@ def markdown(entries: Sequence[dict], metric: str, command: str) -> str:
            "brackets; - where not run. "
            "IDW - control: the test NDCG@20 difference with its 95% interval, a paired "
            "bootstrap over test windows (significance.py); the difference is real where the "
-           "interval excludes 0. Calibration: the change of the validation metric across user-tower "
-           "calibration (its best against the last sleep's), mean over seeds.", ""]
+           "interval excludes 0. Calibration: the change of the validation metric that early "
+           "stopping watches (eval.early_stop_metric) across user-tower calibration (its best "
+           "against the last sleep's), mean over seeds.", ""]
   for method in sorted({e["method"] for e in entries}, key=config_lib.METHODS.index):
     b = best[method]
     lines += [f"## {tables.NAMES.get(method, method)}: selected m = {b['momentum']:g}, "
@@ -183,10 +184,11 @@ def figure(entries: Sequence[dict], path: Path) -> dict:
     mine = [e for e in entries if e["method"] == method]
     for col, (key, title) in enumerate((("valid", "validation"), ("test_ndcg", "test"))):
       ax = axes[row][col]
-      for k, m in enumerate(sorted({e["momentum"] for e in mine})):
+      momenta = sorted({e["momentum"] for e in mine})
+      for k, m in enumerate(momenta):
         cells = sorted((e for e in mine if e["momentum"] == m), key=lambda e: e["eta"])
         xs = [e["eta"] * 1e4 for e in cells]
-        color = plt.cm.viridis(k / 4)
+        color = plt.cm.viridis(0.85 * k / max(len(momenta) - 1, 1))
         ax.plot(xs, [e[key] for e in cells], marker="o", color=color, label=f"m = {m:g}")
         for x, e in zip(xs, cells):
           ax.annotate(",".join(map(str, e["wakes"])), (x, e[key]), textcoords="offset points",
@@ -198,7 +200,8 @@ def figure(entries: Sequence[dict], path: Path) -> dict:
                   label=f"m = 1 control of m = {m:g}")
         data.setdefault(method, {}).setdefault(key, {})[f"{m:g}"] = {
             f"{e['eta']:g}": {"ndcg": e[key], "wakes": e["wakes"],
-                              "control_ndcg": e.get("control_ndcg")} for e in cells}
+                              **({"control_ndcg": e.get("control_ndcg")}
+                                 if key == "test_ndcg" else {})} for e in cells}
       ax.set_xlabel("eta (x 1e-4)")
       ax.set_ylabel(f"{title} NDCG@20 (%)")
       ax.set_title(f"{tables.NAMES.get(method, method)}, {title}", fontsize=9)

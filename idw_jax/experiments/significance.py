@@ -141,42 +141,83 @@ def rows_from_records(paths: Sequence[str], label: str) -> list[dict]:
   from idw_jax.experiments import records
   rows = []
   for path in map(Path, paths):
-    results = json.loads(path.read_text())
-    rows.append({"method": label, "seed": int(results["seed"]), "results": results,
+    try:
+      results = json.loads(path.read_text())
+      seed = int(results["seed"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+      raise ValueError(f"{path}: not a run record ({type(e).__name__}: {e})") from None
+    rows.append({"method": label, "seed": seed, "results": results,
                  "ranks": records.load_ranks(path.with_name(f"{path.stem}.test_ranks.npz"))})
-  seeds = [r["seed"] for r in rows]
-  if len(set(seeds)) != len(seeds):
-    raise ValueError(f"{label}: two records with the same seed among {list(paths)}")
+  seen: dict[int, Path] = {}
+  for path, r in zip(paths, rows):
+    if r["seed"] in seen:
+      raise ValueError(f"{label}: {seen[r['seed']]} and {path} are both seed {r['seed']}; "
+                       "narrow the glob to one run per seed")
+    seen[r["seed"]] = path
   return rows
+
+
+_USAGE = ("usage: python -m idw_jax.experiments.significance <grid out folder> "
+          "[--metric=NDCG@20] [--against=mur]  |  --a=GLOB[,GLOB] --b=GLOB[,GLOB] "
+          "[--label_a=a] [--label_b=b] [--metric=NDCG@20]")
+
+
+def _compare_record_sets(opts: dict) -> int:
+  """The --a/--b form: two sets of record files (comma-separated globs), paired by seed."""
+  import glob
+  paths = {k: sorted({p for g in opts.get(k, "").split(",") if g for p in glob.glob(g)
+                      if p.endswith(".json")}) for k in ("a", "b")}
+  for k, found in paths.items():
+    if not found:
+      print(f"error: --{k}={opts.get(k, '')!r} matches no record file (*.json)", file=sys.stderr)
+      return 2
+  la, lb = opts.get("label_a", "a"), opts.get("label_b", "b")
+  if la == lb:
+    print(f"error: --label_a and --label_b are both {la!r}", file=sys.stderr)
+    return 2
+  metric = opts.get("metric", "NDCG@20")
+  try:
+    rows = rows_from_records(paths["a"], la) + rows_from_records(paths["b"], lb)
+  except ValueError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  seeds = {k: sorted(r["seed"] for r in rows if r["method"] == lab)
+           for k, lab in (("a", la), ("b", lb))}
+  if not set(seeds["a"]) & set(seeds["b"]):
+    print(f"error: no seed in common: --a has seeds {seeds['a']}, --b has {seeds['b']}",
+          file=sys.stderr)
+    return 2
+  try:
+    entries = compare(rows, metric, lb)
+  except (KeyError, ValueError) as e:
+    print(f"error: --metric={metric!r}: not a recorded metric ({e})", file=sys.stderr)
+    return 2
+  print(markdown(entries, metric, lb))
+  return 0
 
 
 def main(argv: Sequence[str]) -> int:
   args = [a for a in argv[1:] if not a.startswith("--")]
   opts = dict(a[2:].split("=", 1) for a in argv[1:] if a.startswith("--") and "=" in a)
   if "a" in opts or "b" in opts:   # two sets of records, paired by seed
-    import glob
-    paths = {k: sorted({p for g in opts.get(k, "").split(",") for p in glob.glob(g)})
-             for k in ("a", "b")}
-    for k, found in paths.items():
-      if not found:
-        print(f"error: --{k}={opts.get(k, '')!r} matches no record file", file=sys.stderr)
-        return 2
-    la, lb = opts.get("label_a", "a"), opts.get("label_b", "b")
-    metric = opts.get("metric", "NDCG@20")
-    rows = rows_from_records(paths["a"], la) + rows_from_records(paths["b"], lb)
-    print(markdown(compare(rows, metric, lb), metric, lb))
-    return 0
+    if args or "against" in opts:
+      print(_USAGE, file=sys.stderr)
+      return 2
+    return _compare_record_sets(opts)
   if len(args) != 1:
-    print("usage: python -m idw_jax.experiments.significance <grid out folder> "
-          "[--metric=NDCG@20] [--against=mur]  |  --a=GLOB --b=GLOB [--label_a=..] "
-          "[--label_b=..]", file=sys.stderr)
+    print(_USAGE, file=sys.stderr)
     return 2
   from idw_jax.experiments import records
   out = Path(args[0])
   rows = records.rows_from_manifest(out, with_ranks=True)
   metric, against = opts.get("metric", "NDCG@20"), opts.get("against", "mur")
   dataset = next((r["results"]["dataset"] for r in rows if r.get("results")), "")
-  text = markdown(compare(rows, metric, against), metric, against, dataset)
+  try:
+    entries = compare(rows, metric, against)
+  except (KeyError, ValueError) as e:
+    print(f"error: --metric={metric!r}: not a recorded metric ({e})", file=sys.stderr)
+    return 2
+  text = markdown(entries, metric, against, dataset)
   (out / "significance.md").write_text(text)
   print(text)
   return 0
