@@ -50,6 +50,13 @@ def load_ranks(path: Path) -> dict | None:
     return {k: f[k] for k in ("sampled", "full") if k in f}
 
 
+def run_ranks(out: str | os.PathLike, name: str, workdir: str | os.PathLike) -> dict | None:
+  """A run's test ranks: its record's <out>/records/<name>.test_ranks.npz, else its run
+  folder's test_ranks.npz (a run not yet recorded); None without either."""
+  path = record_path(out, name).with_name(f"{name}.test_ranks.npz")
+  return load_ranks(path if path.exists() else Path(workdir) / "test_ranks.npz")
+
+
 def row(method: str, seed: int, sweep: dict, results: dict | None) -> dict:
   """The tables' input for one run: {"method", "seed", "sweep" (leaf names), "results"}."""
   return {"method": method, "seed": seed,
@@ -79,6 +86,5 @@ def rows_from_manifest(out: str | os.PathLike, with_ranks: bool = False) -> list
     results = json.loads(path.read_text()) if path.exists() else None
     rows.append(row(run["method"], run["seed"], run["sweep"], results))
     if with_ranks:
-      ranks = path.with_name(f"{run['name']}.test_ranks.npz")
-      rows[-1]["ranks"] = load_ranks(ranks if ranks.exists() else folder / "test_ranks.npz")
+      rows[-1]["ranks"] = run_ranks(out, run["name"], folder)
   return rows

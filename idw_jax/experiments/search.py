@@ -216,12 +216,6 @@ def figure(entries: Sequence[dict], path: Path) -> dict:
   return data
 
 
-def _ranks(out: Path, rec) -> dict | None:
-  """A grid run's test ranks: its record's .test_ranks.npz, else its run folder's."""
-  path = records_lib.record_path(out, rec.name).with_name(f"{rec.name}.test_ranks.npz")
-  return records_lib.load_ranks(path if path.exists() else Path(rec.workdir) / "test_ranks.npz")
-
-
 def main(argv):
   del argv
   from absl import flags
@@ -255,12 +249,12 @@ def main(argv):
                           echo=lambda s: print(s, flush=True))
     controls = {(r.spec.method, r.spec.seed, n): r.results
                 for (_, _, n), r in zip(wanted, crecs) if r.results is not None}
-    control_ranks = {(r.spec.method, r.spec.seed, n): _ranks(out, r)
+    control_ranks = {(r.spec.method, r.spec.seed, n): records_lib.run_ranks(out, r.name, r.workdir)
                      for (_, _, n), r in zip(wanted, crecs) if r.results is not None}
     recs = recs + crecs
   rows = records_lib.records_to_rows(recs[:len(specs)])
   for row, r in zip(rows, recs):
-    row["ranks"] = _ranks(out, r)
+    row["ranks"] = records_lib.run_ranks(out, r.name, r.workdir)
   entries = summarize(rows, controls=controls, control_ranks=control_ranks)
   table = Path(f.table or f"results/{dataset}/idw_search.md")
   table.parent.mkdir(parents=True, exist_ok=True)

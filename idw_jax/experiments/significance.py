@@ -59,6 +59,9 @@ def paired_bootstrap(ranks_a: Sequence[np.ndarray], ranks_b: Sequence[np.ndarray
   """(mean difference, 2.5%, 97.5% quantiles) of the window-resampled mean of a - b.
 
   ranks_a[s], ranks_b[s]: test ranks of the two methods' runs with seed s (same windows).
+  Each window's difference is averaged over the seeds before the windows are resampled, so the
+  interval measures the test set's sampling noise, not the spread between training seeds (the
+  paired t-test over seeds measures that).
   """
   if len(ranks_a) != len(ranks_b) or not ranks_a:
     raise ValueError("need the same, non-zero number of runs of both methods")
