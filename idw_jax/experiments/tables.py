@@ -285,7 +285,7 @@ def fig5_plot(groups: Sequence[dict], path: Path, dataset: str = "",
     axes[0][-1].legend(fontsize=7, loc="best")
   title = (f"Fig. 5{' ' + dataset if dataset else ''}: {groups[0]['metric']} per item set "
            f"relative to MUR ({PROTOCOL_TITLES[groups[0]['protocol']]})")
-  fig.suptitle(textwrap.fill(title, width=int(fig.get_figwidth() * 15)), fontsize=9)
+  fig.suptitle(textwrap.fill(title, width=int(fig.get_figwidth() * 12)), fontsize=9)
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   plt.close(fig)
