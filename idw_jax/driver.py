@@ -48,6 +48,9 @@ class RunState:
   step: int = 0                      # steps finished in this epoch
   epochs_total: int = 0
   best_metric: float | None = None   # the phase's best validation score (early stopping)
+  best_valid: dict | None = None     # that epoch's validation metrics (overall, primary kind)
+  params_valid: dict | None = None   # the same for the parameters held now, when known: a
+                                     # sleep reports them instead of validating again
   bad_epochs: int = 0
   loss_sum: float = 0.0              # this epoch's summed training loss and its steps
   loss_steps: int = 0
@@ -166,6 +169,7 @@ class Driver:
     progress.phase_rows = [r for r in base_run.phase_rows if r["phase"] == PRETRAIN]
     progress.elapsed = progress.phase_rows[-1]["seconds"]
     progress.epochs_total = len(progress.history)
+    progress.params_valid = base_run.params_valid   # evaluation changed no parameter
     progress.pretrained_from = str(src)
     return arrays, progress
 
@@ -223,7 +227,7 @@ class Driver:
 
   def _start_phase(self, arrays, progress, phase):
     progress.phase, progress.epoch, progress.step = phase, 0, 0
-    progress.best_metric, progress.bad_epochs = None, 0
+    progress.best_metric, progress.best_valid, progress.bad_epochs = None, None, 0
     progress.loss_sum, progress.loss_steps = 0.0, 0
     progress.phase_started = self._elapsed()
     if phase in TRAIN_PHASES:
@@ -252,8 +256,10 @@ class Driver:
     rec, t_log = self._end_epoch(arrays, progress, s, valid, total, t_start)
     rec["timing"] = self._timing(t_start, t_steps, t_valid, t_ckpt, t_log)
     if progress.bad_epochs >= s["patience"] or progress.epoch * spe >= budget:
+      progress.params_valid = valid["overall"]
       if self.cfg.train.restore_best:
         arrays["params"] = jax.tree.map(jnp.copy, arrays["best_params"])
+        progress.params_valid = progress.best_valid
       self._end_train_phase(arrays, progress)
     t0 = time.perf_counter()
     self._save(arrays, progress, "epoch_end")
@@ -273,6 +279,7 @@ class Driver:
     perm = tr.epoch_permutation(key)
     state = {"params": arrays["params"], "opt_state": arrays["opt_state"]}
     label = self._label(progress)
+    progress.params_valid = None                  # the steps change the parameters
     bar = reporting.progress(total, progress.step, f"{label} epoch {progress.epoch + 1}")
     every = cfg.checkpoint.every_steps
     t_steps = t_ckpt = 0.0
@@ -314,7 +321,7 @@ class Driver:
     train_loss = progress.loss_sum / max(progress.loss_steps, 1)
     improved = progress.best_metric is None or score > progress.best_metric
     if improved:
-      progress.best_metric, progress.bad_epochs = score, 0
+      progress.best_metric, progress.bad_epochs, progress.best_valid = score, 0, val
       arrays["best_params"] = jax.tree.map(jnp.copy, arrays["params"])
     else:
       progress.bad_epochs += 1
@@ -382,7 +389,9 @@ class Driver:
     clock = time.perf_counter()
     sil = tr.silhouette(arrays["params"])
     timing["silhouette"], clock = time.perf_counter() - clock, time.perf_counter()
-    val = tr.primary(tr.evaluate(arrays["params"], "valid", primary_only=True))["overall"]
+    val = progress.params_valid   # known when the last training phase ended (bit-identical)
+    if val is None:
+      val = tr.primary(tr.evaluate(arrays["params"], "valid", primary_only=True))["overall"]
     timing["valid"], clock = time.perf_counter() - clock, time.perf_counter()
     self._save_embeddings(arrays["params"], f"sleep{t}", w)
     timing["embeddings"] = time.perf_counter() - clock

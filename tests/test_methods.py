@@ -58,3 +58,32 @@ def test_each_phase_stops_early_on_its_own_metric(tmp_path):
   plain = tiny_config("mur_idw", **{"idw.wake_early_stop_metric": ""})
   assert Driver(plain, splits, tmp_path / "b")._stopping(WAKE)["metric"] == (
       "overall", plain.eval.early_stop_metric)
+
+
+@pytest.mark.parametrize("restore_best", [True, False])
+def test_a_sleep_reports_the_kept_epochs_validation_without_validating_again(
+    tmp_path, monkeypatch, restore_best):
+  """Each sleep's validation metrics are those of the epoch whose parameters the last training
+  phase kept (its best epoch with train.restore_best, else its last), and the run validates
+  once per epoch: no sleep evaluates the same parameters again."""
+  cfg = tiny_config("mur_idw", **{"train.restore_best": restore_best, "train.max_epochs": 3,
+                                  "idw.max_iterations": 2, "idw.eta": 0.0})
+  splits = pipeline.make_splits(cfg.data, pipeline.load_sequences(cfg.data))
+  d = Driver(cfg, splits, tmp_path)
+  calls = []
+  evaluate = d.trainer.evaluate
+  def counting(params, split, **kw):
+    calls.append((split, kw.get("primary_only", False)))
+    return evaluate(params, split, **kw)
+  monkeypatch.setattr(d.trainer, "evaluate", counting)
+  r = d.run()
+  history, trace = r["history"], r["idw_trace"]
+  assert calls.count(("valid", True)) == len(history)         # one per epoch, none per sleep
+  phases = [("pretrain", 0)] + [("wake", t) for t in range(1, len(trace))]
+  assert len(trace) == 3
+  for t, (phase, it) in enumerate(phases):
+    rows = [h for h in history if h["phase"] == phase and h["idw_iter"] == it]
+    assert len(rows) >= 2                                     # a choice between epochs
+    kept = (max(rows, key=lambda h: h["valid"][cfg.eval.early_stop_metric]) if restore_best
+            else rows[-1])
+    assert trace[t]["valid"] == kept["valid"]
