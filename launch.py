@@ -5,6 +5,7 @@
   python launch.py --config=configs/ml1m.py:mur_idw --config.seed=1 --workdir=/tmp/ml1m
 """
 
+import os
 from pathlib import Path
 
 from absl import flags
@@ -37,6 +38,12 @@ def main(argv):
   from idw_jax import driver
   workdir = Path(_WORKDIR.value or
                  f"workdirs/{cfg.data.name}/{cfg.method}-{cfg.preset}-seed{cfg.seed}")
+  try:   # a bad --workdir fails here, before the data is read
+    workdir.mkdir(parents=True, exist_ok=True)
+    if not os.access(workdir, os.W_OK):
+      raise PermissionError(13, "not writable")
+  except OSError as e:
+    raise ValueError(f"--workdir={workdir}: cannot hold a run ({e.strerror or e})") from None
   driver.run(cfg, workdir)
   if jax.process_index() == 0:
     print(f"results: {workdir / 'results.json'}")

@@ -21,6 +21,12 @@ from idw_jax import logs
 from idw_jax import workdir as workdir_lib
 
 
+def data_change(stored: dict, now: dict) -> str:
+  """'items 6 -> 10, windows 80 -> 95': how the data of a stored run differs from now."""
+  return ", ".join(f"{k} {stored.get(k)} -> {now.get(k)}" for k in now
+                   if stored.get(k) != now.get(k))
+
+
 def _abstract(template):
   return jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
 
@@ -46,12 +52,15 @@ class RunCheckpoints:
   def wait(self):
     self.manager.wait_until_finished()
 
-  def restore(self, template, config: dict):
+  def restore(self, template, config: dict, data: dict | None = None):
     """(arrays, meta) of the newest readable checkpoint, or None when there is none.
 
     template: arrays of the right structure, shapes and dtypes; config: the run's config dict,
-    which the stored one must equal (workdir.config_diff). A checkpoint that cannot be read is
-    moved to <workdir>/damaged_checkpoints/ and the next older one is tried.
+    which the stored one must equal (workdir.config_diff); data: the size of the run's data,
+    which the stored one (meta["data"], where the checkpoint has it) must equal. A checkpoint
+    that cannot be read is moved to <workdir>/damaged_checkpoints/ and the next older one is
+    tried; one whose arrays have other shapes than the template is not damaged: that is an
+    error (the data changed under the same file name), and nothing is moved.
     """
     for step in sorted(self.manager.all_steps(), reverse=True):
       try:
@@ -65,11 +74,22 @@ class RunCheckpoints:
       if diff:
         raise ValueError(f"{self.workdir} holds a run with another config ({diff}); use a new "
                          "--workdir or the same config")
+      if data is not None and meta.get("data") is not None and meta["data"] != data:
+        change = data_change(meta["data"], data)
+        raise ValueError(f"{self.workdir} holds a run on other data ({change}): the file behind "
+                         "data.path has changed since the run started; use a new --workdir, or "
+                         "the run's data")
       try:
         with logs.quiet():
           arrays = self.manager.restore(step, args=ocp.args.Composite(
               state=ocp.args.StandardRestore(_abstract(template))))["state"]
       except Exception as e:  # pylint: disable=broad-except
+        if "shape" in str(e).lower():   # readable, but not this run's arrays
+          reason = " ".join(f"{type(e).__name__}: {e}".split())[:200]
+          raise ValueError(f"{self.workdir}: checkpoint {step} holds arrays of other shapes than "
+                           f"this run builds ({reason}); the data behind data.path has probably "
+                           "changed since the run started; use a new --workdir, or the run's "
+                           "data") from None
         self._set_aside(step, e)
         continue
       return arrays, meta

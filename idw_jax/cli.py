@@ -5,6 +5,7 @@ on stderr and a non-zero exit code; --debug shows the traceback instead."""
 from __future__ import annotations
 
 import functools
+import re
 import sys
 from pathlib import Path
 from typing import Callable
@@ -17,9 +18,16 @@ USER_ERRORS = (ValueError, KeyError, OSError, FloatingPointError, RuntimeError)
 
 
 def one_line(e: BaseException) -> str:
-  """An exception's message on one line (ml_collections quotes and splits its own)."""
+  """An exception's message on one line (ml_collections quotes and splits its own, and wraps
+  an error raised in a config file's get_config with its traceback: only the first line and
+  the final exception's message are kept)."""
   text = str(e.args[0]) if len(e.args) == 1 and isinstance(e.args[0], str) else str(e)
-  text = text.replace("\\n", " ").replace("\n", " ").replace("\\'", "'").strip()
+  text = text.replace("\\n", "\n").replace("\\'", "'")
+  if "Traceback (most recent call last):" in text:
+    head = text.split("Traceback (most recent call last):", 1)[0].strip()
+    last = [ln for ln in text.splitlines() if re.match(r"^\w+(Error|Exception): ", ln)]
+    text = f"{head} {last[-1].split(': ', 1)[1]}" if last else head
+  text = text.replace("\n", " ").strip()
   if len(text) > 1 and text[0] == text[-1] == "'":   # a KeyError's repr
     text = text[1:-1]
   return " ".join(text.split())
@@ -76,6 +84,18 @@ def user_errors_in_one_line(main: Callable) -> Callable:
         raise
       fail(e, 1)
   return wrapped
+
+
+def run_argparse(main: Callable[[list], int]) -> int:
+  """For the argparse commands (recommend, export): main(argv) with USER_ERRORS in one line
+  and exit code 1; --debug anywhere on the command line shows the traceback instead."""
+  argv = sys.argv[1:]
+  try:
+    return main([a for a in argv if a != "--debug"])
+  except USER_ERRORS as e:
+    if "--debug" in argv:
+      raise
+    fail(e, 1)
 
 
 def run(main: Callable):

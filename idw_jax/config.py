@@ -396,7 +396,10 @@ def set_field(cfg, dotted: str, value: Any):
     value = float(value)
   if field_type is tuple and isinstance(value, list):
     value = tuple(value)
-  node[leaf] = value
+  try:
+    node[leaf] = value
+  except TypeError as e:   # ml_collections' type check, as one line naming the field
+    raise ValueError(f"config.{dotted}: {value!r} is not of type {field_type.__name__}") from e
 
 
 def _set(c, dotted, value):
@@ -425,7 +428,11 @@ def finalize(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.model.item_norm = method.item_norm
   if c.model.item_norm == "train_eval" and c.model.temperature == 1.0:
     c.model.temperature = c.loss.item_norm_temperature
-  c.model.item_mlp_dims = tuple(int(x) for x in c.model.item_mlp_dims)
+  try:
+    c.model.item_mlp_dims = tuple(int(x) for x in c.model.item_mlp_dims)
+  except (TypeError, ValueError) as e:
+    raise ValueError(f"config.model.item_mlp_dims: must be integer widths, e.g. (16, 16), "
+                     f"got {c.model.item_mlp_dims!r}") from e
   _validate(c)
   return c
 
@@ -448,6 +455,7 @@ def _validate(c):
   m, t, i, p = c.model, c.train, c.idw, c.data.protocol
   _check(m.num_interests >= 1, "model.num_interests", f"must be >= 1, got {m.num_interests}")
   _check(m.embed_dim >= 1, "model.embed_dim", f"must be >= 1, got {m.embed_dim}")
+  _check(m.num_heads >= 1, "model.num_heads", f"must be >= 1, got {m.num_heads}")
   _check(m.embed_dim % m.num_heads == 0, "model.num_heads",
          f"must divide model.embed_dim={m.embed_dim}, got {m.num_heads}")
   _check(len(m.item_mlp_dims) >= 1 and m.item_mlp_dims[-1] == m.embed_dim, "model.item_mlp_dims",
@@ -499,6 +507,8 @@ def _validate(c):
   _check(not i.pretrained_workdir or c.method in IDW_METHODS, "idw.pretrained_workdir",
          f"only IDW methods {IDW_METHODS} reuse a pretraining, not {c.method!r}")
   _check(i.kde_block >= 0, "idw.kde_block", f"must be >= 0, got {i.kde_block}")
+  _check(i.kde_sample_size >= 0, "idw.kde_sample_size",
+         f"must be >= 0 (0: exact KDE over all items), got {i.kde_sample_size}")
   _check(i.kde_impl in ("xla", "pallas"), "idw.kde_impl",
          f"must be 'xla' or 'pallas', got {i.kde_impl!r}")
   _check(i.max_iterations >= 0, "idw.max_iterations", f"must be >= 0, got {i.max_iterations}")
@@ -519,6 +529,7 @@ def _validate(c):
   _check(c.checkpoint.keep >= 1, "checkpoint.keep", "must be >= 1")
   s = c.data.synthetic
   if c.data.source == "synthetic":
+    _check(s.num_clusters >= 1, "data.synthetic.num_clusters", f"must be >= 1, got {s.num_clusters}")
     _check(s.num_items % s.num_clusters == 0, "data.synthetic.num_items",
            f"must be a multiple of num_clusters={s.num_clusters}, got {s.num_items}")
     _check(0 <= s.alpha and 0 <= s.gamma and s.alpha + s.gamma <= 1, "data.synthetic.alpha",

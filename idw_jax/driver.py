@@ -42,6 +42,8 @@ class RunState:
   `from_json`), so a resumed run continues from exactly here."""
 
   config: dict                       # the run's config (compared on resume)
+  data: dict | None = None           # the size of the data it trains on (compared on resume:
+                                     # the file behind data.path may change, its name not)
   phase: str = PRETRAIN
   idw_iter: int = 0                  # the IDW iteration t (sleep t precedes wake t + 1)
   epoch: int | None = 0              # epochs finished in this phase (None outside training)
@@ -122,8 +124,13 @@ class Driver:
                                           self.trainer.mesh),
         "rng": sharding.replicate(jax.random.key_data(key), self.trainer.mesh),
     }
-    progress = RunState(config=self.cfg.to_dict())
+    progress = RunState(config=self.cfg.to_dict(), data=self._data_size())
     return arrays, progress
+
+  def _data_size(self) -> dict:
+    s = self.splits
+    return {"items": int(s.num_items), "windows": int(s.num_windows),
+            "train_examples": int(s.num_train_examples)}
 
   def _save(self, arrays, progress, event: str):
     """Checkpoint `saves + 1`; event (epoch_end, mid_epoch, sleep, evaluate) goes to save_log.
@@ -164,6 +171,9 @@ class Driver:
     if diff:
       raise ValueError(f"{field}: {src} has another config ({diff})")
     template, progress = self._fresh_state()
+    if base_run.data is not None and base_run.data != progress.data:
+      change = checkpoints.data_change(base_run.data, progress.data)
+      raise ValueError(f"{field}: {src} was trained on other data ({change})")
     arrays = load(template)
     progress.history = [r for r in base_run.history if r["phase"] == PRETRAIN]
     progress.phase_rows = [r for r in base_run.phase_rows if r["phase"] == PRETRAIN]
@@ -472,7 +482,7 @@ class Driver:
 
   def _run(self) -> dict:
     self._t0 = time.time()
-    restored = self.ckpt.restore(self._fresh_state()[0], self.cfg.to_dict())
+    restored = self.ckpt.restore(self._fresh_state()[0], self.cfg.to_dict(), self._data_size())
     if restored is None and self.is_idw and self.cfg.idw.pretrained_workdir:
       arrays, progress = self._from_pretrained(self.cfg.idw.pretrained_workdir)
       self._elapsed0 = progress.elapsed

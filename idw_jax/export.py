@@ -40,6 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 FORMAT = "idw-jax-export"
+PLATFORMS = ("cpu", "cuda", "rocm", "tpu")   # what jax.export lowers for
 VERSION = 1
 FILES = {"items": "items.npy", "vocab": "vocab.json", "model": "model.json",
          "user_tower": "user_tower.jax", "affinity": "affinity.jax"}
@@ -430,9 +431,14 @@ def main(argv=None) -> int:
   p.add_argument("--platforms", default="cpu,cuda",
                  help="platforms to lower the artifacts for (comma-separated)")
   args = p.parse_args(argv)
+  platforms = [x.strip() for x in args.platforms.split(",") if x.strip()]
+  unknown = [x for x in platforms if x not in PLATFORMS]
+  if unknown or not platforms:
+    raise ValueError(f"--platforms: {','.join(unknown) or repr(args.platforms)} is not one of "
+                     f"{', '.join(PLATFORMS)}")
   from idw_jax import recommend   # the training code reads the run; serving does not need it
   rec = recommend.load_run(args.workdir, data_root=args.data_root)
-  facts = write(rec, args.out, [x for x in args.platforms.split(",") if x])
+  facts = write(rec, args.out, platforms)
   print(f"exported {args.workdir} -> {args.out}: {facts['num_items']} items, "
         f"M={facts['num_interests']}, d={facts['embed_dim']}, window {facts['window']}, "
         f"affinity {facts['affinity']}, platforms {','.join(facts['platforms'])}")
@@ -440,4 +446,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  from idw_jax import cli
+  sys.exit(cli.run_argparse(main))

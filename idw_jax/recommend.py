@@ -175,4 +175,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  from idw_jax import cli
+  sys.exit(cli.run_argparse(main))

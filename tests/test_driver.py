@@ -224,3 +224,27 @@ def test_run_state_round_trips_through_checkpoint_json():
   del old["pretrained_from"], old["results"]
   back = d.RunState.from_json(old)
   assert back.pretrained_from is None and back.results is None and back.idw_iter == 3
+
+
+def test_a_run_on_changed_data_is_an_error_and_its_checkpoints_stay(tmp_path):
+  """A workdir whose data file changed under the same name (same config, other sizes) is an
+  error naming the sizes; a checkpoint from before the sizes were stored is named by its
+  shapes. Neither is taken for a damaged checkpoint and moved aside."""
+  import jax.numpy as jnp
+  from idw_jax import checkpoints
+  from tests.tiny import tiny_config
+  cfg = tiny_config().to_dict()
+  ck = checkpoints.RunCheckpoints(tmp_path, 3, lambda *a, **k: None)
+  six = {"w": jnp.zeros(6, jnp.float32)}
+  ck.save(1, six, {"config": cfg, "data": {"items": 5, "windows": 8}})
+  ck.wait()
+  ten = {"w": jnp.zeros(10, jnp.float32)}
+  with pytest.raises(ValueError, match=r"other data \(items 5 -> 9\)"):
+    ck.restore(ten, cfg, {"items": 9, "windows": 8})
+  ck.save(2, six, {"config": cfg})
+  ck.wait()
+  with pytest.raises(ValueError, match="checkpoint 2 holds arrays of other shapes"):
+    ck.restore(ten, cfg, {"items": 9, "windows": 8})
+  assert not (tmp_path / "damaged_checkpoints").exists()
+  arrays, meta = ck.restore(six, cfg, {"items": 5, "windows": 8})
+  assert arrays["w"].shape == (6,) and "data" not in meta        # the right shapes restore

@@ -40,6 +40,10 @@ def test_data_with_nothing_to_train_on_is_refused_with_counts(tmp_path):
     ("--config.model.num_interestz=3", ("num_interestz", "Did you mean", "num_interests")),
     ("--config.model.num_interests=0", ("config.model.num_interests", "must be >= 1")),
     ("--config=configs/nope.py", ("configs/nope.py",)),
+    ("--config=configs/synthetic.py:nope", ("config arg 'nope' is neither a method",)),
+    ("--config.model.num_heads=0", ("config.model.num_heads", "must be >= 1")),
+    ("--config.data.synthetic.num_clusters=0", ("config.data.synthetic.num_clusters",)),
+    ("--config.idw.kde_sample_size=-3", ("config.idw.kde_sample_size", "must be >= 0")),
 ])
 def test_user_errors_are_one_line(tmp_path, flag, words):
   proc = _launch(tmp_path, flag)
@@ -69,3 +73,65 @@ def test_experiment_commands_report_a_mistyped_field_in_one_line(module):
   assert proc.returncode == 2
   lines = proc.stderr.strip().splitlines()
   assert len(lines) == 1 and "Did you mean" in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_a_workdir_that_cannot_hold_a_run_is_named_before_the_data_is_read(tmp_path):
+  a_file = tmp_path / "a_file"
+  a_file.write_text("")
+  proc = _launch(a_file)
+  assert proc.returncode == 1 and "Traceback" not in proc.stderr
+  assert f"--workdir={a_file}: cannot hold a run" in proc.stderr.strip().splitlines()[0]
+
+
+def _module(*args):
+  return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True,
+                        text=True, timeout=300, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+
+
+def _fake_grid(folder: Path):
+  """A grid folder whose manifest lists one finished MUR run (its record) and one unfinished."""
+  import json
+  (folder / "records").mkdir(parents=True)
+  runs = [{"name": f"{m}-paper-seed0", "method": m, "seed": 0, "sweep": {},
+           "workdir": str(folder / "runs" / f"{m}-paper-seed0")} for m in ("mur", "sur")]
+  (folder / "grid.json").write_text(json.dumps({"runs": runs}))
+  (folder / "records" / "mur-paper-seed0.json").write_text(json.dumps({"dataset": "synthetic"}))
+
+
+@pytest.mark.parametrize("args,words,code", [
+    (("idw_jax.experiments.tables", "{tmp}/none"), ("grid.json", "not found"), 2),
+    (("idw_jax.experiments.significance", "{tmp}/none"), ("grid.json", "not found"), 2),
+    (("idw_jax.experiments.significance", "{tmp}/g", "--against=nope"),
+     ("--against='nope'", "finished: mur"), 2),
+    (("idw_jax.experiments.significance", "{tmp}/g", "--metirc=HR@20"),
+     ("unknown option '--metirc=HR@20'",), 2),
+    (("idw_jax.experiments.grid", "--seeds=3-1", "--max_new_runs=0", "--out={tmp}/o"),
+     ("--seeds", "'3-1' is empty"), 1),
+    (("idw_jax.experiments.grid", "--seeds=abc", "--max_new_runs=0", "--out={tmp}/o"),
+     ("--seeds: 'abc' is not a seed",), 1),
+    (("idw_jax.experiments.grid", "--set=model.embed_dim=abc", "--max_new_runs=0",
+      "--out={tmp}/o"), ("config.model.embed_dim", "'abc' is not of type int"), 1),
+    (("idw_jax.experiments.search", "--momenta=abc", "--max_new_runs=0", "--out={tmp}/o"),
+     ("--momenta: 'abc' is not a number",), 1),
+    (("idw_jax.recommend", "--workdir={tmp}/none", "--history=1 2"), ("holds no checkpoint",), 1),
+    (("idw_jax.export", "--workdir={tmp}/none", "--out={tmp}/e", "--platforms=nope"),
+     ("--platforms: nope is not one of",), 1),
+])
+def test_experiment_and_serving_commands_end_user_errors_in_one_line(tmp_path, args, words, code):
+  _fake_grid(tmp_path / "g")
+  proc = _module(*(a.format(tmp=tmp_path) for a in args))
+  lines = proc.stderr.strip().splitlines()
+  assert proc.returncode == code and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+  assert all(w in lines[-1] for w in words), lines[-1]
+  assert not (tmp_path / "o" / "table.md").exists()
+  assert not (tmp_path / "g" / "significance.md").exists()
+
+
+def test_tables_refuse_a_grid_without_a_finished_run(tmp_path):
+  import json
+  _fake_grid(tmp_path)
+  (tmp_path / "records" / "mur-paper-seed0.json").unlink()
+  proc = _module("idw_jax.experiments.tables", str(tmp_path))
+  assert proc.returncode == 1 and "none has finished" in proc.stderr
+  assert not (tmp_path / "table.md").exists()
+  assert json.loads((tmp_path / "grid.json").read_text())["runs"]   # (the manifest is there)

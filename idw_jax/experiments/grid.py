@@ -529,17 +529,38 @@ def parse_sweep(items: Sequence[str]) -> dict[str, list[Any]]:
 
 
 def parse_seeds(text: str | Sequence) -> list[int]:
-  """"0,1,2" or "0-4" (inclusive) -> [0, 1, 2]."""
+  """"0,1,2" or "0-4" (inclusive) -> [0, 1, 2]; ValueError naming --seeds for anything else
+  (a non-integer, an empty range such as 3-1, no seed at all)."""
   parts = text.split(",") if isinstance(text, str) else list(text)
   seeds = []
   for part in parts:
     part = str(part).strip()
-    if "-" in part[1:]:
-      lo, hi = part.split("-", 1)
-      seeds.extend(range(int(lo), int(hi) + 1))
-    elif part:
-      seeds.append(int(part))
+    try:
+      if "-" in part[1:]:
+        lo, hi = part.split("-", 1)
+        if int(hi) < int(lo):
+          raise ValueError(f"--seeds: the range {part!r} is empty (write low-high)")
+        seeds.extend(range(int(lo), int(hi) + 1))
+      elif part:
+        seeds.append(int(part))
+    except ValueError as e:
+      if str(e).startswith("--seeds"):
+        raise
+      raise ValueError(f"--seeds: {part!r} is not a seed; write e.g. 0,1,2 or 0-4") from e
+  if not seeds:
+    raise ValueError(f"--seeds: no seed in {text!r}; write e.g. 0,1,2 or 0-4")
   return seeds
+
+
+def parse_numbers(text: str, flag: str) -> list[float]:
+  """"0.7,0.9" -> [0.7, 0.9]; ValueError naming `flag` (e.g. "--momenta") otherwise."""
+  values = []
+  for part in text.split(","):
+    try:
+      values.append(float(part))
+    except ValueError as e:
+      raise ValueError(f"{flag}: {part.strip()!r} is not a number; write e.g. 0.7,0.9") from e
+  return values
 
 
 def parse_methods(text: str | Sequence[str]) -> list[str]:

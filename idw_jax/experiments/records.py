@@ -74,7 +74,15 @@ def rows_from_manifest(out: str | os.PathLike, with_ranks: bool = False) -> list
   with_ranks adds "ranks" (the run's test ranks, records/<name>.test_ranks.npz or the run
   folder's test_ranks.npz; None without them) for the significance tests."""
   out = Path(out)
-  manifest = json.loads((out / "grid.json").read_text())
+  path = out / "grid.json"
+  if not path.is_file():
+    raise ValueError(f"{path}: not found; {out} is not a grid's results folder (the grid, "
+                     "search or figures command writes it)")
+  try:
+    manifest = json.loads(path.read_text())
+    manifest["runs"]
+  except (ValueError, KeyError, TypeError) as e:
+    raise ValueError(f"{path}: not a grid manifest ({type(e).__name__}: {e})") from None
   rows = []
   for run in manifest["runs"]:
     path = record_path(out, run["name"])

@@ -224,8 +224,8 @@ def main(argv):
   file, _, overrides = grid.config_flag_parts(f["config"])
   preset = overrides.pop("preset", _CONFIG.value.preset)
   overrides["idw.max_iterations"] = f.max_iterations
-  sweep = {"idw.momentum": [float(x) for x in f.momenta.split(",")],
-           "idw.eta": [float(x) for x in f.etas.split(",")]}
+  sweep = {"idw.momentum": grid.parse_numbers(f.momenta, "--momenta"),
+           "idw.eta": grid.parse_numbers(f.etas, "--etas")}
   methods = grid.parse_methods(f.methods)
   bad = [m for m in methods if m not in config_lib.IDW_METHODS]
   if bad:

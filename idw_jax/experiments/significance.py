@@ -199,9 +199,18 @@ def _compare_record_sets(opts: dict) -> int:
   return 0
 
 
+_OPTIONS = ("metric", "against", "a", "b", "label_a", "label_b")
+
+
 def main(argv: Sequence[str]) -> int:
   args = [a for a in argv[1:] if not a.startswith("--")]
   opts = dict(a[2:].split("=", 1) for a in argv[1:] if a.startswith("--") and "=" in a)
+  unknown = [a for a in argv[1:] if a.startswith("--")
+             and ("=" not in a or a[2:].split("=", 1)[0] not in _OPTIONS)]
+  if unknown:
+    print(f"error: unknown option {unknown[0]!r}; options: "
+          + ", ".join(f"--{o}=" for o in _OPTIONS), file=sys.stderr)
+    return 2
   if "a" in opts or "b" in opts:   # two sets of records, paired by seed
     if args or "against" in opts:
       print(_USAGE, file=sys.stderr)
@@ -212,8 +221,17 @@ def main(argv: Sequence[str]) -> int:
     return 2
   from idw_jax.experiments import records
   out = Path(args[0])
-  rows = records.rows_from_manifest(out, with_ranks=True)
+  try:
+    rows = records.rows_from_manifest(out, with_ranks=True)
+  except ValueError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
   metric, against = opts.get("metric", "NDCG@20"), opts.get("against", "mur")
+  finished = sorted({r["method"] for r in rows if r.get("results")})
+  if against not in finished:
+    print(f"error: --against={against!r}: no finished run of it in {out / 'grid.json'} "
+          f"(finished: {', '.join(finished) or 'none'})", file=sys.stderr)
+    return 2
   dataset = next((r["results"]["dataset"] for r in rows if r.get("results")), "")
   try:
     entries = compare(rows, metric, against)

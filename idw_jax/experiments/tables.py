@@ -341,8 +341,16 @@ def main(argv: Sequence[str]) -> int:
     return 2
   from idw_jax.experiments import records
   out = Path(args[0])
-  rows = records.rows_from_manifest(out)
+  try:
+    rows = records.rows_from_manifest(out)
+  except ValueError as e:
+    print(f"tables: error: {e}", file=sys.stderr)
+    return 2
   found, held = count_finished(aggregate(rows)), count_finished_csv(out / "table.csv")
+  if found == 0:
+    print(f"tables: error: {out / 'grid.json'} lists {len(rows)} run(s) and none has finished "
+          "(no record in records/, no results.json in runs/): no table written", file=sys.stderr)
+    return 1
   if not force and held is not None and found < held:
     print(f"tables: not overwriting {out / 'table.md'} / table.csv: found {found} finished "
           f"run(s) (records/ or runs/*/results.json), the existing table.csv holds {held}; "
