@@ -111,3 +111,28 @@ def test_cli_record_sets_refuse_user_errors_in_one_line(tmp_path, capsys, case):
   assert sig.main(argv) == 2
   err = capsys.readouterr().err.strip()
   assert err.count("\n") == 0 and (err.startswith("error:") or err.startswith("usage:"))
+
+
+def test_cli_against_another_method_writes_its_own_file(tmp_path, capsys):
+  """The grid-folder form writes significance.md against MUR; --against=sur writes
+  significance_vs_sur.md and leaves the table against MUR as it was."""
+  (tmp_path / "records").mkdir()
+  runs = []
+  for method, rank in (("mur", 1), ("sur", 0), ("mur_idw", 0)):
+    name = f"{method}-paper-seed0"
+    runs.append({"name": name, "method": method, "seed": 0, "sweep": {},
+                 "workdir": str(tmp_path / "runs" / name)})
+    ndcg = 100.0 / math.log2(rank + 2)
+    results = {"dataset": "toy", "seed": 0,
+               "test": {"sampled": {"overall": {"NDCG@20": ndcg}}, "full": None}}
+    (tmp_path / "records" / f"{name}.json").write_text(json.dumps(results))
+    np.savez(tmp_path / "records" / f"{name}.test_ranks.npz", sampled=np.full(30, rank))
+  (tmp_path / "grid.json").write_text(json.dumps({"runs": runs}))
+  assert sig.main(["x", str(tmp_path)]) == 0
+  against_mur = (tmp_path / "significance.md").read_text()
+  assert "against MUR" in against_mur and "| SUR | 1 | +36.91 |" in against_mur
+  assert sig.main(["x", str(tmp_path), "--against=sur"]) == 0
+  assert (tmp_path / "significance.md").read_text() == against_mur
+  against_sur = (tmp_path / "significance_vs_sur.md").read_text()
+  assert "| MUR | 1 | -36.91 |" in against_sur and "| MUR-IDW | 1 | +0.00 |" in against_sur
+  capsys.readouterr()

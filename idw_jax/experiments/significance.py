@@ -16,7 +16,8 @@ where the dataset has it, else full corpus):
   interval of the mean difference. It needs each run's test ranks
   (records/<name>.test_ranks.npz, written by runs made since they were added).
 A difference is called real when the bootstrap interval excludes 0 and, with at least three
-paired seeds, the t-test's p < 0.05. Writes <out>/significance.md.
+paired seeds, the t-test's p < 0.05. Writes <out>/significance.md (with --against=X other than
+mur, significance_vs_X.md).
 """
 
 from __future__ import annotations
@@ -239,7 +240,8 @@ def main(argv: Sequence[str]) -> int:
     print(f"error: --metric={metric!r}: not a recorded metric ({e})", file=sys.stderr)
     return 2
   text = markdown(entries, metric, against, dataset)
-  (out / "significance.md").write_text(text)
+  name = "significance.md" if against == "mur" else f"significance_vs_{against}.md"
+  (out / name).write_text(text)   # --against=sur does not overwrite the table against MUR
   print(text)
   return 0
 
