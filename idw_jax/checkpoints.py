@@ -84,7 +84,7 @@ class RunCheckpoints:
           arrays = self.manager.restore(step, args=ocp.args.Composite(
               state=ocp.args.StandardRestore(_abstract(template))))["state"]
       except Exception as e:  # pylint: disable=broad-except
-        if "shape" in str(e).lower():   # readable, but not this run's arrays
+        if "not compatible with the stored shape" in str(e):   # readable, not this run's
           reason = " ".join(f"{type(e).__name__}: {e}".split())[:200]
           raise ValueError(f"{self.workdir}: checkpoint {step} holds arrays of other shapes than "
                            f"this run builds ({reason}); the data behind data.path has probably "

@@ -37,8 +37,11 @@ def _name() -> str:
   return Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "idw_jax"
 
 
+_DEBUG_FLAGS = ("--debug", "--debug=true", "--debug=True")
+
+
 def _debug(argv) -> bool:
-  return any(a in ("--debug", "--debug=true", "--debug=True") for a in argv)
+  return any(a in _DEBUG_FLAGS for a in argv)
 
 
 def fail(e: BaseException, code: int):
@@ -91,9 +94,9 @@ def run_argparse(main: Callable[[list], int]) -> int:
   and exit code 1; --debug anywhere on the command line shows the traceback instead."""
   argv = sys.argv[1:]
   try:
-    return main([a for a in argv if a != "--debug"])
+    return main([a for a in argv if a not in _DEBUG_FLAGS])
   except USER_ERRORS as e:
-    if "--debug" in argv:
+    if _debug(argv):
       raise
     fail(e, 1)
 

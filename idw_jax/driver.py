@@ -501,6 +501,7 @@ class Driver:
                 f"{self.trainer.steps_per_epoch} steps/epoch, workdir {self.workdir}", flush=True)
     else:
       arrays, progress = restored[0], RunState.from_json(restored[1])
+      progress.data = progress.data or self._data_size()   # checkpoints from before RunState.data
       self._elapsed0 = progress.elapsed
       self.echo(f"resuming {self.workdir} at phase {progress.phase} (IDW iteration "
                 f"{progress.idw_iter}, epoch {progress.epoch}, step {progress.step})", flush=True)

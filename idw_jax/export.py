@@ -431,7 +431,7 @@ def main(argv=None) -> int:
   p.add_argument("--platforms", default="cpu,cuda",
                  help="platforms to lower the artifacts for (comma-separated)")
   args = p.parse_args(argv)
-  platforms = [x.strip() for x in args.platforms.split(",") if x.strip()]
+  platforms = [x.strip().lower() for x in args.platforms.split(",") if x.strip()]
   unknown = [x for x in platforms if x not in PLATFORMS]
   if unknown or not platforms:
     raise ValueError(f"--platforms: {','.join(unknown) or repr(args.platforms)} is not one of "

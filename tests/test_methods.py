@@ -64,26 +64,36 @@ def test_each_phase_stops_early_on_its_own_metric(tmp_path):
 def test_a_sleep_reports_the_kept_epochs_validation_without_validating_again(
     tmp_path, monkeypatch, restore_best):
   """Each sleep's validation metrics are those of the epoch whose parameters the last training
-  phase kept (its best epoch with train.restore_best, else its last), and the run validates
-  once per epoch: no sleep evaluates the same parameters again."""
-  cfg = tiny_config("mur_idw", **{"train.restore_best": restore_best, "train.max_epochs": 3,
-                                  "idw.max_iterations": 2, "idw.eta": 0.0})
+  phase kept (its best epoch with train.restore_best, else its last), equal to validating the
+  parameters the sleep holds, and the run validates once per epoch: no sleep validates again."""
+  cfg = tiny_config("mur_idw", **{
+      "train.restore_best": restore_best, "train.max_epochs": 6, "train.patience": 1,
+      "idw.wake_max_epochs": 4, "idw.wake_patience": 1, "train.learning_rate": 0.05,
+      "idw.max_iterations": 2, "idw.eta": 0.0})
   splits = pipeline.make_splits(cfg.data, pipeline.load_sequences(cfg.data))
   d = Driver(cfg, splits, tmp_path)
-  calls = []
+  calls, fresh = [], []
   evaluate = d.trainer.evaluate
   def counting(params, split, **kw):
     calls.append((split, kw.get("primary_only", False)))
     return evaluate(params, split, **kw)
   monkeypatch.setattr(d.trainer, "evaluate", counting)
+  sleep = d._sleep   # pylint: disable=protected-access
+  def checked_sleep(arrays, progress):
+    valid = evaluate(arrays["params"], "valid", primary_only=True)
+    fresh.append(d.trainer.primary(valid)["overall"])
+    return sleep(arrays, progress)
+  monkeypatch.setattr(d, "_sleep", checked_sleep)
   r = d.run()
   history, trace = r["history"], r["idw_trace"]
   assert calls.count(("valid", True)) == len(history)         # one per epoch, none per sleep
+  assert len(trace) == 3 and [t["valid"] for t in trace] == fresh
   phases = [("pretrain", 0)] + [("wake", t) for t in range(1, len(trace))]
-  assert len(trace) == 3
+  kept_before_last = 0
   for t, (phase, it) in enumerate(phases):
     rows = [h for h in history if h["phase"] == phase and h["idw_iter"] == it]
-    assert len(rows) >= 2                                     # a choice between epochs
-    kept = (max(rows, key=lambda h: h["valid"][cfg.eval.early_stop_metric]) if restore_best
-            else rows[-1])
+    best = max(rows, key=lambda h: h["valid"][cfg.eval.early_stop_metric])
+    kept = best if restore_best else rows[-1]
     assert trace[t]["valid"] == kept["valid"]
+    kept_before_last += best is not rows[-1]
+  assert kept_before_last >= 1          # (some phase did keep an epoch before its last)

@@ -80,7 +80,10 @@ def rows_from_manifest(out: str | os.PathLike, with_ranks: bool = False) -> list
                      "search or figures command writes it)")
   try:
     manifest = json.loads(path.read_text())
-    manifest["runs"]
+    missing = [k for run in manifest["runs"] for k in ("name", "workdir", "method", "seed", "sweep")
+               if k not in run]
+    if missing:
+      raise KeyError(f"a run without {missing[0]!r}")
   except (ValueError, KeyError, TypeError) as e:
     raise ValueError(f"{path}: not a grid manifest ({type(e).__name__}: {e})") from None
   rows = []
