@@ -215,6 +215,16 @@ def test_cli_value_parsing():
                           ) == {"data.synthetic.cluster_exponent": [0, 0.5, 2],
                                 "idw.calibrate": [True, False]}
   assert grid.parse_seeds("0-2,5") == [0, 1, 2, 5]
+  assert grid.parse_seeds(" 3 , -1") == [3, -1]          # a negative seed is not a range
+  for bad, words in (("3-1", "is empty"), ("0-x", "'0-x' is not a seed"), (",", "no seed")):
+    with pytest.raises(ValueError, match=words):
+      grid.parse_seeds(bad)
+  assert grid.parse_numbers("0.7, 1,4e-4", "--momenta") == [0.7, 1.0, 4e-4]
+  as_written = grid.parse_numbers("1,2,0.5", "--values", as_written=True)
+  assert as_written == [1, 2, 0.5] and [type(v) for v in as_written] == [int, int, float]
+  for bad in ("0.7,abc", "True", "0.7,"):
+    with pytest.raises(ValueError, match="--momenta: .* is not a number"):
+      grid.parse_numbers(bad, "--momenta")
   assert grid.parse_methods("all")[0] == "sur" and len(grid.parse_methods("all")) == 9
 
 

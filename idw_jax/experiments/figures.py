@@ -575,15 +575,9 @@ FIGURES = {"fig1": fig1, "fig3": fig3, "fig4": fig4, "fig5": fig5, "fig6": fig6,
 
 
 # --------------------------------------------------------------------------------------- CLI
-def _floats(text, flag: str):
+def _numbers(text, flag: str):
   """The swept values of --values / --values2 (numbers, as written), None when not given."""
-  if not text:
-    return None
-  values = [config_lib.parse_value(x) for x in text.split(",")]
-  bad = [v for v in values if isinstance(v, bool) or not isinstance(v, (int, float))]
-  if bad:
-    raise ValueError(f"{flag}: {bad[0]!r} is not a number; write e.g. 0.7,0.9")
-  return values
+  return grid.parse_numbers(text, flag, as_written=True) if text else None
 
 
 def main(argv):
@@ -603,7 +597,7 @@ def main(argv):
   ctx = Context(config_file=file, preset=preset, fixed=overrides,
                 seeds=grid.parse_seeds(f.seeds) if f.seeds else None,
                 methods=grid.parse_methods(f.methods) if f.methods else None,
-                values=_floats(f.values, "--values"), values2=_floats(f.values2, "--values2"),
+                values=_numbers(f.values, "--values"), values2=_numbers(f.values2, "--values2"),
                 datasets=f.datasets.split(",") if f.datasets else None,
                 projection=f.projection, tiny=f.tiny, out=Path(f.out),
                 runs=Path(f.runs) if f.runs else None, jobs=f.jobs,

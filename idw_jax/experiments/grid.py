@@ -533,33 +533,32 @@ def parse_seeds(text: str | Sequence) -> list[int]:
   (a non-integer, an empty range such as 3-1, no seed at all)."""
   parts = text.split(",") if isinstance(text, str) else list(text)
   seeds = []
-  for part in parts:
-    part = str(part).strip()
+  for part in (str(p).strip() for p in parts):
+    if not part:
+      continue
+    lo, sep, hi = part.partition("-") if "-" in part[1:] else (part, "", part)
     try:
-      if "-" in part[1:]:
-        lo, hi = part.split("-", 1)
-        if int(hi) < int(lo):
-          raise ValueError(f"--seeds: the range {part!r} is empty (write low-high)")
-        seeds.extend(range(int(lo), int(hi) + 1))
-      elif part:
-        seeds.append(int(part))
-    except ValueError as e:
-      if str(e).startswith("--seeds"):
-        raise
-      raise ValueError(f"--seeds: {part!r} is not a seed; write e.g. 0,1,2 or 0-4") from e
+      lo, hi = int(lo), int(hi)
+    except ValueError:
+      raise ValueError(f"--seeds: {part!r} is not a seed; write e.g. 0,1,2 or 0-4") from None
+    if hi < lo:
+      raise ValueError(f"--seeds: the range {part!r} is empty (write low-high)")
+    seeds.extend(range(lo, hi + 1))
   if not seeds:
     raise ValueError(f"--seeds: no seed in {text!r}; write e.g. 0,1,2 or 0-4")
   return seeds
 
 
-def parse_numbers(text: str, flag: str) -> list[float]:
-  """"0.7,0.9" -> [0.7, 0.9]; ValueError naming `flag` (e.g. "--momenta") otherwise."""
+def parse_numbers(text: str, flag: str, *, as_written: bool = False) -> list[float]:
+  """"0.7,0.9" -> [0.7, 0.9]; ValueError naming `flag` (e.g. "--momenta") otherwise. With
+  as_written, integers stay int ("1,2,5": a sweep of model.num_interests, whose run names and
+  config fields need ints)."""
   values = []
-  for part in text.split(","):
-    try:
-      values.append(float(part))
-    except ValueError as e:
-      raise ValueError(f"{flag}: {part.strip()!r} is not a number; write e.g. 0.7,0.9") from e
+  for part in (p.strip() for p in text.split(",")):
+    value = config_lib.parse_value(part)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+      raise ValueError(f"{flag}: {part!r} is not a number; write e.g. 0.7,0.9")
+    values.append(value if as_written else float(value))
   return values
 
 
