@@ -8,6 +8,7 @@ train tiny runs (config_lib.TINY_SWEEP) and share JAX's persistent compilation c
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import shutil
@@ -305,6 +306,29 @@ def test_figure_tiny(name, tiny_ctx):
   assert json.loads(tiny_ctx.path(name, "json").read_text())
   # Figures share a runs folder with the grid: they must not replace its table manifest.
   assert not (tiny_ctx.runs_dir() / "grid.json").exists()
+
+
+def test_fig3_controls_hold_the_weights_for_as_many_wake_phases(tiny_ctx):
+  """--controls adds, per IDW run, the m = 1 control: the same seed and skew, as many wake
+  phases, and weights that never move (so its wake phases are plain training)."""
+  from idw_jax.experiments import search
+  ctx = dataclasses.replace(tiny_ctx, controls=True, methods=("mur_idw",), seeds=(0, 1))
+  figures.fig3(ctx)
+  drawn = json.loads(ctx.path("fig3", "json").read_text())
+  assert set(drawn) == {"mur_idw", "mur_idw_control"}
+  assert drawn["mur_idw_control"]["overall/HR@20"].keys() == drawn["mur_idw"]["overall/HR@20"].keys()
+  key = "data.synthetic.cluster_exponent"
+  runs = ctx.run(["mur_idw"], {key: [0.0, 2.0]})
+  controls = figures._controls(ctx, runs, key)
+  assert len(controls) == len(runs) == 4
+  for run in runs:
+    (ctl,) = [c for c in controls if c.spec.seed == run.spec.seed
+              and c.spec.sweep[key] == run.spec.sweep[key]]
+    assert ctl.status == "cached"                       # the figure ran it already
+    assert ctl.spec.sweep["idw.momentum"] == 1.0 and ctl.spec.sweep["idw.eta"] == 0.0
+    assert search.wake_phases(ctl.results) == search.wake_phases(run.results) >= 1
+    assert all(t["weight_change"] == 0.0 for t in ctl.results["idw_trace"])
+    assert any(t["weight_change"] > 0.0 for t in run.results["idw_trace"])
 
 
 def test_figures_cli_fig9(tmp_path):

@@ -7,7 +7,8 @@
 Figures (full-size defaults; the measured cost of each is in docs/results.md, beside its command):
   fig1  item embeddings (2-D PCA / t-SNE), SUR vs MUR at cluster exponent 0 and 2
   fig3  tail / head / all HR@20 and mean silhouette vs cluster exponent 0..2 for SUR, MUR,
-        MUR-IDW (1 seed by default: --seeds=0,1,2 for error bars, ~3x the time)
+        MUR-IDW, head and tail split by clusters (the paper's) and by items (1 seed by default:
+        --seeds=0-4 for error bars; --controls adds each IDW run's m = 1 control, dashed)
   fig4  item embeddings, IDW weights and silhouette across IDW iterations (one MUR-IDW run
         at exponent 2)
   fig5  NDCG@20 on overall / head / tail items relative to MUR (MUR, Qmargin, Item Norm,
@@ -84,6 +85,7 @@ class Context:
   runs: Path | None = None
   jobs: int = 1
   compilation_cache: str = compilation_cache_lib.DEFAULT
+  controls: bool = False                 # fig3: also the m = 1 control of every IDW run
   echo: Callable[[str], Any] = print
 
   def __post_init__(self):
@@ -114,10 +116,12 @@ class Context:
   def pick(self, default, tiny=None):
     return default if not self.tiny or tiny is None else tiny
 
-  def run(self, methods, sweep=None, seeds=(0,)) -> list[grid.RunRecord]:
-    """Runs (or reads) methods x seeds x sweep through the grid; tables are not rewritten."""
-    specs = grid.make_specs(self.config_file, methods, list(self.seeds or seeds), sweep or {},
-                            self.fixed, self.preset)
+  def run(self, methods, sweep=None, seeds=(0,), exact_seeds=False) -> list[grid.RunRecord]:
+    """Runs (or reads) methods x seeds x sweep through the grid; tables are not rewritten.
+    seeds is the figure's default (--seeds replaces it) unless exact_seeds."""
+    seeds = list(seeds if exact_seeds else self.seeds or seeds)
+    specs = grid.make_specs(self.config_file, methods, seeds, sweep or {}, self.fixed,
+                            self.preset)
     self.echo(f"{len(specs)} runs under {self.runs_dir()}/runs")
     return grid.run_grid(specs, self.runs_dir(), jobs=self.jobs, echo=self.echo,
                          compilation_cache=self.compilation_cache, write_tables=False)
@@ -150,6 +154,23 @@ def _metric(results: dict, metric: str, split: str = "overall") -> float | None:
   existed)."""
   block = _test_block(results)[1]
   return float(block[split][metric]) if split in block else None
+
+
+def _controls(ctx: Context, recs, sweep_key: str) -> list[grid.RunRecord]:
+  """The m = 1 control of every finished IDW run in recs: the same loop, as many wake phases,
+  the weights held at p (search.control_sweep), so that a figure can tell the re-weighting
+  from the extra training. Run (or read) through the grid with the same fixed overrides."""
+  from idw_jax.experiments import search
+  groups: dict[tuple, list[int]] = {}
+  for r in recs:
+    if r.results is not None and r.spec.method in config_lib.IDW_BASE:
+      key = (r.spec.method, r.spec.sweep[sweep_key], search.wake_phases(r.results))
+      groups.setdefault(key, []).append(r.spec.seed)
+  out = []
+  for (method, value, n), seeds in groups.items():
+    out += ctx.run([method], {sweep_key: [value], **search.control_sweep(n)}, seeds,
+                   exact_seeds=True)
+  return out
 
 
 def _by(records, key: Callable) -> dict:
@@ -279,8 +300,15 @@ def fig3(ctx: Context) -> list[Path]:
   _require_synthetic(ctx, "fig3")
   exps = list(ctx.values or ctx.pick(EXPONENTS, (0.0, 2.0)))
   methods = list(ctx.methods or ("sur", "mur", "mur_idw"))
-  recs = ctx.run(methods, {"data.synthetic.cluster_exponent": exps}, seeds=(0,))
-  groups = _by(recs, lambda r: (r.spec.method, r.spec.sweep["data.synthetic.cluster_exponent"]))
+  key = "data.synthetic.cluster_exponent"
+  recs = ctx.run(methods, {key: exps}, seeds=(0,))
+  groups = _by(recs, lambda r: (r.spec.method, r.spec.sweep[key]))
+  series = [(m, tables.NAMES[m], "-") for m in methods]
+  if ctx.controls:
+    groups.update(_by(_controls(ctx, recs, key),
+                      lambda r: (r.spec.method + "_control", r.spec.sweep[key])))
+    series += [(m + "_control", tables.NAMES[m] + ", m = 1 control", "--")
+               for m in methods if m in config_lib.IDW_BASE]
   panels = [("tail_clusters", "HR@20", "(d) tail clusters"),
             ("head_clusters", "HR@20", "(e) head clusters"),
             ("tail", "HR@20", "tail items (top-20% split)"),
@@ -290,7 +318,7 @@ def fig3(ctx: Context) -> list[Path]:
   fig, axes = plt.subplots(1, 6, figsize=(22, 3.6))
   data = {}
   for ax, (split, metric, title) in zip(axes, panels):
-    for method in methods:
+    for method, label, style in series:
       xs, ys, es = [], [], []
       for x in exps:
         res = groups.get((method, x), [])
@@ -300,8 +328,8 @@ def fig3(ctx: Context) -> list[Path]:
           m, s = tables.mean_std(vals)
           xs.append(x), ys.append(m), es.append(s)
           data.setdefault(method, {}).setdefault(f"{split or 'all'}/{metric}", {})[x] = [m, s]
-      ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=tables.NAMES[method],
-                  color=COLORS.get(method))
+      ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=label, ls=style,
+                  color=COLORS.get(method.removesuffix("_control")))
     ax.set_xlabel("cluster exponent (skew)")
     ax.set_ylabel(metric + ("" if split is None else " (%)"))
     ax.set_title(title, fontsize=9)
@@ -600,7 +628,7 @@ def main(argv):
                 values=_numbers(f.values, "--values"), values2=_numbers(f.values2, "--values2"),
                 datasets=f.datasets.split(",") if f.datasets else None,
                 projection=f.projection, tiny=f.tiny, out=Path(f.out),
-                runs=Path(f.runs) if f.runs else None, jobs=f.jobs,
+                runs=Path(f.runs) if f.runs else None, jobs=f.jobs, controls=f.controls,
                 compilation_cache=f.compilation_cache, echo=lambda s: print(s, flush=True))
   for name in names:
     for path in FIGURES[name](ctx):
@@ -620,6 +648,9 @@ def _define_flags():
   flags.DEFINE_string("values2", None, "fig7 momenta; default 0.7,0.8,0.9,0.99,1.0.")
   flags.DEFINE_string("datasets", None, "fig9: config files of real datasets (default: every "
                       "one whose data file is present).")
+  flags.DEFINE_bool("controls", False, "fig3: also run and draw (dashed) the m = 1 control of "
+                    "every IDW run: the same loop for as many wake phases with the weights held "
+                    "at p, i.e. the extra training without the re-weighting.")
   flags.DEFINE_enum("projection", "pca", ["pca", "tsne"], "2-D projection for fig1/fig4.")
   flags.DEFINE_bool("tiny", False, "Seconds-sized runs (tests): " + ", ".join(
       f"{k}={v}" for k, v in config_lib.TINY_SWEEP.items()) + ", fewer sweep values.")
