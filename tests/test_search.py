@@ -32,11 +32,30 @@ def test_summary_and_selection_by_hand():
   assert e["seeds"] == 2 and e["valid"] == 31.0 and e["wakes"] == [8, 8]
   assert e["ended"] == ["cap", "eta"]
   best = search.selected(entries)
-  assert (best["mur_idw"]["momentum"], best["mur_idw"]["eta"]) == (0.7, 4e-4)   # 31.5 > 31.0
+  # Compared at seed 0, the seed both cells ran: 31.5 > 30.0.
+  assert (best["mur_idw"]["momentum"], best["mur_idw"]["eta"]) == (0.7, 4e-4)
   text = search.markdown(entries, "NDCG@20", "cmd")
-  assert "## MUR-IDW: selected m = 0.7, eta = 0.0004" in text and "**31.50**" in text
+  assert ("## MUR-IDW: selected m = 0.7, eta = 0.0004 (best of 2 cells on validation NDCG@20 at "
+          "seed(s) 0)") in text and "**31.50**" in text and "| 30.00 (2 seeds: 31.00) |" in text
+  assert "## SUR-IDW: one cell run, m = 0.8, eta = 0.0002 (nothing selected)" in text
   assert e["control_ndcg"] is None and text.rstrip().endswith("| - | - | - |")  # no controls
   assert e["calibration"] is None                       # no sleep or calibration rows here
+
+
+def test_selection_compares_cells_at_the_seeds_they_share():
+  # Cell A ran seeds 0 and 1 (33, 29: mean 31), cell B seed 0 only (32). On the means B would
+  # win; on seed 0, the draw both ran, A does (33 > 32). Without a shared seed: the means.
+  a = [_entry("mur_idw", 0.99, 2e-4, 33.0, 8, True, seed=0),
+       _entry("mur_idw", 0.99, 2e-4, 29.0, 8, True, seed=1)]
+  b = _entry("mur_idw", 0.8, 4e-4, 32.0, 8, True, seed=0)
+  entries = search.summarize(a + [b])
+  assert search.common_seeds(entries, "mur_idw") == [0]
+  assert search.selected(entries)["mur_idw"]["momentum"] == 0.99
+  b["seed"] = 2
+  entries = search.summarize(a + [b])
+  assert search.common_seeds(entries, "mur_idw") == []
+  assert search.selected(entries)["mur_idw"]["momentum"] == 0.8          # 32 > 31
+  assert "at seed(s) none shared: each cell's own" in search.markdown(entries, "NDCG@20", "c")
 
 
 def test_calibration_gain_is_calibration_best_minus_the_last_sleep():

@@ -81,6 +81,8 @@ def summarize(rows: Sequence[dict], metric: str = "NDCG@20", controls: dict | No
     out.append({
         "method": method, "momentum": m, "eta": eta, "seeds": len(runs),
         "valid": float(np.mean([_primary(res, "valid")["overall"][metric] for res in runs])),
+        "valid_by_seed": {seed: float(_primary(res, "valid")["overall"][metric])
+                          for seed, res, _ in seeded},
         "test_hr": float(np.mean([_primary(res, "test")["overall"]["HR@20"] for res in runs])),
         "test_ndcg": float(np.mean([_primary(res, "test")["overall"]["NDCG@20"] for res in runs])),
         "tail_ndcg": float(np.mean([_primary(res, "test")["tail"]["NDCG@20"] for res in runs])),
@@ -113,12 +115,26 @@ def _control_mean(matched: list, split: str) -> float | None:
   return None if any(r is None for r in rows) else float(np.mean([r["NDCG@20"] for r in rows]))
 
 
+def common_seeds(entries: Sequence[dict], method: str) -> list[int]:
+  """The seeds every (m, eta) cell of `method` ran: the selection compares cells on these."""
+  sets = [set(e["valid_by_seed"]) for e in entries if e["method"] == method]
+  return sorted(set.intersection(*sets)) if sets else []
+
+
+def selection_score(e: dict, seeds: Sequence[int]) -> float:
+  """A cell's mean validation metric over `seeds` (all its seeds when none is shared), so
+  that a cell run at more seeds is not compared on different draws than the others."""
+  shared = [e["valid_by_seed"][s] for s in seeds if s in e["valid_by_seed"]]
+  return float(np.mean(shared)) if shared else e["valid"]
+
+
 def selected(entries: Sequence[dict]) -> dict[str, dict]:
-  """The entry with the best validation metric, per method."""
+  """Per method, the cell with the best validation metric at the seeds all its cells ran."""
   best: dict[str, dict] = {}
-  for e in entries:
-    if e["method"] not in best or e["valid"] > best[e["method"]]["valid"]:
-      best[e["method"]] = e
+  for method in {e["method"] for e in entries}:
+    seeds = common_seeds(entries, method)
+    best[method] = max((e for e in entries if e["method"] == method),
+                       key=lambda e: selection_score(e, seeds))
   return best
 
 
@@ -138,7 +154,9 @@ def markdown(entries: Sequence[dict], metric: str, command: str) -> str:
   lines = [f"# IDW hyper-parameter search (Sec. 4.4): momentum x eta, selected on validation "
            f"{metric}", "", f"Command: `{command}`", "",
            "Validation and test metrics are sampled where the dataset has the sampled protocol, "
-           "means over the seeds run; wake phases per run, and what ended each run's loop "
+           "means over the seeds run, except the validation column, which is at the seeds "
+           "every cell of the method ran (the selection's criterion; a cell's mean over more "
+           "seeds in brackets); wake phases per run, and what ended each run's loop "
            "(eta: the weight change fell below eta; cap: idw.max_iterations). Control: the "
            "test NDCG@20 of the same loop with m = 1, eta = 0 and as many wake phases (the "
            "weights stay at p: as much extra training, no re-weighting), its tail NDCG@20 in "
@@ -149,9 +167,13 @@ def markdown(entries: Sequence[dict], metric: str, command: str) -> str:
            "stopping watches (eval.early_stop_metric) across user-tower calibration (its best "
            "against the last sleep's), mean over seeds.", ""]
   for method in sorted({e["method"] for e in entries}, key=config_lib.METHODS.index):
-    b = best[method]
-    lines += [f"## {tables.NAMES.get(method, method)}: selected m = {b['momentum']:g}, "
-              f"eta = {b['eta']:g}", "",
+    b, seeds = best[method], common_seeds(entries, method)
+    cells = sum(e["method"] == method for e in entries)
+    shared = ", ".join(map(str, seeds)) or "none shared: each cell's own"
+    heading = (f"selected m = {b['momentum']:g}, eta = {b['eta']:g} (best of {cells} cells "
+               f"on validation {metric} at seed(s) {shared})" if cells > 1 else
+               f"one cell run, m = {b['momentum']:g}, eta = {b['eta']:g} (nothing selected)")
+    lines += [f"## {tables.NAMES.get(method, method)}: {heading}", "",
               f"| m | eta | seeds | valid {metric} | wake phases | ended by | test HR@20 | "
               f"test NDCG@20 | tail NDCG@20 | control test NDCG@20 (tail) | "
               f"IDW - control [95%] | calibration |",
@@ -160,8 +182,11 @@ def markdown(entries: Sequence[dict], metric: str, command: str) -> str:
       if e["method"] != method:
         continue
       mark = "**" if e is b else ""
+      score = selection_score(e, seeds)
+      valid = f"{mark}{score:.2f}{mark}" + (
+          f" ({e['seeds']} seeds: {e['valid']:.2f})" if seeds and e["seeds"] > len(seeds) else "")
       lines.append(f"| {e['momentum']:g} | {e['eta']:g} | {e['seeds']} | "
-                   f"{mark}{e['valid']:.2f}{mark} | {', '.join(map(str, e['wakes']))} | "
+                   f"{valid} | {', '.join(map(str, e['wakes']))} | "
                    f"{', '.join(e['ended'])} | {e['test_hr']:.2f} | {e['test_ndcg']:.2f} | "
                    f"{e['tail_ndcg']:.2f} | "
                    f"{_control_cell(e)} | "
