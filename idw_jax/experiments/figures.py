@@ -329,7 +329,7 @@ def fig3(ctx: Context) -> list[Path]:
           xs.append(x), ys.append(m), es.append(s)
           data.setdefault(method, {}).setdefault(f"{split or 'all'}/{metric}", {})[x] = [m, s]
       ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=label, ls=style,
-                  color=COLORS.get(method.removesuffix("_control")))
+                  color="0.45" if method.endswith("_control") else COLORS.get(method))
     ax.set_xlabel("cluster exponent (skew)")
     ax.set_ylabel(metric + ("" if split is None else " (%)"))
     ax.set_title(title, fontsize=9)
