@@ -536,7 +536,7 @@ def parse_seeds(text: str | Sequence) -> list[int]:
   for part in (str(p).strip() for p in parts):
     if not part:
       continue
-    lo, sep, hi = part.partition("-") if "-" in part[1:] else (part, "", part)
+    lo, _, hi = part.partition("-") if "-" in part[1:] else (part, "", part)
     try:
       lo, hi = int(lo), int(hi)
     except ValueError:
