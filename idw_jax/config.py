@@ -255,6 +255,10 @@ def base_config() -> ml_collections.ConfigDict:
                                 # max_len - 2 slots); the same examples and user
                                 # representations, far fewer padded slots on short-sequence
                                 # data (idw_jax/packing.py). No effect with one target/window.
+  t.softmax_groups = 1          # split each batch into this many groups of batch_size / G
+  #                               windows (rows when packed), each an in-batch softmax over
+  #                               its own targets only, one Adam step on their mean: the
+  #                               negatives of a batch of B / G at the step count of B
   t.max_epochs = config_dict.placeholder(int)      # pretraining epochs at most (preset)
   t.patience = config_dict.placeholder(int)        # early stopping in pretraining: epochs
   #                               without a gain in validation (eval.early_stop_metric); wake
@@ -477,6 +481,8 @@ def _validate(c):
   _check(m.temperature > 0, "model.temperature", f"must be > 0, got {m.temperature}")
   _check(t.learning_rate > 0, "train.learning_rate", f"must be > 0, got {t.learning_rate}")
   _check(t.batch_size >= 1, "train.batch_size", f"must be >= 1, got {t.batch_size}")
+  _check(t.softmax_groups >= 1 and t.batch_size % t.softmax_groups == 0, "train.softmax_groups",
+         f"must be >= 1 and divide train.batch_size={t.batch_size}, got {t.softmax_groups}")
   _check(t.max_epochs >= 1, "train.max_epochs", f"must be >= 1, got {t.max_epochs}")
   _check(t.patience >= 1, "train.patience", f"must be >= 1, got {t.patience}")
   _check(i.wake_patience >= 1, "idw.wake_patience", f"must be >= 1, got {i.wake_patience}")

@@ -94,6 +94,7 @@ class StepSpec:
   item_norm: str              # model.item_norm
   use_logq: bool              # loss.use_logq
   remove_accidental_hits: bool
+  softmax_groups: int         # train.softmax_groups: in-batch softmaxes per step
   mesh: Mesh | None           # the 1-D "data" mesh batches are split over (None: one device)
 
   @classmethod
@@ -104,7 +105,8 @@ class StepSpec:
                packed=bool(cfg.train.pack_windows) and splits.train_targets == "every_prefix",
                affinity=cfg.model.affinity, temperature=float(cfg.model.temperature),
                item_norm=cfg.model.item_norm, use_logq=bool(cfg.loss.use_logq),
-               remove_accidental_hits=bool(cfg.loss.remove_accidental_hits), mesh=mesh)
+               remove_accidental_hits=bool(cfg.loss.remove_accidental_hits),
+               softmax_groups=int(cfg.train.softmax_groups), mesh=mesh)
 
 
 def item_embed(spec: StepSpec, item_params, ids, training: bool):
@@ -147,17 +149,35 @@ def packed_loss(spec: StepSpec, params, rows: dict, tables: dict, focal_gamma: f
 
 
 def _softmax_loss(spec: StepSpec, params, z, tgt, mask, tables: dict, focal_gamma: float):
-  """Eq. 1-3 (with the configured re-weighting) of examples z[N, M, d] -> tgt[N] where mask."""
-  n = tgt.shape[0]
+  """Eq. 1-3 (with the configured re-weighting) of examples z[N, M, d] -> tgt[N] where mask.
+
+  With spec.softmax_groups = G > 1 the N examples (in batch order, so whole windows or rows)
+  form G groups, each an in-batch softmax against its own group's targets only: the loss of
+  G batches of B / G windows, averaged over all valid examples, for one Adam step.
+  """
+  g = spec.softmax_groups
+  n = tgt.shape[0] // g
   # Merge repeated in-batch targets into one column when the catalogue is small (exact).
   dedup = spec.num_items + 2 if spec.num_items + 2 < n else None
-  cand, count, pos = losses.in_batch_candidates(tgt, mask, dedup)
-  cand_v = item_embed(spec, params["item"], cand, training=True)
-  return losses.candidate_softmax_loss(
-      z, cand_v, cand, count, tables["log_q"][cand], tgt, pos, mask,
-      tables["example_weight"][tgt], affinity=spec.affinity, use_logq=spec.use_logq,
-      remove_accidental_hits=spec.remove_accidental_hits, temperature=spec.temperature,
-      focal_gamma=focal_gamma, margin=tables["margin"][tgt])
+
+  def group(z, tgt, mask):
+    cand, count, pos = losses.in_batch_candidates(tgt, mask, dedup)
+    cand_v = item_embed(spec, params["item"], cand, training=True)
+    return losses.candidate_softmax_loss(
+        z, cand_v, cand, count, tables["log_q"][cand], tgt, pos, mask,
+        tables["example_weight"][tgt], affinity=spec.affinity, use_logq=spec.use_logq,
+        remove_accidental_hits=spec.remove_accidental_hits, temperature=spec.temperature,
+        focal_gamma=focal_gamma, margin=tables["margin"][tgt])
+
+  if g == 1:
+    return group(z, tgt, mask)
+  loss, aux = jax.vmap(group)(z.reshape(g, n, *z.shape[1:]), tgt.reshape(g, n),
+                              mask.reshape(g, n))
+  # Each group's mean is over its own valid examples: turn them back into sums.
+  count = aux["count"]
+  total = jnp.maximum(jnp.sum(count), 1)
+  mean = lambda x: jnp.sum(x * jnp.maximum(count, 1)) / total
+  return mean(loss), {"ce": mean(aux["ce"]), "count": jnp.sum(count)}
 
 
 @functools.partial(jax.jit, static_argnames=("spec", "focal_gamma"))

@@ -1,6 +1,9 @@
 """Training behaviour: learning beats random, the frozen item tower, post-hoc item norm, config."""
 
+import dataclasses
+
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -258,3 +261,40 @@ def test_backfill_keeps_old_runs_meaning():
       "pre_ln", "plain", "mlp")
   assert out["idw"]["wake_patience"] == out["idw"]["calibration_patience"] == 5
   assert out["idw"]["kde_covariance"] == "isotropic" and out["train"]["shuffle"] is True
+
+
+@pytest.mark.parametrize("groups,n", [(2, 24), (3, 360)])   # 360 / 3 > 52: merged columns
+def test_softmax_groups_are_separate_in_batch_softmaxes(groups, n):
+  """train.softmax_groups = G: the loss is the count-weighted mean of G in-batch softmaxes,
+  each against its own group's targets only (float64 loop of tests/test_losses.py)."""
+  from idw_jax import train
+  from tests.test_losses import _np_loss
+  cfg = tiny_config("mur_idw", **{"train.softmax_groups": groups, "train.batch_size": 6})
+  tr = _trainer(cfg)
+  params = tr.init_params(jax.random.key(0))
+  rng = np.random.default_rng(0)
+  m, d = cfg.model.num_interests, cfg.model.embed_dim
+  z = rng.normal(size=(n, m, d)).astype(np.float32)
+  tgt = rng.integers(1, tr.splits.num_items + 1, size=n).astype(np.int32)
+  mask = rng.random(n) < 0.8
+  tables = {k: jnp.asarray(x) for k, x in dataclasses.asdict(tr.tables(None)).items()}
+  tables["example_weight"] = jnp.asarray(rng.uniform(0.2, 2.0, size=tables["log_q"].shape), jnp.float32)
+  got, aux = train._softmax_loss(tr.spec, params, z, tgt, mask, tables, 0.0)
+  v = np.asarray(train.item_embed(tr.spec, params["item"], tgt, training=True), np.float64)
+  lq, ew = np.asarray(tables["log_q"], np.float64), np.asarray(tables["example_weight"], np.float64)
+  total = 0.0
+  for sl in np.split(np.arange(n), groups):
+    total += mask[sl].sum() * _np_loss(z[sl].astype(np.float64), v[sl], tgt[sl], mask[sl],
+                                       lq[tgt[sl]], ew[tgt[sl]], cfg.model.affinity, True, False,
+                                       temperature=cfg.model.temperature)
+  np.testing.assert_allclose(float(got), total / mask.sum(), rtol=2e-5)
+  assert int(aux["count"]) == mask.sum()
+  # One softmax over the whole batch is a different loss: the groups do split it.
+  whole, _ = train._softmax_loss(dataclasses.replace(tr.spec, softmax_groups=1), params, z, tgt,
+                                 mask, tables, 0.0)
+  assert abs(float(whole) - float(got)) > 1e-3
+
+
+def test_softmax_groups_must_divide_the_batch():
+  with pytest.raises(ValueError, match="train.softmax_groups"):
+    tiny_config("mur", **{"train.softmax_groups": 5, "train.batch_size": 8})
