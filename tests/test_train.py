@@ -278,7 +278,8 @@ def test_softmax_groups_are_separate_in_batch_softmaxes(groups, n):
   tgt = rng.integers(1, tr.splits.num_items + 1, size=n).astype(np.int32)
   mask = rng.random(n) < 0.8
   tables = {k: jnp.asarray(x) for k, x in dataclasses.asdict(tr.tables(None)).items()}
-  tables["example_weight"] = jnp.asarray(rng.uniform(0.2, 2.0, size=tables["log_q"].shape), jnp.float32)
+  ew_table = rng.uniform(0.2, 2.0, size=tables["log_q"].shape)
+  tables["example_weight"] = jnp.asarray(ew_table, jnp.float32)
   got, aux = train._softmax_loss(tr.spec, params, z, tgt, mask, tables, 0.0)
   v = np.asarray(train.item_embed(tr.spec, params["item"], tgt, training=True), np.float64)
   lq, ew = np.asarray(tables["log_q"], np.float64), np.asarray(tables["example_weight"], np.float64)
