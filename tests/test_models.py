@@ -98,8 +98,9 @@ def _np_tfrs_user(p, seq, at):
   return np.stack(out)
 
 
-def test_tfrs_user_tower_against_numpy():
-  user = models.UserTower(num_items=20, max_len=8, embed_dim=4, num_layers=1, num_heads=2,
+@pytest.mark.parametrize("num_heads", [1, 2])   # 1: the 2-D softmax (models.attention_rows)
+def test_tfrs_user_tower_against_numpy(num_heads):
+  user = models.UserTower(num_items=20, max_len=8, embed_dim=4, num_layers=1, num_heads=num_heads,
                           num_interests=3, positions=False, embed_init="uniform_0.1",
                           encoder="tfrs", interest_pool="scaled")
   params = user.init(jax.random.key(2), jnp.zeros((1, 8), jnp.int32))["params"]
@@ -116,6 +117,18 @@ def test_tfrs_user_tower_against_numpy():
   other[1, 4] = 9                                                    # past at = 2 for row 1
   z2 = np.asarray(user.apply({"params": params}, jnp.asarray(other), at=jnp.asarray(at)))
   np.testing.assert_array_equal(z[1], z2[1])
+
+
+def test_attention_rows_is_dot_product_attention():
+  """The 2-D-softmax attention equals Flax's, masked keys included, for 1 and 3 heads."""
+  import flax.linen as nn
+  ks = jax.random.split(jax.random.key(4), 3)
+  for heads in (1, 3):
+    q, k, v = (jax.random.normal(key, (5, 7, heads, 4)) for key in ks)
+    mask = (jnp.arange(7)[None, :] <= jnp.array([0, 2, 6, 3, 1])[:, None])[:, None, None, :]
+    np.testing.assert_allclose(models.attention_rows(q, k, v, mask=mask),
+                               nn.dot_product_attention(q, k, v, mask=mask),
+                               rtol=1e-6, atol=1e-6)
 
 
 def test_tfrs_item_tower_against_numpy():
