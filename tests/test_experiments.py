@@ -229,6 +229,18 @@ def test_cli_value_parsing():
   assert grid.parse_methods("all")[0] == "sur" and len(grid.parse_methods("all")) == 9
 
 
+def test_grid_config_arg_tiny_reaches_every_run():
+  """`grid --config=<file>:mur,tiny`: the tiny fields reach the runs (the specs are built from
+  the file alone and used to drop the word); an explicit --config.a.b=v still wins."""
+  fixed = grid.fixed_overrides("mur, tiny", {"train.max_epochs": 3})
+  (spec,) = grid.make_specs(SYNTHETIC, ["mur"], [0], fixed=fixed)
+  cfg, full = spec.config(), config_lib.base_config()
+  assert cfg.data.synthetic.num_users == config_lib.TINY["data.synthetic.num_users"]
+  assert cfg.data.synthetic.num_users != full.data.synthetic.num_users
+  assert cfg.train.max_epochs == 3 != config_lib.TINY["train.max_epochs"]
+  assert grid.fixed_overrides("mur,authors_code", {}) == {}
+
+
 # -------------------------------------------------------------------- a real, interrupted grid
 def _mtime(path: Path) -> int:
   return path.stat().st_mtime_ns

@@ -618,7 +618,8 @@ def main(argv):
   unknown = [n for n in names if n not in FIGURES]
   if unknown:
     raise SystemExit(f"unknown figure(s) {unknown}; choose from {list(FIGURES)} or 'all'")
-  file, _, overrides = grid.config_flag_parts(f["config"])
+  file, arg, overrides = grid.config_flag_parts(f["config"])
+  overrides = grid.fixed_overrides(arg, overrides)
   preset = overrides.pop("preset", _CONFIG.value.preset)
   for key in ("method", "seed"):
     overrides.pop(key, None)

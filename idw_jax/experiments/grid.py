@@ -577,13 +577,22 @@ def config_flag_parts(flag) -> tuple[str, str | None, dict[str, Any]]:
   return file, arg or None, overrides
 
 
+def fixed_overrides(arg: str | None, overrides: dict[str, Any]) -> dict[str, Any]:
+  """Every run's overrides: the fields the config arg sets beside method and preset (`tiny`:
+  `config.TINY`), then the --config.a.b=v flags. The specs are built from the config file
+  alone, so without this `--config=configs/synthetic.py:mur,tiny` would drop the `tiny`."""
+  parts = [p.strip() for p in (arg or "").split(",") if p.strip()]
+  return {**(config_lib.TINY if "tiny" in parts else {}), **overrides}
+
+
 def main(argv):
   del argv
   from absl import flags, logging
   f = flags.FLAGS
   if not f["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
-  file, _, overrides = config_flag_parts(f["config"])
+  file, arg, overrides = config_flag_parts(f["config"])
+  overrides = fixed_overrides(arg, overrides)
   base = _CONFIG.value
   preset = overrides.pop("preset", base.preset)
   method_override = overrides.pop("method", None)

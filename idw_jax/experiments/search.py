@@ -246,7 +246,8 @@ def main(argv):
   from absl import flags
   from idw_jax.experiments import grid
   f = flags.FLAGS
-  file, _, overrides = grid.config_flag_parts(f["config"])
+  file, arg, overrides = grid.config_flag_parts(f["config"])
+  overrides = grid.fixed_overrides(arg, overrides)
   preset = overrides.pop("preset", _CONFIG.value.preset)
   overrides["idw.max_iterations"] = f.max_iterations
   sweep = {"idw.momentum": grid.parse_numbers(f.momenta, "--momenta"),
