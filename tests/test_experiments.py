@@ -241,6 +241,32 @@ def test_grid_config_arg_tiny_reaches_every_run():
   assert grid.fixed_overrides("mur,authors_code", {}) == {}
 
 
+def test_grid_finds_a_record_by_its_config_under_another_name(tmp_path):
+  """Run names follow the preset's defaults: a record written under another name (e.g. before
+  a preset change) is found by its config; a stale record of the run's own name yields to it;
+  with no record of the config the stale one is still reported, and nothing is recomputed."""
+  (spec,) = grid.make_specs(SYNTHETIC, ["mur"], [0], fixed=TINY)
+  (first,) = grid.run_grid([spec], tmp_path, write_tables=False)
+  assert first.status == "done"
+  folder = tmp_path / "records"
+  shutil.rmtree(tmp_path / "runs")                        # a fresh clone: records only
+  (folder / f"{first.name}.json").rename(folder / "mur-old-name.json")
+  (rec,) = grid.run_grid([spec], tmp_path, max_new_runs=0, write_tables=False)
+  assert (rec.status, rec.name) == ("cached", "mur-old-name")
+  assert rec.results["test"] == first.results["test"]
+
+  other = json.loads((folder / "mur-old-name.json").read_text())
+  other["config"]["train"]["max_epochs"] += 1             # another config under the run's name
+  (folder / f"{first.name}.json").write_text(json.dumps(other))
+  (rec,) = grid.run_grid([spec], tmp_path, max_new_runs=0, write_tables=False)
+  assert (rec.status, rec.name) == ("cached", "mur-old-name")
+
+  (folder / "mur-old-name.json").unlink()
+  (rec,) = grid.run_grid([spec], tmp_path, max_new_runs=0, write_tables=False)
+  assert (rec.status, rec.name) == ("stale", first.name) and "max_epochs" in rec.error
+  assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
 # -------------------------------------------------------------------- a real, interrupted grid
 def _mtime(path: Path) -> int:
   return path.stat().st_mtime_ns

@@ -23,7 +23,9 @@ Layout of <out> (e.g. results/ml1m):
 
 A run is finished when it has a record or a run folder with results.json; either is checked to
 hold the config asked for (the fields of workdir.IGNORED aside) and is then "cached", else "stale" (never
-overwritten). The record is looked at first, so a fresh clone, which has records but no runs/,
+overwritten). A run with no record of its name that holds its config (and no checkpoints to
+resume) is also finished when another record of <out>/records holds its config: it takes that
+record's name (RecordIndex), so a preset change that renames runs recomputes nothing. The record is looked at first, so a fresh clone, which has records but no runs/,
 recomputes nothing and rebuilds the same tables. A run folder with checkpoints but no
 results.json resumes (the Driver continues from the latest checkpoint).
 
@@ -245,6 +247,38 @@ def _read_record(rec: RunRecord, cfg, out: Path) -> bool:
 
 
 
+class RecordIndex:
+  """The configs of the records under <out>/records, read once when first needed: a run whose
+  record is missing or stale under its own name is finished when another record holds its
+  config. Run names follow the preset's defaults, so after a preset change the same config
+  gets another name (or its old name another config); the grid finds the record either way."""
+
+  def __init__(self, out: Path):
+    self.folder = Path(out) / "records"
+    self._configs: list[tuple[str, dict]] | None = None
+
+  def find(self, cfg, skip: str) -> str | None:
+    """The name of a record (other than `skip`) holding `cfg` (config_diff ''), else None."""
+    if self._configs is None:
+      self._configs = []
+      for path in sorted(self.folder.glob("*.json")):
+        try:
+          self._configs.append((path.stem, json.loads(path.read_text()).get("config", {})))
+        except (OSError, ValueError):
+          continue                 # not a record (or half written): never a match
+    return next((name for name, saved in self._configs
+                 if name != skip and not config_diff(saved, cfg)), None)
+
+
+def _read_matching_record(rec: RunRecord, cfg, out: Path, index: RecordIndex) -> bool:
+  """True when another record holds rec's config: rec takes that record's name and folder."""
+  name = index.find(cfg, skip=rec.name)
+  if name is None:
+    return False
+  rec.name, rec.workdir, rec.error = name, out / "runs" / name, ""
+  return _read_record(rec, cfg, out)
+
+
 def _has_checkpoint(workdir: Path) -> bool:
   ckpt = workdir / "checkpoints"
   return ckpt.is_dir() and any(p.name.isdigit() for p in ckpt.iterdir())
@@ -424,8 +458,13 @@ def run_grid(specs: Sequence[RunSpec], out: str | os.PathLike, jobs: int = 1,
     configs.append(cfg)
   total = len(records)
   todo = []
+  index = RecordIndex(out)
   for i, (rec, cfg) in enumerate(zip(records, configs), 1):
-    if _read_record(rec, cfg, out):
+    named = _read_record(rec, cfg, out)
+    if rec.status != "cached" and not _has_checkpoint(rec.workdir) and (
+        _read_matching_record(rec, cfg, out, index)):
+      echo(_progress_line(i, total, rec))
+    elif named:
       echo(_progress_line(i, total, rec))
     elif _read_cached(rec, cfg):
       if rec.status == "cached":   # a run finished before records existed, or a record lost
