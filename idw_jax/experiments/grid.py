@@ -25,8 +25,9 @@ A run is finished when it has a record or a run folder with results.json; either
 hold the config asked for (the fields of workdir.IGNORED aside) and is then "cached", else "stale" (never
 overwritten). A run with no record of its name that holds its config (and no checkpoints to
 resume) is also finished when another record of <out>/records holds its config: it takes that
-record's name (RecordIndex), so a preset change that renames runs recomputes nothing. The record is looked at first, so a fresh clone, which has records but no runs/,
-recomputes nothing and rebuilds the same tables. A run folder with checkpoints but no
+record's name (RecordIndex), so a preset change that renames runs recomputes nothing. Records
+are looked at first, so a fresh clone, which has records but no runs/, recomputes nothing and
+rebuilds the same tables. A run folder with checkpoints but no
 results.json resumes (the Driver continues from the latest checkpoint).
 
 Execution: with --jobs=1 (default) runs go one after another in this process, through the same
@@ -460,11 +461,10 @@ def run_grid(specs: Sequence[RunSpec], out: str | os.PathLike, jobs: int = 1,
   todo = []
   index = RecordIndex(out)
   for i, (rec, cfg) in enumerate(zip(records, configs), 1):
-    named = _read_record(rec, cfg, out)
-    if rec.status != "cached" and not _has_checkpoint(rec.workdir) and (
-        _read_matching_record(rec, cfg, out, index)):
-      echo(_progress_line(i, total, rec))
-    elif named:
+    found = _read_record(rec, cfg, out)
+    if rec.status != "cached" and not _has_checkpoint(rec.workdir):
+      found = _read_matching_record(rec, cfg, out, index) or found
+    if found:
       echo(_progress_line(i, total, rec))
     elif _read_cached(rec, cfg):
       if rec.status == "cached":   # a run finished before records existed, or a record lost
