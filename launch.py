@@ -13,7 +13,7 @@ from absl import logging
 
 from idw_jax import cli
 
-_CONFIG = cli.define_config_flag("configs/synthetic.py", "Config file[:method[,preset]].")
+_CONFIG = cli.define_config_flag("configs/synthetic.py", "Config file[:method[,preset][,tiny]].")
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Output folder (checkpoints, results.json, tensorboard/). Default: "
     "workdirs/<data.name>/<method>-<preset>-seed<seed>.")

@@ -6,17 +6,17 @@
 #    "ours_epoch_train_s", "speedup_per_window", and the same for ours with one XLA CPU device
 #    per core: "ours_cpu_devices", "ours_cpu_devices_windows_per_s",
 #    "speedup_per_window_cpu_devices"}
-# Theirs: their train.py, unchanged, for 2 epochs (run by ../shared/tools/authors-code/run_ml1m.sh);
+# Theirs: their train.py, unchanged, for 2 epochs (run by benchmarks/authors_code/run_ml1m.sh);
 # its second epoch's wall time less its validation is the training time of one epoch (the first
 # includes tracing). Ours: benchmarks/train_throughput.py (warm). Their code must be set up as
-# ../shared/tools/authors-code/README.md says (OFFICIAL, default /tmp/official); it never enters
+# benchmarks/authors_code/README.md says (OFFICIAL, default /tmp/official); it never enters
 # this repository, and this script is not part of the tests. About 15 minutes on 2 cores.
 #
 #   bash benchmarks/authors_side_by_side.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OFFICIAL=${OFFICIAL:-/tmp/official}
-TOOLS=${TOOLS:-$(cd ../shared/tools/authors-code && pwd)}
+TOOLS=${TOOLS:-$(pwd)/benchmarks/authors_code}
 PY=${PY:-python}
 cfg_dir=$OFFICIAL/multiple_user_representations/configs
 [ -f "$cfg_dir/movielens_experiment.yaml" ] || { echo "error: their code is not in $OFFICIAL (see $TOOLS/README.md)" >&2; exit 2; }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The accelerator targets of the "Scale and speed" issue in one run; one JSON line per benchmark.
+# The accelerator benchmarks (KDE, training, evaluation at scale) in one run; one JSON line per benchmark.
 #
 #   bash benchmarks/gpu_suite.sh [OUT.jsonl]          (default: $OUT/gpu_suite.jsonl or ./gpu_suite.jsonl)
 #

@@ -1,4 +1,4 @@
-"""Amazon 2018 Clothing, Shoes & Jewelry (Table 1). Arg: method[,preset].
+"""Amazon 2018 Clothing, Shoes & Jewelry (Table 1). Arg: method[,preset][,tiny].
 
 Needs `Clothing_Shoes_and_Jewelry.json.gz` of the Amazon review data (2018), published at
 https://nijianmo.github.io/amazon/index.html; set data.path (relative to data.root). The

@@ -8,7 +8,7 @@ the pipeline, training and the sleep phase at that scale (benchmarks/), not for 
   python launch.py --config=configs/clothing_scale.py:mur_idw
   python benchmarks/train_throughput.py --config=configs/clothing_scale.py:mur_idw
 
-Arg: method[,preset], as the other configs. Measured on a 2-core CPU (benchmarks/, shared
+Arg: method[,preset][,tiny], as the other configs. Measured on a 2-core CPU (benchmarks/, shared
 host): splits in ~40 s at ~0.9 GB peak RSS without the sampled negatives; one sleep phase
 (exact KDE over 376k items) ~150 s. Training packs the short windows into rows
 (train.pack_windows): 64 rows per step, 6,704 steps per epoch, 2.6 steps/s and 2.3 GB peak

@@ -1,4 +1,4 @@
-"""Amazon 2018 Kindle Store (Table 1). Arg: method[,preset].
+"""Amazon 2018 Kindle Store (Table 1). Arg: method[,preset][,tiny].
 
 Needs the review file `Kindle_Store.json.gz` of the Amazon review data (2018), published at
 https://nijianmo.github.io/amazon/index.html; set data.path (relative to data.root).

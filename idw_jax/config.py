@@ -202,7 +202,7 @@ def base_config() -> ml_collections.ConfigDict:
   s.cluster_exponent = 1.0      # power law of the interest distribution (0 = balanced, 2 = skewed)
   s.item_exponent = 0.5         # power law of items within a cluster
   s.mean_len = 0.0              # > 0: variable lengths min_len + Poisson(mean_len - min_len)
-  s.min_len = 3
+  s.min_len = 3                 # shortest sequence when mean_len > 0
   c.data.protocol = ml_collections.ConfigDict()
   p = c.data.protocol           # Sec. 4.1-4.2
   p.max_len = 30                # window length
@@ -284,7 +284,8 @@ def base_config() -> ml_collections.ConfigDict:
   i.stopping_norm = config_dict.placeholder(str)   # "l2" | "inf"
   i.weighting = config_dict.placeholder(str)       # "relative" (h = 1 - p') | "inverse" (1/p)
   i.kde_sample_size = config_dict.placeholder(int)  # 0 = exact over all items
-  i.kde_noise_std = config_dict.placeholder(float)
+  i.kde_noise_std = config_dict.placeholder(float)  # std of N(0, s^2) noise added to the KDE
+  #                               sample's embeddings (the authors' 0.1; paper 0)
   i.kde_covariance = config_dict.placeholder(str)  # kernel: "isotropic" (Scott's bandwidth on
   #                               the mean per-dimension std) | "full" (scipy's gaussian_kde:
   #                               the weighted covariance, Scott's factor of the effective n)
@@ -294,9 +295,10 @@ def base_config() -> ml_collections.ConfigDict:
   i.wake_max_epochs = config_dict.placeholder(float)  # epochs per wake phase (fractions allowed)
   i.calibrate = True            # user-tower calibration (Sec. 3.3)
   i.calibration_max_epochs = config_dict.placeholder(float)  # epochs (fractions allowed)
-  i.calibration_lr_scale = config_dict.placeholder(float)
+  i.calibration_lr_scale = config_dict.placeholder(float)  # calibration's learning rate is
+  #                               train.learning_rate times this (authors' 0.1; paper 1)
   i.wake_patience = config_dict.placeholder(int)   # early stopping in a wake phase
-  i.calibration_patience = config_dict.placeholder(int)
+  i.calibration_patience = config_dict.placeholder(int)  # early stopping in calibration
   i.wake_early_stop_metric = config_dict.placeholder(str)  # a wake phase's early stopping on
   #                               "[split/]metric" of validation ("" = eval.early_stop_metric
   #                               overall; the authors': "tail/HR@5")
@@ -310,9 +312,9 @@ def base_config() -> ml_collections.ConfigDict:
 
   c.eval = ml_collections.ConfigDict()
   c.eval.ks = (5, 20)           # HR@K and NDCG@K (Sec. 4.2, App. B)
-  c.eval.early_stop_metric = "NDCG@20"
+  c.eval.early_stop_metric = "NDCG@20"  # validation metric of early stopping and selection
   c.eval.block_users = 512      # full-corpus ranking tiles (fastest on CPU: benchmarks/eval.py)
-  c.eval.block_items = 1024
+  c.eval.block_items = 1024     # and its item tiles
 
   c.checkpoint = ml_collections.ConfigDict()
   c.checkpoint.keep = 2         # the latest k checkpoints are kept

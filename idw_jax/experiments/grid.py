@@ -681,7 +681,7 @@ def define_config_flag():
   cli.define_debug_flag()
   return cli.define_config_flag(
       str(config_lib.repo_root() / "configs/synthetic.py"),
-      "Config file[:method[,preset]]; --config.a.b=v sets a field for every run.")
+      "Config file[:method[,preset][,tiny]]; --config.a.b=v sets a field for every run.")
 
 
 if __name__ == "__main__":

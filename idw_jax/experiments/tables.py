@@ -1,6 +1,6 @@
 """Tables 1 and 4 (mean +- std over seeds), table.csv and the head/tail comparison of Fig. 5.
 
-  python -m idw_jax.experiments.tables results/synthetic [--force]
+  python -m idw_jax.experiments.tables results/ml1m [--force]
 
 rebuilds table.md, table.csv, fig5.md and fig5.png in a grid's out folder from its committed
 files: the manifest grid.json and one record per finished run, records/<name>.json (a run
