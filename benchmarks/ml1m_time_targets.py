@@ -34,8 +34,8 @@ def overrides(method: str, schedule: str) -> list[str]:
   """The `--set` overrides of a method under a schedule ("fast" or "preset")."""
   if schedule == "preset":
     return []
-  keep = {"idw.wake_max_epochs"} if method in KEEPS_BUDGET else set(FAST)
-  return [f"{k}={v}" for k, v in FAST.items() if k in keep]
+  applied = {"idw.wake_max_epochs"} if method in KEEPS_BUDGET else set(FAST)
+  return [f"{k}={v}" for k, v in FAST.items() if k in applied]
 
 
 def summary(rows: list[dict]) -> dict:
