@@ -263,6 +263,10 @@ def base_config() -> ml_collections.ConfigDict:
   t.patience = config_dict.placeholder(int)        # early stopping in pretraining: epochs
   #                               without a gain in validation (eval.early_stop_metric); wake
   #                               phases and calibration: idw.wake_patience, calibration_patience
+  t.valid_every = 1             # validate after every k-th epoch of a training phase and
+  #                               after its last (1: every epoch). Patience still counts
+  #                               epochs, checked at validations; best-epoch restore picks
+  #                               among validated epochs. Saves validation time in long phases.
   t.restore_best = config_dict.placeholder(bool)   # a phase ends with its best epoch's
   #                               parameters (else its last)
   t.shuffle = config_dict.placeholder(bool)        # a new window order every epoch (else
@@ -293,6 +297,9 @@ def base_config() -> ml_collections.ConfigDict:
   #                               (training targets only; the KDE sample is drawn from them)
   i.example_weight = "share"    # "share": e_y ~ w_y / p(y) | "literal": e_y ~ w_y
   i.wake_max_epochs = config_dict.placeholder(float)  # epochs per wake phase (fractions allowed)
+  i.validate_wakes = True       # False: wake phases (of one epoch at most: nothing to choose
+  #                               within them) skip validation, and the IDW trace rows after
+  #                               them have none; saves one validation per IDW iteration
   i.calibrate = True            # user-tower calibration (Sec. 3.3)
   i.calibration_max_epochs = config_dict.placeholder(float)  # epochs (fractions allowed)
   i.calibration_lr_scale = config_dict.placeholder(float)  # calibration's learning rate is
@@ -487,6 +494,7 @@ def _validate(c):
          f"must be >= 1 and divide train.batch_size={t.batch_size}, got {t.softmax_groups}")
   _check(t.max_epochs >= 1, "train.max_epochs", f"must be >= 1, got {t.max_epochs}")
   _check(t.patience >= 1, "train.patience", f"must be >= 1, got {t.patience}")
+  _check(t.valid_every >= 1, "train.valid_every", f"must be >= 1, got {t.valid_every}")
   _check(i.wake_patience >= 1, "idw.wake_patience", f"must be >= 1, got {i.wake_patience}")
   _check(i.calibration_patience >= 1, "idw.calibration_patience",
          f"must be >= 1, got {i.calibration_patience}")
@@ -507,6 +515,9 @@ def _validate(c):
   _check(0 <= t.final_lr_fraction <= 1, "train.final_lr_fraction",
          f"must be in [0, 1], got {t.final_lr_fraction}")
   _check(i.wake_max_epochs > 0, "idw.wake_max_epochs", f"must be > 0, got {i.wake_max_epochs}")
+  _check(i.validate_wakes or i.wake_max_epochs <= 1, "idw.validate_wakes",
+         f"False needs idw.wake_max_epochs <= 1 (got {i.wake_max_epochs}): a longer wake phase "
+         "chooses its best epoch by validation")
   _check(i.calibration_max_epochs > 0, "idw.calibration_max_epochs",
          f"must be > 0, got {i.calibration_max_epochs}")
   _check(t.steps_per_call >= 1, "train.steps_per_call", f"must be >= 1, got {t.steps_per_call}")

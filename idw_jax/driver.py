@@ -259,15 +259,18 @@ class Driver:
     spe, budget = self.trainer.steps_per_epoch, self._budget(s["max_epochs"])
     total = min(spe, budget - progress.epoch * spe)
     t_steps, t_ckpt = self._epoch_steps(arrays, progress, s, total)
-    t0 = time.perf_counter()
-    valid = self.trainer.primary(
-        self.trainer.evaluate(arrays["params"], "valid", primary_only=True))
-    t_valid = time.perf_counter() - t0
+    last = (progress.epoch + 1) * spe >= budget
+    valid, t_valid = None, 0.0
+    if self._validates(progress, last):
+      t0 = time.perf_counter()
+      valid = self.trainer.primary(
+          self.trainer.evaluate(arrays["params"], "valid", primary_only=True))
+      t_valid = time.perf_counter() - t0
     rec, t_log = self._end_epoch(arrays, progress, s, valid, total, t_start)
     rec["timing"] = self._timing(t_start, t_steps, t_valid, t_ckpt, t_log)
-    if progress.bad_epochs >= s["patience"] or progress.epoch * spe >= budget:
-      progress.params_valid = valid["overall"]
-      if self.cfg.train.restore_best:
+    if progress.bad_epochs >= s["patience"] or last:
+      progress.params_valid = None if valid is None else valid["overall"]
+      if self.cfg.train.restore_best and valid is not None:   # else its one epoch is the best
         arrays["params"] = jax.tree.map(jnp.copy, arrays["best_params"])
         progress.params_valid = progress.best_valid
       self._end_train_phase(arrays, progress)
@@ -322,33 +325,49 @@ class Driver:
 
   def _end_epoch(self, arrays, progress, s: dict, valid: dict, total: int, t_start
                  ) -> tuple[dict, float]:
-    """Early-stopping bookkeeping on the validation metrics `valid`, the epoch's log line and
-    TensorBoard scalars; appends the epoch's history row and returns it with the seconds the
-    logging took."""
-    val = valid["overall"]
+    """Early-stopping bookkeeping on the validation metrics `valid` (None: an epoch that
+    train.valid_every skips), the epoch's log line and TensorBoard scalars; appends the epoch's
+    history row and returns it with the seconds the logging took."""
     split, metric = s["metric"]
-    score = valid[split][metric]
     train_loss = progress.loss_sum / max(progress.loss_steps, 1)
-    improved = progress.best_metric is None or score > progress.best_metric
-    if improved:
-      progress.best_metric, progress.bad_epochs, progress.best_valid = score, 0, val
-      arrays["best_params"] = jax.tree.map(jnp.copy, arrays["params"])
-    else:
-      progress.bad_epochs += 1
+    val, improved = None, False
+    if valid is not None:
+      val, score = valid["overall"], valid[split][metric]
+      improved = progress.best_metric is None or score > progress.best_metric
+      if improved:
+        progress.best_metric, progress.bad_epochs, progress.best_valid = score, 0, val
+        arrays["best_params"] = jax.tree.map(jnp.copy, arrays["params"])
+      else:   # patience counts epochs: those since the last validation
+        progress.bad_epochs += self._epochs_since_validation(progress)
     progress.epoch += 1
     progress.epochs_total += 1
     progress.step, progress.loss_sum, progress.loss_steps = 0, 0.0, 0
     t0 = time.perf_counter()
     self.writer.scalars(progress.epochs_total, {
-        "train/loss": train_loss, **{f"valid/{k}": v for k, v in val.items() if k != "count"}})
+        "train/loss": train_loss,
+        **{f"valid/{k}": v for k, v in (val or {}).items() if k != "count"}})
+    seen = ("not validated" if val is None else
+            f"valid {'' if split == 'overall' else split + ' '}{metric} {score:.2f}"
+            f"{' *' if improved else ''}")
     self.echo(f"  {self._label(progress)} epoch {progress.epoch}: {total} steps, loss "
-              f"{train_loss:.4f}, valid {'' if split == 'overall' else split + ' '}{metric} "
-              f"{score:.2f}{' *' if improved else ''}, {time.perf_counter() - t_start:.1f} s",
-              flush=True)
+              f"{train_loss:.4f}, {seen}, {time.perf_counter() - t_start:.1f} s", flush=True)
     rec = {"phase": progress.phase, "idw_iter": progress.idw_iter, "epoch": progress.epoch,
            "steps": total, "train_loss": train_loss, "valid": val, "seconds": self._elapsed()}
     progress.history.append(rec)
     return rec, time.perf_counter() - t0
+
+  def _validates(self, progress, last: bool) -> bool:
+    """Whether this epoch is validated: every train.valid_every-th of a phase and its last,
+    except in a wake phase under idw.validate_wakes=False (one epoch at most, by config)."""
+    if progress.phase == WAKE and not self.cfg.idw.validate_wakes:
+      return False
+    return last or (progress.epoch + 1) % self.cfg.train.valid_every == 0
+
+  def _epochs_since_validation(self, progress) -> int:
+    """Epochs of this phase since its last validated one, this one included: train.valid_every
+    validates epochs k, 2k, ... (1-based) and the last of the budget."""
+    k, e = self.cfg.train.valid_every, progress.epoch + 1
+    return e - (e - 1) // k * k
 
   @staticmethod
   def _timing(t_start, steps, valid, ckpt, log) -> dict:
@@ -400,7 +419,7 @@ class Driver:
     sil = tr.silhouette(arrays["params"])
     timing["silhouette"], clock = time.perf_counter() - clock, time.perf_counter()
     val = progress.params_valid   # known when the last training phase ended (bit-identical)
-    if val is None:
+    if val is None and (t == 0 or cfg.idw.validate_wakes):
       val = tr.primary(tr.evaluate(arrays["params"], "valid", primary_only=True))["overall"]
     timing["valid"], clock = time.perf_counter() - clock, time.perf_counter()
     self._save_embeddings(arrays["params"], f"sleep{t}", w)
@@ -412,11 +431,12 @@ class Driver:
         "bandwidth": float(info.get("bandwidth", np.nan)), "seconds": self._elapsed(),
         "converged": bool(converged)})
     self.writer.scalars(t, {"idw/weight_change": change, "idw/silhouette": sil,
-                            **{f"idw/valid_{k}": v for k, v in val.items() if k != "count"}})
+                            **{f"idw/valid_{k}": v for k, v in (val or {}).items()
+                               if k != "count"}})
     progress.epoch = None
-    self._phase_row(progress, f"sleep {t}", {"weight_change": change, "silhouette": sil,
-                                         "best_valid": val[cfg.eval.early_stop_metric],
-                                         "timing": timing})
+    self._phase_row(progress, f"sleep {t}", {
+        "weight_change": change, "silhouette": sil, "timing": timing,
+        "best_valid": None if val is None else val[cfg.eval.early_stop_metric]})
     if not stop:
       arrays["item_weight"] = arrays["item_weight"].at[1:].set(w_new)
       progress.idw_iter = t + 1

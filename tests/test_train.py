@@ -122,6 +122,8 @@ def test_trainers_with_one_spec_share_one_compiled_step():
     ("idw.wake_early_stop_metric", "middle/HR@5", "idw.wake_early_stop_metric"),
     ("idw.wake_patience", 0, "idw.wake_patience"),
     ("idw.wake_early_stop_metric", "tail/", "idw.wake_early_stop_metric"),
+    ("train.valid_every", 0, "train.valid_every"),
+    ("idw.validate_wakes", False, "idw.validate_wakes"),   # with the preset's 10-epoch wakes
 ])
 def test_impossible_config_values_name_the_field(field, value, match):
   c = config_lib.get_config_for({}, "mur")
@@ -244,6 +246,61 @@ def test_a_phase_ends_with_its_best_or_its_last_epoch(tmp_path, restore_best):
   final = results["valid"]["full"]["overall"]["NDCG@20"]
   assert len(scores) == 4 and scores[-1] < max(scores)   # the two choices differ here
   assert final == (max(scores) if restore_best else scores[-1])
+
+
+def test_validating_every_k_epochs_trains_the_same_and_stops_by_epochs(tmp_path):
+  # train.valid_every = k validates epochs k, 2k, ... and the budget's last. Training is that of
+  # a run validating every epoch; patience still counts epochs (checked at validations), and the
+  # phase ends with the best validated epoch. Reference: the rule applied by hand to the scores
+  # of the every-epoch run. (A learning rate of 0.2 makes the tiny run peak early; patience 2
+  # ends it after one validation without a gain, where counting validations would not.)
+  from idw_jax import driver
+  k, patience, budget = 2, 2, 10
+  fields = {"train.max_epochs": budget, "train.learning_rate": 0.2, "train.restore_best": True}
+  every = driver.run(tiny_config("mur", **fields, **{"train.patience": budget}), tmp_path / "a")
+  scores = [r["valid"]["NDCG@20"] for r in every["history"]]
+  assert len(scores) == budget
+  best, bad, prev = None, 0, 0
+  for epoch in [e for e in range(1, budget + 1) if e % k == 0 or e == budget]:
+    score = scores[epoch - 1]
+    if best is None or score > best:
+      best, bad = score, 0
+    else:
+      bad += epoch - prev
+    prev = epoch
+    if bad >= patience:
+      break
+  assert epoch < budget and best < max(scores)   # the case exercises patience and skipping
+
+  sparse = driver.run(tiny_config("mur", **fields, **{"train.patience": patience,
+                                                       "train.valid_every": k}), tmp_path / "b")
+  hist = sparse["history"]
+  assert len(hist) == epoch
+  assert [r["valid"] is None for r in hist] == [e % k != 0 for e in range(1, epoch + 1)]
+  for mine, ref in zip(hist, every["history"]):
+    assert mine["train_loss"] == ref["train_loss"]
+    assert mine["valid"] in (None, ref["valid"])
+    assert mine["timing"]["valid"] == 0 or mine["valid"] is not None
+  assert sparse["valid"]["full"]["overall"]["NDCG@20"] == best
+
+
+def test_unvalidated_wake_phases_train_and_end_the_same(tmp_path):
+  # idw.validate_wakes=False skips the validation of one-epoch wake phases (and the sleep's
+  # after them): the run's weights, parameters and metrics are those of the validated run.
+  from idw_jax import driver
+  fields = {"idw.wake_max_epochs": 1, "idw.max_iterations": 3, "idw.eta": 0.0}
+  ref = driver.run(tiny_config("mur_idw", **fields), tmp_path / "a")
+  got = driver.run(tiny_config("mur_idw", **fields, **{"idw.validate_wakes": False}),
+                   tmp_path / "b")
+  assert (got["test"], got["valid"], got["silhouette"]) == (
+      ref["test"], ref["valid"], ref["silhouette"])
+  assert len(got["idw_trace"]) == 4
+  for mine, want in zip(got["idw_trace"], ref["idw_trace"]):
+    assert mine["weight_change"] == want["weight_change"]
+    assert mine["valid"] == (want["valid"] if mine["iteration"] == 0 else None)
+  wakes = [(h["valid"], w["valid"]) for h, w in zip(got["history"], ref["history"])
+           if h["phase"] == "wake"]
+  assert len(wakes) == 3 and all(mine is None and want for mine, want in wakes)
 
 
 def test_backfill_keeps_old_runs_meaning():
