@@ -2,16 +2,18 @@
 
   python benchmarks/ml1m_time_targets.py                      # the faster schedule, 9 runs
   python benchmarks/ml1m_time_targets.py --schedule=preset --methods=mur,mur_idw
+  python benchmarks/ml1m_time_targets.py --methods=mur_idw --set idw.wake_max_epochs=0.25
   python benchmarks/ml1m_time_targets.py --config=configs/synthetic.py --tiny   # smoke test
 
 Runs `benchmarks/end_to_end.py` for each method in turn (seed 0) and prints its JSON line, then
 one summary line: per method the wall seconds, the target (MUR-IDW <= 300 s, MUR <= 120 s,
 every other method <= 150 s on an idle 2-core CPU) and the test sampled HR@20 / NDCG@20. The
-faster schedule (docs/protocol.md, "The ML-1M schedule") is the preset with a 16-epoch budget
-and half-epoch wake phases; SUR and SUR-IDW keep their 32-epoch budget, which SUR needs for its
-accuracy. Run it with nothing else on the machine: about 45 minutes at 15 s an epoch, 20 at
-6.5 s. The wall seconds depend on the CPU (they varied 2.2x between days here), so report them
-with the machine.
+faster schedule (docs/protocol.md, "The ML-1M schedule") is the preset with a 16-epoch budget,
+half-epoch wake phases, validation every 4th epoch and none in the wake phases; SUR and SUR-IDW
+keep their 32-epoch budget, which SUR needs for its accuracy. `--set a.b=v` (repeatable) adds
+to or replaces the schedule's overrides in every run. Run it with nothing else on the machine:
+about 30 minutes at 10 s an epoch. The wall seconds depend on the CPU (they varied 2.4x
+between days here), so report them with the machine.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 
 import common  # pylint: disable=g-bad-import-order
 import end_to_end  # pylint: disable=g-bad-import-order
@@ -26,16 +29,24 @@ from idw_jax import config as config_lib  # pylint: disable=g-bad-import-order
 
 TARGET_SECONDS = {"mur_idw": 300.0, "mur": 120.0}
 OTHER_TARGET_SECONDS = 150.0
-FAST = {"train.max_epochs": "16", "idw.wake_max_epochs": "0.5"}
+FAST = {"train.max_epochs": "16", "idw.wake_max_epochs": "0.5", "train.valid_every": "4",
+        "idw.validate_wakes": "False"}
 KEEPS_BUDGET = ("sur", "sur_idw")   # SUR: 62.42 NDCG@20 at 16 epochs against 63.70 at 32 (seed 0)
 
 
-def overrides(method: str, schedule: str) -> list[str]:
-  """The `--set` overrides of a method under a schedule ("fast" or "preset")."""
-  if schedule == "preset":
-    return []
-  applied = {"idw.wake_max_epochs"} if method in KEEPS_BUDGET else set(FAST)
-  return [f"{k}={v}" for k, v in FAST.items() if k in applied]
+def overrides(method: str, schedule: str, extra: Sequence[str] = ()) -> list[str]:
+  """The `--set` overrides of a method under a schedule ("fast" or "preset"), then `extra`
+  ("a.b=v"; a key set twice keeps the later value)."""
+  out = {}
+  if schedule == "fast":
+    out = {k: v for k, v in FAST.items()
+           if not (method in KEEPS_BUDGET and k == "train.max_epochs")}
+  for kv in extra:
+    key, sep, value = kv.partition("=")
+    if not sep:
+      raise ValueError(f"--set {kv!r}: expected a.b=value")
+    out[key.strip()] = value.strip()
+  return [f"{k}={v}" for k, v in out.items()]
 
 
 def summary(rows: list[dict]) -> dict:
@@ -62,6 +73,8 @@ def main(argv=None) -> dict:
   parser.add_argument("--config", default="configs/ml1m.py", help="config file (the targets "
                       "are ML-1M's; another file only to try the script)")
   parser.add_argument("--tiny", action="store_true", help="seconds-sized runs (a smoke test)")
+  parser.add_argument("--set", action="append", default=[], metavar="A.B=V",
+                      help="an override for every run, after the schedule's (repeatable)")
   args = parser.parse_args(argv)
   methods = [m for m in args.methods.split(",") if m]
   unknown = sorted(set(methods) - set(config_lib.METHODS))
@@ -69,7 +82,11 @@ def main(argv=None) -> dict:
     parser.error(f"--methods: unknown {unknown}; choose from {list(config_lib.METHODS)}")
   rows = []
   for m in methods:
-    sets = [a for kv in overrides(m, args.schedule) for a in ("--set", kv)]
+    try:
+      pairs = overrides(m, args.schedule, args.set)
+    except ValueError as e:
+      parser.error(str(e))
+    sets = [a for kv in pairs for a in ("--set", kv)]
     arg = f"{m},tiny" if args.tiny else m
     rows.append(end_to_end.main([f"--config={args.config}:{arg}", "--timeout",
                                  str(args.timeout), *sets]))
