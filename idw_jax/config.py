@@ -265,8 +265,9 @@ def base_config() -> ml_collections.ConfigDict:
   #                               phases and calibration: idw.wake_patience, calibration_patience
   t.valid_every = 1             # validate after every k-th epoch of a training phase and
   #                               after its last (1: every epoch). Patience still counts
-  #                               epochs, checked at validations; best-epoch restore picks
-  #                               among validated epochs. Saves validation time in long phases.
+  #                               epochs, checked at validations (k >= patience: the first
+  #                               validation without a gain ends the phase); best-epoch
+  #                               restore picks among validated epochs. Saves validation time.
   t.restore_best = config_dict.placeholder(bool)   # a phase ends with its best epoch's
   #                               parameters (else its last)
   t.shuffle = config_dict.placeholder(bool)        # a new window order every epoch (else
