@@ -82,6 +82,27 @@ def test_killed_run_resumes_to_identical_metrics(reference, tmp_path, where):
   assert got == want
 
 
+@pytest.mark.parametrize("where", ["unvalidated_pretrain_epoch", "unvalidated_wake"])
+def test_sparse_validation_resumes_to_identical_metrics(tmp_path, where):
+  # train.valid_every / idw.validate_wakes: a run killed right after an epoch that was not
+  # validated resumes to the uninterrupted run's numbers (history rows with valid None too).
+  sparse = ["--config.train.valid_every=2", "--config.idw.validate_wakes=False",
+            "--config.idw.wake_max_epochs=1", "--config.idw.max_iterations=2"]
+  _launch(tmp_path / "ref", *sparse)
+  r, want = _metrics(tmp_path / "ref")
+  assert [h["valid"] is None for h in r["history"]] == [True, False, True, True, False]
+  # A save is logged as [save, event, phase, iteration] with the phase after it: wake 1's only
+  # epoch_end under ("sleep", 1); pretraining's first (unvalidated) epoch under "pretrain".
+  log = r["save_log"]
+  k = (_first(log, "epoch_end", "pretrain") if where.endswith("epoch") else
+       next(s[0] for s in log if s[1:] == ["epoch_end", "sleep", 1]))
+  proc = _launch(tmp_path / "run", *sparse, f"--config.debug.exit_after_save={k}", check=False)
+  assert proc.returncode == 42, proc.stderr[-2000:]
+  proc = _launch(tmp_path / "run", *sparse)
+  assert "resuming" in proc.stdout
+  assert _metrics(tmp_path / "run")[1] == want
+
+
 def test_finished_workdir_reprints_and_other_config_is_an_error(reference):
   wd, _ = reference
   proc = _launch(wd)
