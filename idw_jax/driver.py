@@ -419,7 +419,8 @@ class Driver:
     sil = tr.silhouette(arrays["params"])
     timing["silhouette"], clock = time.perf_counter() - clock, time.perf_counter()
     val = progress.params_valid   # known when the last training phase ended (bit-identical)
-    if val is None and (t == 0 or cfg.idw.validate_wakes):
+    if val is None and (t == 0 or cfg.idw.validate_wakes):   # else it stays None: wake t was
+      #                                                          not validated, by config
       val = tr.primary(tr.evaluate(arrays["params"], "valid", primary_only=True))["overall"]
     timing["valid"], clock = time.perf_counter() - clock, time.perf_counter()
     self._save_embeddings(arrays["params"], f"sleep{t}", w)
