@@ -11,6 +11,8 @@ import jax
 import numpy as np
 import tqdm
 
+from idw_jax import provenance
+
 
 class MetricWriter:
   """TensorBoard scalars (tensorboardX, no TensorFlow) on process 0."""
@@ -91,6 +93,8 @@ def results(cfg, progress, data_report: dict, mesh) -> dict:
       "device": {"platform": jax.default_backend(), "kind": jax.devices()[0].device_kind,
                  "count": jax.device_count(), "processes": jax.process_count(),
                  "mesh": None if mesh is None else dict(zip(mesh.axis_names, mesh.devices.shape))},
+      # The CPU, jax/jaxlib and commit that finished the run (results are bit-identical per CPU).
+      "host": provenance.host(),
   }
 
 
@@ -111,5 +115,6 @@ def results_table(results: dict) -> str:
   if results.get("silhouette") is not None:
     lines.append(f"mean silhouette of item embeddings: {results['silhouette']:.3f}")
   lines.append(f"wall time {results['wall_seconds']:.1f} s on {results['device']['count']} x "
-               f"{results['device']['kind']}")
+               f"{results['device']['kind']}"
+               + (f" ({provenance.cpu_identity(results)})" if results.get("host") else ""))
   return "\n".join(lines)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax
 import pytest
 
 from tests.tiny import TINY_OVERRIDES
@@ -53,6 +54,9 @@ def test_run_has_every_phase_and_results(reference):
   assert r["test"]["sampled"] is None                      # 50 items: full ranking only
   assert len(r["idw_trace"]) == 2 and all("weight_change" in t for t in r["idw_trace"])
   assert r["device"]["count"] >= 1 and r["wall_seconds"] > 0
+  host = r["host"]                                         # the CPU and code that ran it
+  assert host["cpu"]["cores"] == os.cpu_count() and host["cpu"]["model"]
+  assert host["jax"] == jax.__version__ and len(host["commit"] or "0" * 40) == 40
   assert any(f.name.startswith("events") for f in (Path(wd) / "tensorboard").iterdir())
   assert (Path(wd) / "embeddings" / "sleep0.npz").exists()
 

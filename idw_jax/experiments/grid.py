@@ -545,6 +545,8 @@ def run_grid(specs: Sequence[RunSpec], out: str | os.PathLike, jobs: int = 1,
            "from the last grid.json")
     else:
       _write_manifest(out, records)
+      for line in tables.mixed_cpu_warnings(rows):
+        echo(f"tables: warning: {line}")
       written = tables.write_all(rows, out)
       echo("tables: " + ", ".join(str(p) for p in written))
   return records

@@ -57,15 +57,17 @@ def run_ranks(out: str | os.PathLike, name: str, workdir: str | os.PathLike) -> 
   return load_ranks(path if path.exists() else Path(workdir) / "test_ranks.npz")
 
 
-def row(method: str, seed: int, sweep: dict, results: dict | None) -> dict:
-  """The tables' input for one run: {"method", "seed", "sweep" (leaf names), "results"}."""
+def row(method: str, seed: int, sweep: dict, results: dict | None, name: str = "") -> dict:
+  """The tables' input for one run: {"method", "seed", "sweep" (leaf names), "results", "name"
+  (the run's record name, for warnings)}."""
   return {"method": method, "seed": seed,
-          "sweep": {k.rsplit(".", 1)[-1]: v for k, v in sweep.items()}, "results": results}
+          "sweep": {k.rsplit(".", 1)[-1]: v for k, v in sweep.items()}, "results": results,
+          "name": name}
 
 
 def records_to_rows(records: Iterable) -> list[dict]:
   """Rows of grid RunRecords (results None where a run did not finish)."""
-  return [row(r.spec.method, r.spec.seed, r.spec.sweep, r.results) for r in records]
+  return [row(r.spec.method, r.spec.seed, r.spec.sweep, r.results, r.name) for r in records]
 
 
 def rows_from_manifest(out: str | os.PathLike, with_ranks: bool = False) -> list[dict]:
@@ -95,7 +97,7 @@ def rows_from_manifest(out: str | os.PathLike, with_ranks: bool = False) -> list
     if not path.exists():
       path = folder / "results.json"
     results = json.loads(path.read_text()) if path.exists() else None
-    rows.append(row(run["method"], run["seed"], run["sweep"], results))
+    rows.append(row(run["method"], run["seed"], run["sweep"], results, run["name"]))
     if with_ranks:
       rows[-1]["ranks"] = run_ranks(out, run["name"], folder)
   return rows

@@ -38,6 +38,7 @@ import numpy as np
 
 from idw_jax import config as config_lib
 from idw_jax import methods as methods_lib
+from idw_jax import provenance
 
 METRICS = ("HR@5", "NDCG@5", "HR@20", "NDCG@20")
 SPLITS = ("overall", "head", "tail")
@@ -99,6 +100,33 @@ def aggregate(rows: Sequence[dict]) -> list[dict]:
             metric: {split: mean_std([b[split][metric] for b in blocks]) for split in SPLITS}
             for metric in METRICS}
       out.append(entry)
+  return out
+
+
+def mixed_cpu_warnings(rows: Sequence[dict]) -> list[str]:
+  """One line per table row (sweep group x method) whose finished runs ran on more than one
+  CPU kind (provenance.cpu_identity; a record from before runs named their CPU counts as
+  "CPU unknown"). Results are bit-identical per CPU only, so such a row mixes machines: each CPU
+  is listed with its seeds, the unknown ones by record name."""
+  groups: dict[tuple, dict[str, dict[str, list]]] = {}
+  for row in rows:
+    if not row.get("results"):
+      continue
+    key = (_group_key(row.get("sweep") or {}), row["method"])
+    cpus = groups.setdefault(key, {})
+    cpus.setdefault(provenance.cpu_identity(row["results"]), []).append(row)
+  out = []
+  for (group, method), cpus in groups.items():
+    if len(cpus) < 2:
+      continue
+    title = ", ".join(f"{k} = {v}" for k, v in group)
+    parts = []
+    for cpu, runs in cpus.items():
+      who = (", ".join(r.get("name") or f"seed {r['seed']}" for r in runs) if cpu == provenance.UNKNOWN
+             else "seeds " + ", ".join(str(r["seed"]) for r in runs))
+      parts.append(f"{cpu}: {who}")
+    out.append(f"{NAMES.get(method, method)}{' (' + title + ')' if title else ''} mixes "
+               f"{len(cpus)} CPUs (results are bit-identical per CPU only): " + "; ".join(parts))
   return out
 
 
@@ -356,6 +384,8 @@ def main(argv: Sequence[str]) -> int:
           f"run(s) (records/ or runs/*/results.json), the existing table.csv holds {held}; "
           "--force overwrites", file=sys.stderr)
     return 1
+  for line in mixed_cpu_warnings(rows):
+    print(f"tables: warning: {line}", file=sys.stderr)
   for path in write_all(rows, out):
     print(path)
   return 0
