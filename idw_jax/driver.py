@@ -65,6 +65,8 @@ class RunState:
   save_log: list = dataclasses.field(default_factory=list)    # [save, event, phase, iter]
   results: dict | None = None        # test / valid metrics, set by EVALUATE
   pretrained_from: str | None = None  # the base run whose pretraining this run reused
+  test_before_calibration: dict | None = None  # IDW: test metrics of the model the last wake
+                                     # left, i.e. what the run scores with idw.calibrate=False
 
   def to_json(self) -> dict:
     return dataclasses.asdict(self)
@@ -427,6 +429,13 @@ class Driver:
     timing["embeddings"] = time.perf_counter() - clock
     converged = change < cfg.idw.eta
     stop = converged or t >= cfg.idw.max_iterations
+    if stop and cfg.idw.calibrate:   # the same run without calibration would evaluate these
+      #                                parameters: score them on test too (calibration's pair)
+      clock = time.perf_counter()
+      test = tr.evaluate(arrays["params"], "test", return_ranks=True)
+      self._save_ranks(test.pop("ranks"), "test_ranks_before_calibration.npz")
+      progress.test_before_calibration = test
+      timing["test_before_calibration"] = time.perf_counter() - clock
     progress.idw_trace.append({
         "iteration": t, "weight_change": change, "silhouette": sil, "valid": val,
         "bandwidth": float(info.get("bandwidth", np.nan)), "seconds": self._elapsed(),
@@ -456,14 +465,14 @@ class Driver:
     np.savez(folder / f"{name}.npz", item_emb=emb, item_weight=np.asarray(weights),
              train_counts=self.splits.train_counts[1:], **extra)
 
-  def _save_ranks(self, ranks: dict):
-    """Test ranks per window (0-based; sampled and full corpus) in <workdir>/test_ranks.npz,
-    for paired comparisons of runs (idw_jax.experiments.significance)."""
+  def _save_ranks(self, ranks: dict, name: str = "test_ranks.npz"):
+    """Test ranks per window (0-based; sampled and full corpus) in <workdir>/<name>, for paired
+    comparisons of runs (idw_jax.experiments.significance)."""
     if jax.process_index() != 0:
       return
     def small(r):   # the narrowest unsigned type that holds every rank
       return r.astype(np.uint16 if r.max(initial=0) < 2 ** 16 else np.uint32)
-    np.savez_compressed(self.workdir / "test_ranks.npz",
+    np.savez_compressed(self.workdir / name,
                         **{k: small(np.asarray(v)) for k, v in ranks.items() if v is not None})
 
   def _evaluate(self, arrays, progress):

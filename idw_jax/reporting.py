@@ -81,6 +81,8 @@ def results(cfg, progress, data_report: dict, mesh) -> dict:
       "config": progress.config,
       "test": {"sampled": r["test"]["sampled"], "full": r["test"]["full"]},
       "valid": {"sampled": r["valid"]["sampled"], "full": r["valid"]["full"]},
+      # IDW with calibration: the test metrics before it (those of idw.calibrate=False).
+      "test_before_calibration": progress.test_before_calibration,
       "silhouette": r["silhouette"],
       "idw_trace": progress.idw_trace,
       "phases": progress.phase_rows,

@@ -130,3 +130,21 @@ def test_an_idw_run_whose_base_is_only_a_record_pretrains_itself(finished, tmp_p
   assert "pretrained_workdir" not in (idw.workdir / "launch_command.txt").read_text()
   assert json.loads(records.record_path(clone, idw.name).read_text()) == json.loads(
       (idw.workdir / "results.json").read_text())
+
+
+def test_a_record_carries_both_ranks_files_of_its_run(tmp_path):
+  # IDW runs with calibration also rank the test set before it: both files travel with the
+  # record, byte for byte, and a run with only one gets only that one.
+  import numpy as np
+  run = tmp_path / "run"
+  run.mkdir()
+  np.savez_compressed(run / "test_ranks.npz", sampled=np.array([0, 3], np.uint16))
+  np.savez_compressed(run / "test_ranks_before_calibration.npz", sampled=np.array([1, 2], np.uint16))
+  path = records.write_record(tmp_path / "out", "a", {"test": {}}, run)
+  for name in ("test_ranks", "test_ranks_before_calibration"):
+    copy = path.with_name(f"a.{name}.npz")
+    assert copy.read_bytes() == (run / f"{name}.npz").read_bytes()
+  (run / "test_ranks_before_calibration.npz").unlink()
+  path = records.write_record(tmp_path / "out", "b", {"test": {}}, run)
+  assert path.with_name("b.test_ranks.npz").exists()
+  assert not path.with_name("b.test_ranks_before_calibration.npz").exists()

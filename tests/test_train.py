@@ -303,6 +303,25 @@ def test_unvalidated_wake_phases_train_and_end_the_same(tmp_path):
   assert len(wakes) == 3 and all(mine is None and want for mine, want in wakes)
 
 
+def test_test_before_calibration_is_the_uncalibrated_runs_test(tmp_path):
+  # A calibrated IDW run scores the test set before calibration too: the parameters there are
+  # those an idw.calibrate=False run evaluates, so its "test_before_calibration" (and ranks)
+  # must equal that run's "test" bit for bit, and calibration must change the final test.
+  from idw_jax import driver
+  fields = {"idw.max_iterations": 2, "idw.eta": 0.0}
+  cal = driver.run(tiny_config("mur_idw", **fields), tmp_path / "cal")
+  raw = driver.run(tiny_config("mur_idw", **fields, **{"idw.calibrate": False}), tmp_path / "raw")
+  assert raw["test_before_calibration"] is None
+  assert cal["test_before_calibration"] == raw["test"]
+  assert cal["test"] != raw["test"]
+  before = np.load(tmp_path / "cal" / "test_ranks_before_calibration.npz")
+  after = np.load(tmp_path / "raw" / "test_ranks.npz")
+  assert set(before.files) == set(after.files)
+  for k in before.files:
+    np.testing.assert_array_equal(before[k], after[k])
+  assert not (tmp_path / "raw" / "test_ranks_before_calibration.npz").exists()
+
+
 def test_backfill_keeps_old_runs_meaning():
   # A config stored before a field existed gets the value that gave that run's behaviour:
   # the preset fields added with the authors' towers get the old towers; the wake and

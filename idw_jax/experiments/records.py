@@ -16,6 +16,11 @@ from typing import Any, Iterable
 import numpy as np
 
 
+# A run folder's test ranks files (without .npz): after the run, and (IDW with calibration)
+# before calibration.
+RANKS_FILES = ("test_ranks", "test_ranks_before_calibration")
+
+
 def record_path(out: str | os.PathLike, name: str) -> Path:
   """<out>/records/<name>.json: the committed record of the finished run `name`."""
   return Path(out) / "records" / f"{name}.json"
@@ -32,12 +37,14 @@ def write_json(path: Path, obj: Any):
 def write_record(out: str | os.PathLike, name: str, results: dict,
                  workdir: Path | None = None) -> Path:
   """<out>/records/<name>.json <- a finished run's results (its results.json content), and
-  <name>.test_ranks.npz beside it from the run folder when it has one (paired tests)."""
+  <name>.test_ranks.npz (and <name>.test_ranks_before_calibration.npz, IDW) beside it from the
+  run folder when it has them (paired tests)."""
   path = record_path(out, name)
-  ranks = None if workdir is None else Path(workdir) / "test_ranks.npz"
-  if ranks is not None and ranks.exists():
-    path.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(ranks, path.with_name(f"{name}.test_ranks.npz"))
+  for ranks in RANKS_FILES:
+    src = None if workdir is None else Path(workdir) / f"{ranks}.npz"
+    if src is not None and src.exists():
+      path.parent.mkdir(parents=True, exist_ok=True)
+      shutil.copyfile(src, path.with_name(f"{name}.{ranks}.npz"))
   write_json(path, results)
   return path
 
