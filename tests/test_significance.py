@@ -48,30 +48,73 @@ def test_bootstrap_interval_covers_the_mean_and_shrinks_with_more_windows():
   assert widths[1] < widths[0] / 2      # ~1/sqrt(n): 4x narrower for 16x the windows
 
 
-def _row(method, seed, ndcg, ranks):
-  results = {"test": {"sampled": {"overall": {"NDCG@20": ndcg}}, "full": None}}
+def test_holm_against_a_hand_computed_case():
+  # p = (0.01, 0.04, 0.03, 0.005), m = 4. Sorted: 0.005 x 4 = 0.02, 0.01 x 3 = 0.03,
+  # 0.03 x 2 = 0.06, 0.04 x 1 = 0.04 -> running max 0.06. NaN (no test) is left out of m.
+  got = sig.holm([0.01, 0.04, 0.03, 0.005, math.nan])
+  np.testing.assert_allclose(got[:4], [0.03, 0.06, 0.06, 0.02])
+  assert math.isnan(got[4])
+  assert sig.holm([0.9, 0.8]) == [1.0, 1.0]          # capped at 1
+  assert sig.holm([0.02]) == [0.02]                   # a family of one: unchanged
+
+
+def test_hierarchical_interval_equals_window_only_when_every_seed_is_the_same_run():
+  rng = np.random.default_rng(3)
+  b = rng.integers(0, 60, 2000)
+  a = np.maximum(b - rng.integers(0, 4, 2000), 0)
+  window = sig.paired_bootstrap([a] * 4, [b] * 4, "NDCG@20", num_samples=300)
+  hier = sig.hierarchical_bootstrap([a] * 4, [b] * 4, "NDCG@20", num_samples=300)
+  assert hier == window
+
+
+def test_hierarchical_interval_widens_with_the_spread_between_seeds():
+  # Per seed, a beats b by a seed-specific shift of every rank: the window-only interval sees
+  # only the average over seeds, the hierarchical one also how much the seeds disagree.
+  rng = np.random.default_rng(4)
+  b = rng.integers(5, 60, 3000)
+  widths = []
+  for shifts in ((2, 2, 2, 2, 2), (0, 1, 2, 3, 4), (0, 0, 2, 4, 4)):
+    a = [np.maximum(b - k, 0) for k in shifts]
+    lo, hi = sig.hierarchical_bootstrap(a, [b] * 5, "NDCG@20", num_samples=400)[1:]
+    wlo, whi = sig.paired_bootstrap(a, [b] * 5, "NDCG@20", num_samples=400)[1:]
+    widths.append((hi - lo, whi - wlo))
+  (h0, w0), (h1, w1), (h2, w2) = widths
+  assert h0 == pytest.approx(w0, rel=0.25)    # no spread: about the window-only width
+  assert h1 > 3 * w1 and h2 > h1               # widens with the spread between seeds
+
+
+def _row(method, seed, ranks, extra=0.0):
+  ndcg = float(sig.per_window(ranks, "NDCG@20").mean()) + extra
+  hr = float(sig.per_window(ranks, "HR@20").mean())
+  results = {"test": {"sampled": {"overall": {"NDCG@20": ndcg, "HR@20": hr}}, "full": None}}
   return {"method": method, "seed": seed, "results": results,
           "ranks": {"sampled": ranks, "full": None}}
 
 
-def test_compare_pairs_by_seed_and_calls_the_verdict():
+def test_compare_pairs_by_seed_corrects_per_metric_and_calls_the_verdict():
   rng = np.random.default_rng(2)
   rows = []
   for s in range(3):
     base = rng.integers(0, 60, 3000)
-    better = np.maximum(base - 5, 0)
-    rows += [_row("mur", s, float(sig.per_window(base, "NDCG@20").mean()), base),
-             _row("mur_idw", s, float(sig.per_window(better, "NDCG@20").mean()), better),
-             _row("sur", s, float(sig.per_window(base, "NDCG@20").mean()) + [0.1, -0.1, 0.05][s],
-                  base)]
-  rows.append(_row("focal", 0, 50.0, None))            # no ranks, one seed: no interval
+    better = np.maximum(base - 5 - s, 0)
+    rows += [_row("mur", s, base), _row("mur_idw", s, better),
+             _row("sur", s, base, extra=[0.1, -0.1, 0.05][s])]
+  rows.append({**_row("focal", 0, base), "ranks": None})   # no ranks, one seed: no interval
   out = {e["method"]: e for e in sig.compare(rows, num_samples=300)}
-  assert out["mur_idw"]["seeds"] == [0, 1, 2] and out["mur_idw"]["ci"][0] > 0
-  assert sig.verdict(out["mur_idw"]) == "real"
-  assert out["sur"]["ci"] == (0.0, 0.0) and sig.verdict(out["sur"]) == "noise"
-  assert out["focal"]["ci"] is None and sig.verdict(out["focal"]) == "n/a"
-  text = sig.markdown(list(out.values()), "NDCG@20", "mur")
-  assert "| MUR-IDW | 3 |" in text and "real" in text
+  key = ("sampled", "NDCG@20")
+  idw = out["mur_idw"]["tests"][key]
+  assert out["mur_idw"]["seeds"] == [0, 1, 2] and idw["ci_hier"][0] > 0
+  assert idw["family"] == 2                 # focal has no p (one seed): not in the family
+  assert idw["p_holm"] == pytest.approx(min(1.0, 2 * idw["p"]) if idw["p"] <= out["sur"][
+      "tests"][key]["p"] else max(idw["p"], out["sur"]["tests"][key]["p_holm"]))
+  assert idw["verdict"] == "real"
+  sur = out["sur"]["tests"][key]
+  assert sur["ci_windows"] == (0.0, 0.0) and sur["verdict"] == "noise"
+  assert out["focal"]["tests"][key]["verdict"] == "n/a"
+  assert ("full", "NDCG@20") not in out["mur_idw"]["tests"]   # no full-corpus metrics
+  text = sig.markdown(list(out.values()), "mur")
+  assert "| MUR-IDW | 3 |" in text and "Holm family: 2 tests" in text
+  assert "| MUR-IDW | " in text.split("Verdicts side by side")[1]
 
 
 def test_cli_compares_two_sets_of_records_paired_by_seed(tmp_path, capsys):
@@ -92,7 +135,8 @@ def test_cli_compares_two_sets_of_records_paired_by_seed(tmp_path, capsys):
                    f"{tmp_path}/b-seed[12].json", "--label_a=IDW", "--label_b=MUR"])
   out = capsys.readouterr().out
   want = 100.0 * (1 - 1 / math.log2(3)) / 2
-  assert code == 0 and f"| IDW | 2 | +{want:.2f} | 0.500 | [+{want:.2f}, +{want:.2f}] |" in out
+  assert code == 0 and (f"| IDW | 2 | +{want:.2f} | 0.500 | 0.500 | [+{want:.2f}, +{want:.2f}] "
+                        f"| [+0.00, +{2 * want:.2f}] |") in out   # seeds resampled: 0, 1 or 2 of seed 1
 
 
 @pytest.mark.parametrize("case", ["no match", "same seed", "no common seed", "same label",

@@ -1,4 +1,5 @@
-"""Which differences between methods are real: paired tests over seeds and over test users.
+"""Which differences between methods are real: paired tests over seeds, corrected for the number
+of comparisons, with intervals that resample seeds as well as test windows.
 
   python -m idw_jax.experiments.significance results/ml1m [--metric=NDCG@20] [--against=mur]
   python -m idw_jax.experiments.significance --a='results/x/records/run-seed*.json' \
@@ -7,16 +8,16 @@
 The second form compares any two sets of run records (comma-separated globs), paired by their
 seeds.
 
-For every method against a reference method (MUR by default), on the primary protocol (sampled
-where the dataset has it, else full corpus):
-- a paired t-test over seeds (the same seed's runs of both methods form a pair; the paper
-  reports five runs), on the metric as recorded;
-- a paired bootstrap over test windows (users): per window, the metric difference between the
-  two methods averaged over the paired seeds; windows resampled with replacement; the 95%
-  interval of the mean difference. It needs each run's test ranks
-  (records/<name>.test_ranks.npz, written by runs made since they were added).
-A difference is called real when the bootstrap interval excludes 0 and, with at least three
-paired seeds, the t-test's p < 0.05. Writes <out>/significance.md (with --against=X other than
+For every method against a reference method (MUR by default) and each of METRICS (test NDCG@20
+and HR@20 on the sampled protocol, NDCG@20 over the full corpus; --metric=X: X on both):
+- the mean difference and a paired t-test over seeds (the same seed's runs form a pair);
+- Holm's correction of those p-values within the family: one table (its methods) on one metric;
+- two 95% bootstrap intervals from the runs' test ranks (records/<name>.test_ranks.npz): over
+  test windows with the seeds fixed (the test set's noise alone), and over seeds, then windows
+  (hierarchical: also the spread between training seeds, which 5 seeds measure poorly).
+A difference is "real" when the Holm-corrected p < 0.05 and the hierarchical interval excludes
+0; "n/a" without ranks or with one seed. A last table sets the verdicts of the metrics side by
+side and says where they disagree. Writes <out>/significance.md (with --against=X other than
 mur, significance_vs_X.md).
 """
 
@@ -54,6 +55,13 @@ def paired_t(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
   return float(d.mean()), float(stats.ttest_rel(a, b).pvalue)
 
 
+def _window_draws(n: int, num_samples: int, seed: int):
+  """The window index draws of both bootstraps (the same stream: they agree when seeds do)."""
+  rng = np.random.default_rng(seed)
+  for _ in range(num_samples):
+    yield rng.integers(0, n, n)
+
+
 def paired_bootstrap(ranks_a: Sequence[np.ndarray], ranks_b: Sequence[np.ndarray],
                      metric: str = "NDCG@20", num_samples: int = 2000,
                      seed: int = 0) -> tuple[float, float, float]:
@@ -68,23 +76,71 @@ def paired_bootstrap(ranks_a: Sequence[np.ndarray], ranks_b: Sequence[np.ndarray
     raise ValueError("need the same, non-zero number of runs of both methods")
   d = np.mean([per_window(a, metric) - per_window(b, metric)
                for a, b in zip(ranks_a, ranks_b)], axis=0)
-  rng = np.random.default_rng(seed)
-  n = d.size
   means = np.empty(num_samples)
-  for i in range(num_samples):
-    means[i] = d[rng.integers(0, n, n)].mean()
+  for i, windows in enumerate(_window_draws(d.size, num_samples, seed)):
+    means[i] = d[windows].mean()
   lo, hi = np.quantile(means, [0.025, 0.975])
   return float(d.mean()), float(lo), float(hi)
 
 
-def compare(rows: Sequence[dict], metric: str = "NDCG@20", against: str = "mur",
+# The comparisons every table makes: (protocol, metric). The paper's Table 1 metrics on its
+# sampled protocol, and NDCG@20 over the full corpus.
+METRICS = (("sampled", "NDCG@20"), ("sampled", "HR@20"), ("full", "NDCG@20"))
+ALPHA = 0.05
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+  """Holm's step-down adjusted p-values (family-wise error), in the input order: the k-th
+  smallest of m p-values is multiplied by m - k + 1, then made non-decreasing and capped at 1.
+  NaN entries (no test) stay NaN and are not counted in m."""
+  p = np.asarray(pvalues, np.float64)
+  out = np.full(p.shape, math.nan)
+  ok = np.flatnonzero(~np.isnan(p))
+  m = ok.size
+  running = 0.0
+  for k, i in enumerate(ok[np.argsort(p[ok], kind="stable")]):
+    running = max(running, min(1.0, (m - k) * p[i]))
+    out[i] = running
+  return out.tolist()
+
+
+def hierarchical_bootstrap(ranks_a: Sequence[np.ndarray], ranks_b: Sequence[np.ndarray],
+                           metric: str = "NDCG@20", num_samples: int = 2000,
+                           seed: int = 0) -> tuple[float, float, float]:
+  """(mean difference, 2.5%, 97.5% quantiles) of a - b resampling seeds, then test windows.
+
+  ranks_a[s], ranks_b[s]: the two methods' test ranks of seed s (the same windows: the split
+  depends on data.seed alone). Each replicate draws len(ranks_a) seeds with replacement and one
+  resample of the windows, shared by the drawn seeds (the windows are the same users in every
+  seed: a crossed design), and averages the per-window differences over both. With every seed
+  the same run it equals `paired_bootstrap` (the same window draws); it widens with the spread
+  between seeds, which the window-only interval ignores. (scipy.stats.bootstrap resamples one
+  level only, hence this loop.)
+  """
+  if len(ranks_a) != len(ranks_b) or not ranks_a:
+    raise ValueError("need the same, non-zero number of runs of both methods")
+  d = np.stack([per_window(a, metric) - per_window(b, metric) for a, b in zip(ranks_a, ranks_b)])
+  seeds = np.random.default_rng([seed, 1])
+  means = np.empty(num_samples)
+  for i, windows in enumerate(_window_draws(d.shape[1], num_samples, seed)):
+    means[i] = d[seeds.integers(0, d.shape[0], d.shape[0])].mean(axis=0)[windows].mean()
+  lo, hi = np.quantile(means, [0.025, 0.975])
+  return float(d.mean(axis=0).mean()), float(lo), float(hi)
+
+
+def compare(rows: Sequence[dict], against: str = "mur", comparisons=METRICS,
             num_samples: int = 2000) -> list[dict]:
-  """One entry per method (not `against`): pairs, mean difference, t-test p, bootstrap CI.
+  """One entry per method (not `against`) with, per (protocol, metric) of `comparisons`: the
+  paired mean difference over seeds, the paired t-test's p, Holm's p within the family (this
+  table's methods on that metric), the window-only and the seeds-and-windows (hierarchical)
+  bootstrap intervals, and a verdict.
 
   rows: {"method", "seed", "results", "ranks"} (ranks: {"sampled", "full"} arrays or None);
-  only rows with results count, paired by seed.
+  only rows with results count, paired by seed. Entry: {"method", "seeds", "tests":
+  {(protocol, metric): {"diff", "p", "p_holm", "family", "ci_windows", "ci_hier", "verdict"}}};
+  a protocol the runs lack gives no test.
   """
-  by = {}
+  by: dict[str, dict] = {}
   for r in rows:
     if r.get("results"):
       by.setdefault(r["method"], {})[r["seed"]] = r
@@ -94,48 +150,109 @@ def compare(rows: Sequence[dict], metric: str = "NDCG@20", against: str = "mur",
     if method == against:
       continue
     seeds = sorted(set(runs) & set(ref))
-    entry = {"method": method, "seeds": seeds, "protocol": None, "diff": math.nan,
-             "p": math.nan, "ci": None}
-    if seeds:
-      kind = metrics.primary_kind(runs[seeds[0]]["results"]["test"])
-      value = lambda r: r["results"]["test"][kind]["overall"][metric]  # noqa: E731
-      entry["protocol"] = kind
-      entry["diff"], entry["p"] = paired_t([value(runs[s]) for s in seeds],
-                                           [value(ref[s]) for s in seeds])
-      have = [s for s in seeds if (runs[s].get("ranks") or {}).get(kind) is not None
-              and (ref[s].get("ranks") or {}).get(kind) is not None]
-      if have == seeds:
-        _, lo, hi = paired_bootstrap([runs[s]["ranks"][kind] for s in seeds],
-                                     [ref[s]["ranks"][kind] for s in seeds], metric,
-                                     num_samples)
-        entry["ci"] = (lo, hi)
+    entry = {"method": method, "seeds": seeds, "tests": {}}
+    for kind, metric in comparisons:
+      test = _one_test([runs[s] for s in seeds], [ref[s] for s in seeds], kind, metric,
+                       num_samples)
+      if test is not None:
+        entry["tests"][(kind, metric)] = test
     out.append(entry)
+  for key in comparisons:   # Holm over the family: this table's rows on one metric
+    family = [e["tests"][key] for e in out if key in e["tests"]]
+    for test, p in zip(family, holm([t["p"] for t in family])):
+      test["p_holm"], test["family"] = p, sum(not math.isnan(t["p"]) for t in family)
+      test["verdict"] = verdict(test, len(test["seeds"]))
   return out
 
 
-def verdict(entry: dict) -> str:
-  """"real" (CI excludes 0, and p < 0.05 when there are >= 3 seeds), "noise", or "n/a"."""
-  if entry["ci"] is None:
+def _one_test(runs: list, refs: list, kind: str, metric: str, num_samples: int) -> dict | None:
+  """The paired test of runs against refs (the same seeds, in order) on one metric."""
+  if not runs or any(not r["results"]["test"].get(kind) for r in runs + refs):
+    return None
+  if any(metric not in r["results"]["test"][kind]["overall"] for r in runs + refs):
+    return None
+  value = lambda r: r["results"]["test"][kind]["overall"][metric]  # noqa: E731
+  diff, p = paired_t([value(r) for r in runs], [value(r) for r in refs])
+  test = {"diff": diff, "p": p, "seeds": [r["seed"] for r in runs], "ci_windows": None,
+          "ci_hier": None}
+  ranks = [((r.get("ranks") or {}).get(kind), (b.get("ranks") or {}).get(kind))
+           for r, b in zip(runs, refs)]
+  if all(a is not None and b is not None for a, b in ranks):
+    a, b = [x for x, _ in ranks], [y for _, y in ranks]
+    test["ci_windows"] = paired_bootstrap(a, b, metric, num_samples)[1:]
+    test["ci_hier"] = hierarchical_bootstrap(a, b, metric, num_samples)[1:]
+  return test
+
+
+def verdict(test: dict, seeds: int) -> str:
+  """"real": Holm-corrected p < 0.05 and the seeds-and-windows interval excludes 0; "noise":
+  not both; "n/a": no interval (no test ranks) or fewer than two seeds (no p)."""
+  if test["ci_hier"] is None or seeds < 2:
     return "n/a"
-  lo, hi = entry["ci"]
-  excludes = lo > 0 or hi < 0
-  if len(entry["seeds"]) >= 3 and not (entry["p"] < 0.05):
-    return "noise"
-  return "real" if excludes else "noise"
+  lo, hi = test["ci_hier"]
+  real = test["p_holm"] < ALPHA and (lo > 0 or hi < 0)
+  return "real" if real else "noise"
 
 
-def markdown(entries: Sequence[dict], metric: str, against: str, dataset: str = "") -> str:
+def _p(p: float) -> str:
+  return "-" if math.isnan(p) else f"{p:.3f}"
+
+
+def _ci(ci) -> str:
+  return "-" if ci is None else f"[{ci[0]:+.2f}, {ci[1]:+.2f}]"
+
+
+def markdown(entries: Sequence[dict], against: str, dataset: str = "",
+             comparisons=METRICS) -> str:
+  """A table per (protocol, metric), each a Holm family, then the verdicts side by side."""
   from idw_jax.experiments.tables import NAMES
-  lines = [f"### {dataset + ': ' if dataset else ''}{metric} against {NAMES.get(against, against)}"
-           " (paired over seeds and over test windows)", "",
-           "| method | seeds | difference | paired t-test p | bootstrap 95% interval | verdict |",
-           "|---|---|---|---|---|---|"]
-  for e in entries:
-    ci = "-" if e["ci"] is None else f"[{e['ci'][0]:+.2f}, {e['ci'][1]:+.2f}]"
-    p = "-" if math.isnan(e["p"]) else f"{e['p']:.3f}"
-    lines.append(f"| {NAMES.get(e['method'], e['method'])} | {len(e['seeds'])} | "
-                 f"{e['diff']:+.2f} | {p} | {ci} | {verdict(e)} |")
-  return "\n".join(lines) + "\n"
+  name = lambda m: NAMES.get(m, m)  # noqa: E731
+  head = f"{dataset + ': ' if dataset else ''}against {name(against)}"
+  lines = [f"## {head}", "",
+           "Paired over seeds (the same seed's runs of both methods). p: paired t-test over "
+           "seeds; Holm p: corrected within the table (one family per table and metric). "
+           "Intervals (95%, bootstrap): windows = test windows resampled, seeds fixed (the "
+           "test set's noise); seeds x windows = seeds resampled, then windows (the spread "
+           f"between training seeds too). Real: Holm p < {ALPHA} and the seeds x windows "
+           "interval excludes 0.", ""]
+  for key in comparisons:
+    rows = [e for e in entries if key in e["tests"]]
+    if not rows:
+      continue
+    kind, metric = key
+    family = rows[0]["tests"][key]["family"]
+    lines += [f"### {metric}, {'sampled (1 + 99)' if kind == 'sampled' else 'full corpus'} "
+              f"(Holm family: {family} test{'s' if family != 1 else ''})", "",
+              "| method | seeds | difference | p | Holm p | windows 95% | seeds x windows 95% "
+              "| verdict |", "|---|---|---|---|---|---|---|---|"]
+    for e in rows:
+      t = e["tests"][key]
+      lines.append(f"| {name(e['method'])} | {len(t['seeds'])} | {t['diff']:+.2f} | "
+                   f"{_p(t['p'])} | {_p(t['p_holm'])} | {_ci(t['ci_windows'])} | "
+                   f"{_ci(t['ci_hier'])} | {t['verdict']} |")
+    lines.append("")
+  keys = [k for k in comparisons if any(k in e["tests"] for e in entries)]
+  if len(keys) > 1:
+    titles = [f"{m} {'sampled' if k == 'sampled' else 'full'}" for k, m in keys]
+    lines += ["### Verdicts side by side", "",
+              "| method | " + " | ".join(titles) + " | metrics agree? |",
+              "|---|" + "---|" * (len(keys) + 1)]
+    for e in entries:
+      cells = [_short(e["tests"].get(k)) for k in keys]
+      lines.append(f"| {name(e['method'])} | " + " | ".join(cells) + f" | {_agree(e, keys)} |")
+    lines.append("")
+  return "\n".join(lines)
+
+
+def _short(test: dict | None) -> str:
+  return "-" if test is None else f"{test['diff']:+.2f} {test['verdict']}"
+
+
+def _agree(entry: dict, keys) -> str:
+  """"yes" when every metric gives the same verdict in the same direction; else "mixed"."""
+  tests = [entry["tests"][k] for k in keys if k in entry["tests"]]
+  calls = {(t["verdict"], t["verdict"] == "real" and t["diff"] > 0) for t in tests}
+  return "yes" if len(calls) == 1 else "mixed"
 
 
 def rows_from_records(paths: Sequence[str], label: str) -> list[dict]:
@@ -179,7 +296,7 @@ def _compare_record_sets(opts: dict) -> int:
   if la == lb:
     print(f"error: --label_a and --label_b are both {la!r}", file=sys.stderr)
     return 2
-  metric = opts.get("metric", "NDCG@20")
+  comparisons = _comparisons(opts)
   try:
     rows = rows_from_records(paths["a"], la) + rows_from_records(paths["b"], lb)
   except ValueError as e:
@@ -192,12 +309,25 @@ def _compare_record_sets(opts: dict) -> int:
           file=sys.stderr)
     return 2
   try:
-    entries = compare(rows, metric, lb)
+    entries = _tested(compare(rows, lb, comparisons), comparisons)
   except (KeyError, ValueError) as e:
-    print(f"error: --metric={metric!r}: not a recorded metric ({e})", file=sys.stderr)
+    print(f"error: --metric={opts.get('metric')!r}: not a recorded metric ({e})", file=sys.stderr)
     return 2
-  print(markdown(entries, metric, lb))
+  print(markdown(entries, lb, comparisons=comparisons))
   return 0
+
+
+def _tested(entries: list[dict], comparisons) -> list[dict]:
+  """entries, or a ValueError when no comparison found its metric in the records."""
+  if entries and not any(e["tests"] for e in entries):
+    raise ValueError("no record holds " + ", ".join(f"{k} {m}" for k, m in comparisons))
+  return entries
+
+
+def _comparisons(opts: dict):
+  """--metric=X compares X on both protocols; without it, METRICS."""
+  metric = opts.get("metric")
+  return METRICS if metric is None else (("sampled", metric), ("full", metric))
 
 
 _OPTIONS = ("metric", "against", "a", "b", "label_a", "label_b")
@@ -227,7 +357,7 @@ def main(argv: Sequence[str]) -> int:
   except ValueError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
-  metric, against = opts.get("metric", "NDCG@20"), opts.get("against", "mur")
+  comparisons, against = _comparisons(opts), opts.get("against", "mur")
   finished = sorted({r["method"] for r in rows if r.get("results")})
   if against not in finished:
     print(f"error: --against={against!r}: no finished run of it in {out / 'grid.json'} "
@@ -235,11 +365,11 @@ def main(argv: Sequence[str]) -> int:
     return 2
   dataset = next((r["results"]["dataset"] for r in rows if r.get("results")), "")
   try:
-    entries = compare(rows, metric, against)
+    entries = _tested(compare(rows, against, comparisons), comparisons)
   except (KeyError, ValueError) as e:
-    print(f"error: --metric={metric!r}: not a recorded metric ({e})", file=sys.stderr)
+    print(f"error: --metric={opts.get('metric')!r}: not a recorded metric ({e})", file=sys.stderr)
     return 2
-  text = markdown(entries, metric, against, dataset)
+  text = markdown(entries, against, dataset, comparisons)
   name = "significance.md" if against == "mur" else f"significance_vs_{against}.md"
   (out / name).write_text(text)   # --against=sur does not overwrite the table against MUR
   print(text)
