@@ -13,5 +13,5 @@ def get_config(arg=None):
       "data.name": "clothing",
       "data.source": "amazon",
       "data.path": "amazon2018/Clothing_Shoes_and_Jewelry.json.gz",
-      "train.pack_windows": True,  # batches of packed rows (batch size: config.DATASET_PRESETS)
+      "train.pack_windows": True,  # batches of packed rows (batch size: config.TABLE)
   }, arg)

@@ -8,5 +8,5 @@ def get_config(arg=None):
       "data.name": "clothing-2014-standin",
       "data.source": "user_sequences",
       "data.path": "amazon2014_clothing_5core_STANDIN/Clothing.txt",
-      "train.pack_windows": True,  # batches of packed rows (batch size: config.DATASET_PRESETS)
+      "train.pack_windows": True,  # batches of packed rows (batch size: config.TABLE)
   }, arg)

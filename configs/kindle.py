@@ -12,5 +12,5 @@ def get_config(arg=None):
       "data.name": "kindle",
       "data.source": "amazon",
       "data.path": "amazon2018/Kindle_Store.json.gz",
-      "train.pack_windows": True,  # batches of packed rows (batch size: config.DATASET_PRESETS)
+      "train.pack_windows": True,  # batches of packed rows (batch size: config.TABLE)
   }, arg)

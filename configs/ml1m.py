@@ -3,7 +3,8 @@
 data.path points at either the GroupLens `ratings.dat` (data.source=movielens; published at
 https://grouplens.org/datasets/movielens/1m/) or a time-ordered `user item item ...` file
 (data.source=user_sequences), relative to data.root ($IDW_DATA_DIR or ../shared/data).
-Batch size and training schedule per preset: `idw_jax.config.DATASET_PRESETS["ml1m"]`.
+Batch size and training schedule per preset: the ml1m columns of `idw_jax.config.TABLE`
+(`python -m idw_jax.config` prints it).
 """
 
 from idw_jax import config as config_lib

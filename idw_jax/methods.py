@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import dataclasses
 
+ITEM_NORMS = ("none", "train_eval", "eval")
+
 
 @dataclasses.dataclass(frozen=True)
 class Method:
   """One row of Table 1.
 
   name: the config value (config.method). title: the row name in tables and figures.
-  num_interests: M (1 = a single user representation; None = model.num_interests, default 5).
+  num_interests: M (1 = a single user representation; None = model.num_interests, default 5:
+    config.TABLE).
   pretrain_weight: per-item loss weight of the pretraining phase: "none" (Eq. 3) or "uniform"
     (Frequency Balance: every item the same share of the loss).
   focal: Focal balance's (1 - p)^gamma factor (loss.focal_gamma).
   margin: Qmargin's per-item LDAM margin (loss.qmargin_max).
-  item_norm: "none", "train_eval" (Item Norm: L2-normalised item embeddings in training and
-    ranking) or "eval" (post-hoc: in ranking only).
+  item_norm: one of ITEM_NORMS: "none", "train_eval" (Item Norm: L2-normalised item embeddings in
+    training and ranking) or "eval" (post-hoc: in ranking only); also config.model.item_norm.
   idw_base: for IDW methods, the method whose whole run is the pretraining (then the run goes
     on with SLEEP / WAKE and CALIBRATE); None for every other method.
   color: matplotlib colour in figures.
