@@ -133,10 +133,15 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
   return None
 
 
-def _layer(short: str, layers) -> int | None:
+def short(name: str) -> str:
+  """idw_jax.experiments.grid -> experiments.grid (the package itself: "")."""
+  return name.removeprefix("idw_jax").removeprefix(".")
+
+
+def _layer(name: str, layers) -> int | None:
   for i, members in enumerate(layers):
     for m in members:
-      if short == m or (m.endswith(".*") and short.startswith(m[:-1])):
+      if name == m or (m.endswith(".*") and name.startswith(m[:-1])):
         return i
   return None
 
@@ -144,7 +149,6 @@ def _layer(short: str, layers) -> int | None:
 def layer_violations(graph: dict[str, set[str]]) -> list[str]:
   """Every import that goes up a layer, or that breaks a rule beside the layers."""
   bad = []
-  short = lambda name: name.removeprefix("idw_jax").removeprefix(".")  # noqa: E731
   for a, targets in sorted(graph.items()):
     la = _layer(short(a), LAYERS)
     for b in sorted(targets):
@@ -173,9 +177,9 @@ def test_every_module_is_parsed_and_has_a_layer():
   graph = import_graph()
   assert {"idw_jax.export", "idw_jax.recommend", "idw_jax.experiments.grid",
           "idw_jax.data.pipeline"} <= set(graph)
-  short = [n.removeprefix("idw_jax").removeprefix(".") for n in graph]
-  assert [n for n in short if _layer(n, LAYERS) is None] == []
-  exp = [n.removeprefix("experiments.") for n in short if n.startswith("experiments.")]
+  names = [short(n) for n in graph]
+  assert [n for n in names if _layer(n, LAYERS) is None] == []
+  exp = [n.removeprefix("experiments.") for n in names if n.startswith("experiments.")]
   assert [n for n in exp if _layer(n, EXPERIMENT_LAYERS) is None] == []
   # The parser sees what is there: the driver's imports, the grid's, a lazy one in a function.
   assert {"idw_jax.train", "idw_jax.checkpoints"} <= graph["idw_jax.driver"]
