@@ -3,6 +3,13 @@
   python launch.py                                        # MUR-IDW on the synthetic benchmark
   python launch.py --config=configs/synthetic.py:sur      # another method
   python launch.py --config=configs/ml1m.py:mur_idw --config.seed=1 --workdir=/tmp/ml1m
+
+Flags:
+  --config     a config file[:method[,preset][,tiny]] (default configs/synthetic.py);
+               --config.a.b=v sets any field of it (type-checked: a mistyped field is an error)
+  --workdir    the run folder (default workdirs/<data.name>/<method>-<preset>-seed<seed>)
+  --debug      the full traceback of a user error instead of one line
+  --help       these lines and the flags' help
 """
 
 import os

@@ -2,12 +2,13 @@
 
 Every script takes `--config=configs/X.py[:method[,preset]]` and any number of
 `--set a.b=value` overrides (the value parsed as a Python literal where it is one), and prints
-ONE JSON line.
+ONE JSON line. Flags are absl's, as in every entry point of the package (idw_jax.cli): a script
+defines them when it runs (`define_config_flags` and its own), `--help` lists them, and
+`run(measure)` calls measure() with the flags parsed, prints nothing more, exits 0.
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import pathlib
@@ -23,11 +24,26 @@ import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 from idw_jax import config as config_lib  # pylint: disable=wrong-import-position
 
 
-def add_config_args(parser: argparse.ArgumentParser, default: str) -> None:
-  parser.add_argument("--config", default=default,
-                      help="config file[:method[,preset]], e.g. configs/ml1m.py:mur_idw")
-  parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                      help="config override, e.g. --set train.batch_size=512 (repeatable)")
+def define_config_flags(default: str) -> None:
+  """--config and --set (repeatable) of the scripts that build a config."""
+  from absl import flags
+  flags.DEFINE_string("config", default,
+                      "Config file[:method[,preset]], e.g. configs/ml1m.py:mur_idw.")
+  flags.DEFINE_multi_string("set", [], "A config override KEY=VALUE, e.g. --set "
+                            "train.batch_size=512 (repeatable).")
+
+
+def run(measure) -> None:
+  """absl's app.run of a benchmark: measure() reads flags.FLAGS and prints its JSON line;
+  positional arguments are an error, and so is a user error (one line, idw_jax.cli)."""
+  from idw_jax import cli
+
+  def main(argv):
+    if len(argv) > 1:
+      raise ValueError(f"unexpected argument(s) {argv[1:]} (--help lists the flags)")
+    measure()
+    return 0
+  cli.run(main)
 
 
 def load_config(spec: str, overrides=()):

@@ -49,7 +49,8 @@ def compare(before: dict, after: dict) -> dict:
 
 def main(argv) -> int:
   if len(argv) != 3:
-    print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
+    print("usage: python benchmarks/compare_results.py BEFORE/results.json AFTER/results.json",
+          file=sys.stderr)
     return 2
   a, b = (json.loads(Path(p).read_text()) for p in argv[1:])
   report = compare(a, b)
@@ -58,4 +59,6 @@ def main(argv) -> int:
 
 
 if __name__ == "__main__":
-  sys.exit(main(sys.argv))
+  sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+  from idw_jax import cli
+  cli.run(main)

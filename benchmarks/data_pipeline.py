@@ -5,29 +5,37 @@
 
 Reports the seconds of each stage, the sizes (users, items, events, windows, negatives) and the
 process's peak RSS, which is the bound that matters at Clothing scale (8 GB on the 2-core CPU).
+
+Flags (absl, `--help` lists them):
+  --config, --set   config file[:method[,preset]] and KEY=VALUE overrides (benchmarks/common.py)
+  --tfds_dir         read real data through TFDS here (also --tfds-dir)
 """
 
 from __future__ import annotations
 
-import argparse
 import time
+
+from absl import flags
 
 import common  # pylint: disable=g-bad-import-order
 from idw_jax.data import pipeline  # pylint: disable=g-bad-import-order
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  common.add_config_args(parser, "configs/clothing_scale.py")
-  parser.add_argument("--tfds-dir", default=None, help="read real data through TFDS here")
-  args = parser.parse_args()
+def _define_flags():
+  common.define_config_flags("configs/clothing_scale.py")
+  flags.DEFINE_string("tfds_dir", None, "Read real data through TFDS here.")
+  flags.DEFINE_alias("tfds-dir", "tfds_dir")
+
+
+def main() -> dict:
+  args = flags.FLAGS
   cfg = common.load_config(args.config, args.set)
   start = time.perf_counter()
   seqs = pipeline.load_sequences(cfg.data, args.tfds_dir)
   loaded = time.perf_counter()
   splits = pipeline.make_splits(cfg.data, seqs)
   done = time.perf_counter()
-  common.emit({
+  return common.emit({
       "benchmark": "data_pipeline", **common.device_info(), "dataset": cfg.data.name,
       "users": seqs.num_users, "items": seqs.num_items, "events": seqs.num_interactions,
       "windows": splits.num_windows, "train_examples": splits.num_train_examples,
@@ -37,4 +45,5 @@ def main():
 
 
 if __name__ == "__main__":
-  main()
+  _define_flags()
+  common.run(main)

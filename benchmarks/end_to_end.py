@@ -7,11 +7,15 @@ Runs `launch.py` in a fresh temporary workdir (so nothing resumes), `--set a.b=v
 `--config.a.b=v`, and reads results.json: per-phase seconds (results["phases"]), the total,
 the device and mesh and the test metrics. `--timeout` stops a run that takes too long and
 reports how far it got (the phases finished so far are in the launch output).
+
+Flags (absl, `--help` lists them):
+  --config, --set   config file[:method[,preset]] and KEY=VALUE overrides (benchmarks/common.py)
+  --timeout          seconds before giving up (default 3600)
+  --keep             workdir to use and keep (default: a temporary one)
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -19,6 +23,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from absl import flags
 
 import common  # pylint: disable=g-bad-import-order
 
@@ -43,24 +49,32 @@ def _epoch_breakdown(history: list[dict]) -> dict:
   return {**out, "epochs": len(rows)}
 
 
-def main(argv=None) -> dict:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  common.add_config_args(parser, "configs/synthetic.py")
-  parser.add_argument("--timeout", type=float, default=3600.0, help="seconds before giving up")
-  parser.add_argument("--keep", default=None, help="workdir to use and keep (default: temporary)")
-  args = parser.parse_args(argv)
-  cfg = common.load_config(args.config, args.set)  # validates the overrides before launching
+def _define_flags():
+  common.define_config_flags("configs/synthetic.py")
+  flags.DEFINE_float("timeout", 3600.0, "Seconds before giving up.")
+  flags.DEFINE_string("keep", None, "Workdir to use and keep (default: temporary).")
+
+
+def main() -> dict:
+  f = flags.FLAGS
+  return measure(f.config, f.set, f.timeout, f.keep)
+
+
+def measure(config: str, overrides=(), timeout: float = 3600.0, keep: str | None = None) -> dict:
+  """One run of `config` (file[:arg]) with the --set overrides ("a.b=v"): its JSON line."""
+  overrides = list(overrides)
+  cfg = common.load_config(config, overrides)  # validates the overrides before launching
 
   with tempfile.TemporaryDirectory() as tmp:
-    workdir = Path(args.keep or tmp) / "run"
-    cmd = [sys.executable, str(common.REPO / "launch.py"), f"--config={args.config}",
-           f"--workdir={workdir}", *[f"--config.{kv}" for kv in args.set]]
+    workdir = Path(keep or tmp) / "run"
+    cmd = [sys.executable, str(common.REPO / "launch.py"), f"--config={config}",
+           f"--workdir={workdir}", *[f"--config.{kv}" for kv in overrides]]
     env = dict(os.environ)
     env.setdefault("IDW_DATA_DIR", cfg.data.root)
     start = time.perf_counter()
     try:
       proc = subprocess.run(cmd, cwd=common.REPO, capture_output=True, text=True, env=env,
-                            timeout=args.timeout)
+                            timeout=timeout)
       timed_out, stdout, stderr = False, proc.stdout, proc.stderr
       rc = proc.returncode
     except subprocess.TimeoutExpired as e:
@@ -68,8 +82,8 @@ def main(argv=None) -> dict:
       stdout = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
       stderr = ""
     wall = time.perf_counter() - start
-    result = {"benchmark": "end_to_end", **common.device_info(), "config": args.config,
-              "overrides": args.set, "dataset": cfg.data.name, **common.model_info(cfg),
+    result = {"benchmark": "end_to_end", **common.device_info(), "config": config,
+              "overrides": overrides, "dataset": cfg.data.name, **common.model_info(cfg),
               "batch_size": cfg.train.batch_size, "wall_seconds_process": common.fmt(wall),
               "timed_out": timed_out, "returncode": rc}
     path = workdir / "results.json"
@@ -89,4 +103,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-  main(sys.argv[1:])
+  _define_flags()
+  common.run(main)

@@ -9,15 +9,18 @@ ranking and the full-corpus ranking (`metrics.full_corpus_ranks`), each warm (a 
 compiles). `--queries Q --items N` instead times `full_corpus_ranks` alone on random
 representations (e.g. Kindle scale: --queries 140000 --items 99000); `--fraction f` times a
 fraction f of the queries and extrapolates linearly (for sizes that take long on a CPU).
+
+Flags (absl, `--help` lists them):
+  --config, --set   config file[:method[,preset]] and KEY=VALUE overrides (benchmarks/common.py)
+  --queries, --items, --fraction   the random sizes above
+  --tfds_dir         read real data through TFDS here (also --tfds-dir)
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-
 import jax
 import numpy as np
+from absl import flags
 
 import common  # pylint: disable=g-bad-import-order
 from idw_jax import affinity
@@ -89,14 +92,17 @@ def config_sizes(args, cfg, mesh) -> dict:
   return out
 
 
-def main(argv=None) -> dict:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  common.add_config_args(parser, "configs/synthetic.py")
-  parser.add_argument("--queries", type=int, default=0, help="> 0: random sizes, no dataset")
-  parser.add_argument("--items", type=int, default=0)
-  parser.add_argument("--fraction", type=float, default=1.0, help="time this share of queries")
-  parser.add_argument("--tfds-dir", default=None, help="read real data through TFDS here")
-  args = parser.parse_args(argv)
+def _define_flags():
+  common.define_config_flags("configs/synthetic.py")
+  flags.DEFINE_integer("queries", 0, "> 0: random sizes, no dataset.")
+  flags.DEFINE_integer("items", 0, "Catalogue size of the random sizes (--queries > 0).")
+  flags.DEFINE_float("fraction", 1.0, "Time this share of the queries.")
+  flags.DEFINE_string("tfds_dir", None, "Read real data through TFDS here.")
+  flags.DEFINE_alias("tfds-dir", "tfds_dir")
+
+
+def main() -> dict:
+  args = flags.FLAGS
   cfg = common.load_config(args.config, args.set)
   mesh = sharding.data_mesh()
   sizes = synthetic_sizes(args, cfg, mesh) if args.queries else config_sizes(args, cfg, mesh)
@@ -108,4 +114,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-  main(sys.argv[1:])
+  _define_flags()
+  common.run(main)

@@ -1,14 +1,16 @@
 """Times the blocked KDE of the sleep phase (every item against every item) and prints one JSON line.
 
-  python benchmarks/kde.py --items 200000 --dim 16 [--block-q 2048 --block-n 2048 --repeats 1]
+  python benchmarks/kde.py --items 200000 --dim 16 [--block_q 2048 --block_n 2048 --repeats 1]
 
 Compilation is timed separately (ahead-of-time lower + compile); `seconds` is the best of --repeats calls
 of the compiled function (block_until_ready).
+
+Flags (absl, `--help` lists them): --items, --dim, --block_q / --block_n (also --block-q /
+--block-n; default density.default_blocks()), --repeats, --impl (xla or pallas), --seed.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import pathlib
 import resource
@@ -18,9 +20,10 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
-from idw_jax import density  # pylint: disable=g-import-not-at-top
+from idw_jax import density  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def _device_peak_mb() -> float | None:
@@ -30,16 +33,22 @@ def _device_peak_mb() -> float | None:
   return None if peak is None else peak / 2**20
 
 
-def main(argv=None) -> dict:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--items", type=int, default=200_000)
-  parser.add_argument("--dim", type=int, default=16)
-  parser.add_argument("--block-q", type=int, default=None, help="default: density.default_blocks()")
-  parser.add_argument("--block-n", type=int, default=None, help="default: density.default_blocks()")
-  parser.add_argument("--repeats", type=int, default=1)
-  parser.add_argument("--impl", default="xla", choices=density.IMPLS, help="pallas: fused GPU kernel")
-  parser.add_argument("--seed", type=int, default=0)
-  args = parser.parse_args(argv)
+def _define_flags():
+  flags.DEFINE_integer("items", 200_000, "Points (items).")
+  flags.DEFINE_integer("dim", 16, "Their dimension.")
+  flags.DEFINE_integer("block_q", None, "Query block (default: density.default_blocks()).")
+  flags.DEFINE_integer("block_n", None, "Point block (default: density.default_blocks()).")
+  flags.DEFINE_alias("block-q", "block_q")
+  flags.DEFINE_alias("block-n", "block_n")
+  flags.DEFINE_integer("repeats", 1, "Timed calls; the best counts.")
+  flags.DEFINE_enum("impl", "xla", list(density.IMPLS), "pallas: the fused GPU kernel.")
+  flags.DEFINE_integer("seed", 0, "Seed of the random points and weights.")
+
+
+def main(argv) -> int:
+  if len(argv) > 1:
+    raise ValueError(f"unexpected argument(s) {argv[1:]} (--help lists the flags)")
+  args = flags.FLAGS
 
   block_q, block_n = density.default_blocks(impl=args.impl)
   block_q, block_n = args.block_q or block_q, args.block_n or block_n
@@ -80,8 +89,10 @@ def main(argv=None) -> dict:
   if device_peak is not None:
     result["device_peak_mb"] = round(device_peak, 1)
   print(json.dumps(result), flush=True)
-  return result
+  return 0
 
 
 if __name__ == "__main__":
-  main(sys.argv[1:])
+  from idw_jax import cli  # pylint: disable=g-import-not-at-top
+  _define_flags()
+  cli.run(main)

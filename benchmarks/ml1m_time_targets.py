@@ -14,14 +14,17 @@ keep their 32-epoch budget, which SUR needs for its accuracy, and validate every
 `--set a.b=v` (repeatable) adds to or replaces the schedule's overrides in every run. Run it
 with nothing else on the machine: about 30 minutes at 10 s an epoch. The wall seconds depend
 on the CPU (they varied 2.4x between days here), so report them with the machine.
+
+Flags (absl, `--help` lists them): --schedule (fast or preset), --methods, --timeout (per run),
+--config, --tiny, --set (repeatable).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from collections.abc import Sequence
+
+from absl import flags
 
 import common  # pylint: disable=g-bad-import-order
 import end_to_end  # pylint: disable=g-bad-import-order
@@ -70,36 +73,35 @@ def summary(rows: list[dict]) -> dict:
           "all_met": bool(out) and all(v["met"] for v in out.values())}
 
 
-def main(argv=None) -> dict:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--schedule", choices=("fast", "preset"), default="fast")
-  parser.add_argument("--methods", default=",".join(config_lib.METHODS),
-                      help="comma-separated methods (default: every Table 1 method)")
-  parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per run")
-  parser.add_argument("--config", default="configs/ml1m.py", help="config file (the targets "
-                      "are ML-1M's; another file only to try the script)")
-  parser.add_argument("--tiny", action="store_true", help="seconds-sized runs (a smoke test)")
-  parser.add_argument("--set", action="append", default=[], metavar="A.B=V",
-                      help="an override for every run, after the schedule's (repeatable)")
-  args = parser.parse_args(argv)
+def _define_flags():
+  flags.DEFINE_enum("schedule", "fast", ["fast", "preset"], "The faster schedule or the "
+                    "preset's own.")
+  flags.DEFINE_string("methods", ",".join(config_lib.METHODS),
+                      "Comma-separated methods (default: every Table 1 method).")
+  flags.DEFINE_float("timeout", 3600.0, "Seconds per run.")
+  flags.DEFINE_string("config", "configs/ml1m.py", "Config file (the targets are ML-1M's; "
+                      "another file only to try the script).")
+  flags.DEFINE_bool("tiny", False, "Seconds-sized runs (a smoke test).")
+  flags.DEFINE_multi_string("set", [], "An override A.B=V for every run, after the schedule's "
+                            "(repeatable).")
+
+
+def main() -> dict:
+  args = flags.FLAGS
   methods = [m for m in args.methods.split(",") if m]
   unknown = sorted(set(methods) - set(config_lib.METHODS))
   if unknown:
-    parser.error(f"--methods: unknown {unknown}; choose from {list(config_lib.METHODS)}")
+    raise ValueError(f"--methods: unknown {unknown}; choose from {list(config_lib.METHODS)}")
+  plans = [(m, overrides(m, args.schedule, args.set)) for m in methods]   # errors first
   rows = []
-  for m in methods:
-    try:
-      pairs = overrides(m, args.schedule, args.set)
-    except ValueError as e:
-      parser.error(str(e))
-    sets = [a for kv in pairs for a in ("--set", kv)]
+  for m, pairs in plans:
     arg = f"{m},tiny" if args.tiny else m
-    rows.append(end_to_end.main([f"--config={args.config}:{arg}", "--timeout",
-                                 str(args.timeout), *sets]))
+    rows.append(end_to_end.measure(f"{args.config}:{arg}", pairs, args.timeout))
   result = summary(rows)
   print(json.dumps(result), flush=True)
   return result
 
 
 if __name__ == "__main__":
-  main(sys.argv[1:])
+  _define_flags()
+  common.run(main)

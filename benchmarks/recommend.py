@@ -12,16 +12,19 @@ Always: `export.blocked_top_k` alone on --items random item embeddings (d = --di
 user representations (M = --interests), mixture affinity: users/s and one-user latency.
 Every figure is warm (a first call compiles); `load_avg` is the 1-minute load average at the
 end (the machine may be shared).
+
+Flags (absl, `--help` lists them): --workdir, --users, --items, --dim, --interests, -k/--k,
+--block_items, --block_users, --skip_synthetic.
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
 import os
 import tempfile
 
 import numpy as np
+from absl import flags
 
 import common  # pylint: disable=g-bad-import-order
 from idw_jax import affinity
@@ -81,18 +84,20 @@ def synthetic_figures(args) -> dict:
           "one_user_latency_ms": common.fmt(one * 1000)}
 
 
-def main(argv=None) -> dict:
-  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  p.add_argument("--workdir", default=None, help="a finished run (read only)")
-  p.add_argument("--users", type=int, default=1024)
-  p.add_argument("--items", type=int, default=376_000, help="synthetic catalogue size")
-  p.add_argument("--dim", type=int, default=16)
-  p.add_argument("--interests", type=int, default=5)
-  p.add_argument("-k", "--k", type=int, default=20)
-  p.add_argument("--block_items", type=int, default=4096)
-  p.add_argument("--block_users", type=int, default=256)
-  p.add_argument("--skip_synthetic", action="store_true")
-  args = p.parse_args(argv)
+def _define_flags():
+  flags.DEFINE_string("workdir", None, "A finished run (read only).")
+  flags.DEFINE_integer("users", 1024, "Histories (users) per timed call.")
+  flags.DEFINE_integer("items", 376_000, "Synthetic catalogue size.")
+  flags.DEFINE_integer("dim", 16, "Synthetic embedding dimension d.")
+  flags.DEFINE_integer("interests", 5, "Synthetic interests M.")
+  flags.DEFINE_integer("k", 20, "Items per user.")
+  flags.DEFINE_integer("block_items", 4096, "Items per block.")
+  flags.DEFINE_integer("block_users", 256, "Users per block.")
+  flags.DEFINE_bool("skip_synthetic", False, "Only the run's figures (--workdir).")
+
+
+def main() -> dict:
+  args = flags.FLAGS
   result = {"benchmark": "recommend", **common.device_info(), "k": args.k,
             "block_items": args.block_items, "block_users": args.block_users}
   if args.workdir:
@@ -105,4 +110,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-  main()
+  _define_flags()
+  common.run(main)

@@ -10,15 +10,19 @@ training windows/s, training examples/s (targets: every prefix of a window under
 preset, one per window under authors_code) and steps/s. Runs on all devices (data mesh).
 `--trace DIR` records the timed calls with `jax.profiler` and adds the compiled ops with
 the most time per step (`top_ops_per_step`); the full trace opens in Perfetto or TensorBoard.
+
+Flags (absl, `--help` lists them):
+  --config, --set   config file[:method[,preset]] and KEY=VALUE overrides (benchmarks/common.py)
+  --steps, --repeats timed steps (also the warm-up) and timed calls (the best counts)
+  --tfds_dir         read real data through TFDS here (also --tfds-dir)
+  --trace            a jax.profiler trace of the timed calls to this folder
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-
 import jax
 import numpy as np
+from absl import flags
 
 import common  # pylint: disable=g-bad-import-order
 from idw_jax import sharding  # pylint: disable=g-bad-import-order
@@ -33,16 +37,18 @@ def examples_in(splits, windows: np.ndarray) -> int:
   return int((n >= 4).sum())
 
 
-def main(argv=None) -> dict:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  common.add_config_args(parser, "configs/synthetic.py")
-  parser.add_argument("--steps", type=int, default=50, help="timed steps (also the warm-up)")
-  parser.add_argument("--repeats", type=int, default=1, help="timed calls; the best counts")
-  parser.add_argument("--tfds-dir", default=None, help="read real data through TFDS here")
-  parser.add_argument("--trace", default=None,
-                      help="write a jax.profiler trace of the timed calls to this folder "
-                           "(open in TensorBoard's profile tab or Perfetto)")
-  args = parser.parse_args(argv)
+def _define_flags():
+  common.define_config_flags("configs/synthetic.py")
+  flags.DEFINE_integer("steps", 50, "Timed steps (also the warm-up).")
+  flags.DEFINE_integer("repeats", 1, "Timed calls; the best counts.")
+  flags.DEFINE_string("tfds_dir", None, "Read real data through TFDS here.")
+  flags.DEFINE_alias("tfds-dir", "tfds_dir")
+  flags.DEFINE_string("trace", None, "Write a jax.profiler trace of the timed calls to this "
+                      "folder (open in TensorBoard's profile tab or Perfetto).")
+
+
+def main() -> dict:
+  args = flags.FLAGS
 
   cfg = common.load_config(args.config, args.set)
   splits, data_seconds = common.load_splits(cfg, args.tfds_dir)
@@ -109,4 +115,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-  main(sys.argv[1:])
+  _define_flags()
+  common.run(main)

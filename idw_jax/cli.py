@@ -1,6 +1,20 @@
-"""Command-line plumbing shared by launch.py and the experiment commands: a user error (a
-mistyped or impossible config field, a missing file, bad data, a diverged run) ends in one line
-on stderr and a non-zero exit code; --debug shows the traceback instead."""
+"""Command-line plumbing shared by every entry point (launch.py, the experiment commands,
+recommend, export, the benchmarks): absl flags, `--help` that exits 0 and lists the command's
+flags, and a user error (a mistyped or impossible config field, an unknown flag, a missing
+file, bad data, a diverged run) in one line on stderr with a non-zero exit code; --debug shows
+the traceback instead.
+
+A command defines its flags when it runs as a program (in its `__main__` block or a function
+called from there, never at import, so that commands can import each other's functions) and
+hands its main to `run`:
+
+  if __name__ == "__main__":
+    _define_flags()
+    cli.run(main)                # main(argv): argv[1:] are the positional arguments
+
+`--help` (-h, -?, --helpshort) prints the program's docstring and its flags; --helpfull adds
+absl's own (logging) flags.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +22,16 @@ import functools
 import re
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from absl import flags
 
 # Errors that come from what the user asked for (a config value, a path, the data, a workdir
 # in use or holding another run, a diverged run): one line, not a traceback.
 USER_ERRORS = (ValueError, KeyError, OSError, FloatingPointError, RuntimeError)
+HELP = ("--help", "-help", "-h", "--helpshort", "-helpshort", "-?", "--?")
+HELP_FULL = ("--helpfull", "-helpfull")
+_ROOT = Path(__file__).resolve().parents[1]
 
 
 def one_line(e: BaseException) -> str:
@@ -44,8 +61,9 @@ def _debug(argv) -> bool:
   return any(a in _DEBUG_FLAGS for a in argv)
 
 
-def fail(e: BaseException, code: int):
-  print(f"{_name()}: error: {one_line(e)} (--debug shows the traceback)", file=sys.stderr)
+def fail(e: BaseException | str, code: int, hint: str = "--debug shows the traceback"):
+  text = e if isinstance(e, str) else one_line(e)
+  print(f"{_name()}: error: {text} ({hint})", file=sys.stderr)
   sys.exit(code)
 
 
@@ -66,10 +84,48 @@ def define_debug_flag():
                            "field, path or data) instead of one line.")
 
 
-def parse_flags(argv):
-  """absl flag parsing with a mistyped flag reported in one line."""
+def _ours(module: str) -> bool:
+  """Whether a module's flags are the command's: the program itself (absl keys it by
+  sys.argv[0]) and this repository's modules, not a library's (absl logging, Orbax)."""
+  path = getattr(sys.modules.get(module), "__file__", None) or module
+  path = Path(path).resolve()
+  return path.is_relative_to(_ROOT) and "site-packages" not in path.parts
+
+
+def help_text(full: bool = False) -> str:
+  """The running program's docstring, then its flags: those defined by the program and by this
+  repository's modules it asked to define them (e.g. --config, --debug here); every library's
+  too when full."""
+  main = sys.modules.get("__main__")
+  doc = (getattr(main, "__doc__", None) or "").strip()
+  parts = []
+  for module in flags.FLAGS.flags_by_module_dict():
+    if full or _ours(module):
+      # module_help's lines, without the module's name (the lines not indented)
+      parts += [ln for ln in flags.FLAGS.module_help(module).splitlines() if ln.startswith(" ")]
+  return f"{doc}\n\nflags:\n" + "\n".join(parts) + "\n"
+
+
+def _unknown_flag(e: flags.UnrecognizedFlagError) -> str:
+  known = [s for s in str(e).split("Did you mean: ", 1)[1:]]
+  tip = f"; did you mean --{known[0].rstrip(' ?')}?" if known else ""
+  return f"unknown option {e.flagvalue or '--' + e.flagname!r}{tip}"
+
+
+def parse_flags(argv: Sequence[str]) -> list[str]:
+  """absl flag parsing: --help prints help_text and exits 0; a mistyped flag or a bad value is
+  one line and exit code 2. Returns argv[0] and the positional arguments."""
+  args = list(argv[1:])
+  args = args[:args.index("--")] if "--" in args else args
+  if any(a in HELP or a in HELP_FULL for a in args):
+    print(help_text(full=any(a in HELP_FULL for a in args)), end="")
+    sys.exit(0)
   try:
-    return flags.FLAGS(argv)
+    return flags.FLAGS(list(argv))
+  except flags.UnrecognizedFlagError as e:
+    if _debug(argv):
+      raise
+    fail(_unknown_flag(e), 2, "--help lists the flags")
   except Exception as e:  # pylint: disable=broad-except
     if _debug(argv):
       raise
@@ -89,19 +145,10 @@ def user_errors_in_one_line(main: Callable) -> Callable:
   return wrapped
 
 
-def run_argparse(main: Callable[[list], int]) -> int:
-  """For the argparse commands (recommend, export): main(argv) with USER_ERRORS in one line
-  and exit code 1; --debug anywhere on the command line shows the traceback instead."""
-  argv = sys.argv[1:]
-  try:
-    return main([a for a in argv if a not in _DEBUG_FLAGS])
-  except USER_ERRORS as e:
-    if _debug(argv):
-      raise
-    fail(e, 1)
-
-
-def run(main: Callable):
-  """absl.app.run(main) with user errors in one line."""
+def run(main: Callable[[list[str]], int | None]):
+  """absl.app.run(main) with --help exiting 0 and user errors in one line; defines --debug
+  when the command has not."""
   from absl import app
+  if "debug" not in flags.FLAGS:
+    define_debug_flag()
   app.run(user_errors_in_one_line(main), flags_parser=parse_flags)

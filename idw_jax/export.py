@@ -4,8 +4,18 @@
   rec = idw_jax.export.load(DIR)                       # numpy + jax only (jax.export)
   rec.user_reps(["1193 661 914"]); rec.top_k(["1193 661 914"], k=20).rows()
 
-This module imports only numpy and jax (the writer's `main` reads the run through
-`idw_jax.recommend`, imported there), so it can be copied beside the folder and used alone.
+Flags of the writer (`python -m idw_jax.export`):
+  --workdir    a finished run folder (launch.py --workdir); required
+  --out        the export folder to write; required
+  --data_root  where the run's data file lies now (the vocabulary is rebuilt from it), if not
+               the run's data.root
+  --platforms  platforms to lower the artifacts for, comma-separated (default cpu,cuda)
+  --debug      the full traceback of a user error instead of one line
+
+This module imports only numpy and jax (and flatbuffers through jax.export), nothing of
+idw_jax, so it can be copied beside the folder and used alone. The writer reads the run with
+the training code: its command is `idw_jax.recommend.export_main`, which the `__main__` block
+below hands over to.
 `Recommender` is shared: `idw_jax.recommend` builds one from a run's checkpoint and in-process
 towers, `load` builds one from an export folder, and both rank with the same blocked top-K.
 
@@ -417,34 +427,11 @@ def load(folder) -> Recommender:
                      vocab=vocab, facts=facts)
 
 
-def main(argv=None) -> int:
-  import argparse
-  p = argparse.ArgumentParser(prog="python -m idw_jax.export", description=(
-      "Write what serving needs (item embeddings, vocabulary, model facts, the user tower and "
-      "the affinity as jax.export artifacts) from a finished run; load it with "
-      "idw_jax.export.load(DIR)."))
-  p.add_argument("--workdir", required=True, help="a run folder (launch.py --workdir)")
-  p.add_argument("--out", required=True, help="folder to write")
-  p.add_argument("--data_root", default=None,
-                 help="where the run's data file lies now (its vocabulary is rebuilt from it), "
-                      "if not the run's data.root")
-  p.add_argument("--platforms", default="cpu,cuda",
-                 help="platforms to lower the artifacts for (comma-separated)")
-  args = p.parse_args(argv)
-  platforms = [x.strip().lower() for x in args.platforms.split(",") if x.strip()]
-  unknown = [x for x in platforms if x not in PLATFORMS]
-  if unknown or not platforms:
-    raise ValueError(f"--platforms: {','.join(unknown) or repr(args.platforms)} is not one of "
-                     f"{', '.join(PLATFORMS)}")
-  from idw_jax import recommend   # the training code reads the run; serving does not need it
-  rec = recommend.load_run(args.workdir, data_root=args.data_root)
-  facts = write(rec, args.out, platforms)
-  print(f"exported {args.workdir} -> {args.out}: {facts['num_items']} items, "
-        f"M={facts['num_interests']}, d={facts['embed_dim']}, window {facts['window']}, "
-        f"affinity {facts['affinity']}, platforms {','.join(facts['platforms'])}")
-  return 0
-
-
 if __name__ == "__main__":
+  # Writing a folder reads a run with the training code (idw_jax.recommend.load_run), which
+  # serving never needs: the command lives there, so that this module stays numpy + jax for
+  # everyone who imports it.
   from idw_jax import cli
-  sys.exit(cli.run_argparse(main))
+  from idw_jax import recommend
+  recommend.define_export_flags()
+  cli.run(recommend.export_main)

@@ -21,6 +21,22 @@ uses (`Trainer.item_embeddings`), exactly over the whole catalogue in blocks of 
 names the interest m whose representation scores it highest and the history items that
 interest's parametric attention weighs most (the pooling weights the tower sows,
 `models.ParametricAttention`).
+
+Flags:
+  --workdir          a run folder (launch.py --workdir); required
+  --history          one history, e.g. "1193 661 914" (printed as a table, --json: a JSON line)
+  --input            a file with one history per line (JSON lines to --output); one of
+                     --history and --input is required
+  -k, --k            items per history (default 20)
+  --output           where --input's JSON lines go (default -: stdout)
+  --include_history  allow items of the history in the recommendations
+  --json             --history: print a JSON line instead of the table
+  --data_root        where the run's data file lies now, if not the run's data.root
+  --block_items      items scored per block (default 4096; memory, not results)
+  --debug            the full traceback of a user error instead of one line
+
+The writer of export folders (`python -m idw_jax.export`) reads a run through `load_run` too;
+its command is `export_main` here, so that idw_jax.export needs nothing but numpy and jax.
 """
 
 from __future__ import annotations
@@ -37,10 +53,11 @@ import numpy as np
 from idw_jax import affinity as affinity_lib
 from idw_jax import checkpoints
 from idw_jax import config as config_lib
+from idw_jax import export
 from idw_jax import models
+from idw_jax import phases
 from idw_jax.data import pipeline
 from idw_jax.data import protocol
-from idw_jax.driver import DONE
 from idw_jax.export import Recommendations, Recommender, Vocabulary, format_rows
 from idw_jax.train import Trainer
 
@@ -71,7 +88,7 @@ def load_run(workdir, data_root: str | None = None, echo=None) -> Recommender:
   echo = echo or (lambda msg: print(msg, file=sys.stderr))
   workdir = Path(workdir)
   meta, load = checkpoints.read_finished_run(workdir, "--workdir")
-  if meta["phase"] != DONE:
+  if meta["phase"] != phases.DONE:
     echo(f"recommend: {workdir} has not finished (phase {meta['phase']!r}); using the "
          "parameters of its latest checkpoint")
   cfg = ml_collections.ConfigDict(config_lib.backfill(meta["config"]))
@@ -129,30 +146,16 @@ def top_k(run, histories, k: int = 20, *, exclude_history: bool = True,
                    block_users=block_users)
 
 
-def main(argv=None) -> int:
-  import argparse
-  p = argparse.ArgumentParser(prog="python -m idw_jax.recommend", description=(
-      "Top-K recommendations of a trained run for histories of raw item ids (oldest first)."))
-  p.add_argument("--workdir", required=True, help="a run folder (launch.py --workdir)")
-  src = p.add_mutually_exclusive_group(required=True)
-  src.add_argument("--history", help='one history, e.g. "1193 661 914"')
-  src.add_argument("--input", help="a file with one history per line; writes JSON lines")
-  p.add_argument("-k", "--k", type=int, default=20, help="items per history")
-  p.add_argument("--output", default="-", help="where --input's JSON lines go (- = stdout)")
-  p.add_argument("--include_history", action="store_true",
-                 help="allow items of the history in the recommendations")
-  p.add_argument("--json", action="store_true", help="--history: print a JSON line")
-  p.add_argument("--data_root", default=None,
-                 help="where the run's data file lies now, if not the run's data.root")
-  p.add_argument("--block_items", type=int, default=4096)
-  args = p.parse_args(argv)
-  rec = load_run(args.workdir, data_root=args.data_root)
-  if args.history is not None:
-    histories = [args.history]
-  else:
-    histories = Path(args.input).read_text().splitlines()
-  rows = rec.top_k(histories, args.k, exclude_history=not args.include_history,
-                   block_items=args.block_items).rows()
+def main(argv) -> int:
+  """python -m idw_jax.recommend (the flags in the module docstring)."""
+  from absl import flags
+  f = flags.FLAGS
+  if len(argv) > 1:
+    raise ValueError(f"unexpected argument(s) {argv[1:]}; histories go in --history or --input")
+  rec = load_run(f.workdir, data_root=f.data_root)
+  histories = [f.history] if f.history is not None else Path(f.input).read_text().splitlines()
+  rows = rec.top_k(histories, f.k, exclude_history=not f.include_history,
+                   block_items=f.block_items).rows()
   unknown = sum(len(r["unknown"]) for r in rows)
   if unknown:
     print(f"recommend: {unknown} unknown id(s) in {sum(bool(r['unknown']) for r in rows)} "
@@ -162,18 +165,68 @@ def main(argv=None) -> int:
   if empty:
     print(f"recommend: {empty} histor{'y' if empty == 1 else 'ies'} without a known item: no "
           "recommendation", file=sys.stderr)
-  if args.input is None and not args.json:
+  if f.input is None and not f.json:
     print(format_rows(rows))
     return 0
-  text = "".join(json.dumps({"line": i + 1, **r} if args.input else r) + "\n"
+  text = "".join(json.dumps({"line": i + 1, **r} if f.input else r) + "\n"
                  for i, r in enumerate(rows))
-  if args.output == "-":
+  if f.output == "-":
     sys.stdout.write(text)
   else:
-    Path(args.output).write_text(text)
+    Path(f.output).write_text(text)
   return 0
+
+
+def define_flags():
+  from absl import flags
+  flags.DEFINE_string("workdir", None, "A run folder (launch.py --workdir).", required=True)
+  flags.DEFINE_string("history", None, 'One history of raw item ids, oldest first, e.g. '
+                      '"1193 661 914".')
+  flags.DEFINE_string("input", None, "A file with one history per line; writes JSON lines.")
+  flags.mark_flags_as_mutual_exclusive(["history", "input"], required=True)
+  flags.DEFINE_integer("k", 20, "Items per history.", lower_bound=1)
+  flags.DEFINE_string("output", "-", "Where --input's JSON lines go (- = stdout).")
+  flags.DEFINE_bool("include_history", False, "Allow items of the history in the "
+                    "recommendations.")
+  flags.DEFINE_bool("json", False, "--history: print a JSON line instead of the table.")
+  flags.DEFINE_string("data_root", None, "Where the run's data file lies now, if not the run's "
+                      "data.root.")
+  flags.DEFINE_integer("block_items", 4096, "Items scored per block (memory, not results).",
+                       lower_bound=1)
+
+
+def export_main(argv) -> int:
+  """python -m idw_jax.export (the flags in idw_jax.export's docstring): writes the export
+  folder of a finished run."""
+  from absl import flags
+  f = flags.FLAGS
+  if len(argv) > 1:
+    raise ValueError(f"unexpected argument(s) {argv[1:]}; the run is --workdir, the folder --out")
+  platforms = [x.strip().lower() for x in f.platforms.split(",") if x.strip()]
+  unknown = [x for x in platforms if x not in export.PLATFORMS]
+  if unknown or not platforms:
+    raise ValueError(f"--platforms: {','.join(unknown) or repr(f.platforms)} is not one of "
+                     f"{', '.join(export.PLATFORMS)}")
+  rec = load_run(f.workdir, data_root=f.data_root)
+  facts = export.write(rec, f.out, platforms)
+  print(f"exported {f.workdir} -> {f.out}: {facts['num_items']} items, "
+        f"M={facts['num_interests']}, d={facts['embed_dim']}, window {facts['window']}, "
+        f"affinity {facts['affinity']}, platforms {','.join(facts['platforms'])}")
+  return 0
+
+
+def define_export_flags():
+  from absl import flags
+  flags.DEFINE_string("workdir", None, "A finished run folder (launch.py --workdir).",
+                      required=True)
+  flags.DEFINE_string("out", None, "The export folder to write.", required=True)
+  flags.DEFINE_string("data_root", None, "Where the run's data file lies now (its vocabulary is "
+                      "rebuilt from it), if not the run's data.root.")
+  flags.DEFINE_string("platforms", "cpu,cuda", "Platforms to lower the artifacts for "
+                      f"(comma-separated, of {','.join(export.PLATFORMS)}).")
 
 
 if __name__ == "__main__":
   from idw_jax import cli
-  sys.exit(cli.run_argparse(main))
+  define_flags()
+  cli.run(main)

@@ -22,9 +22,14 @@ import numpy as np
 import pytest
 
 from idw_jax import config as config_lib
+from idw_jax.experiments import cache
+from idw_jax.experiments import cli as exp_cli
 from idw_jax.experiments import figures
 from idw_jax.experiments import grid
+from idw_jax.experiments import plotting
 from idw_jax.experiments import records
+from idw_jax.experiments import search
+from idw_jax.experiments import specs as specs_lib
 from idw_jax.experiments import tables
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,7 +147,7 @@ def test_fig5_relative_to_mur(tmp_path):
   assert rel["mur_idw"]["tail"] == pytest.approx(25.0)
   md = tables.fig5_markdown(groups)
   assert "| MUR-IDW | 44.00 (+10.0%) | 57.00 (-5.0%) | 25.00 (+25.0%) |" in md
-  assert tables.fig5_plot(groups, tmp_path / "f.png").stat().st_size > 0
+  assert plotting.fig5(groups, tmp_path / "f.png", "t").stat().st_size > 0
 
 
 def test_tables_cli_never_overwrites_with_fewer_runs(tmp_path, capsys):
@@ -161,7 +166,7 @@ def test_tables_cli_never_overwrites_with_fewer_runs(tmp_path, capsys):
     with open(tmp_path / "table.csv") as fh:
       return {r["method"]: (r["n_seeds"], r["HR@20_overall_mean"]) for r in csv.DictReader(fh)}
 
-  main = lambda *args: tables.main(["tables", str(tmp_path), *args])
+  main = lambda force=False: tables.rebuild(tmp_path, force)
   assert main() == 0 and table() == {"mur": ("2", "80.5000"), "mur_idw": ("1", "80.0000")}
   (tmp_path / "records" / "mur-1.json").unlink()      # then the run folder's results.json
   assert main() == 0 and table()["mur"] == ("2", "85.0000")
@@ -172,80 +177,81 @@ def test_tables_cli_never_overwrites_with_fewer_runs(tmp_path, capsys):
   err = capsys.readouterr().err
   assert len(err.strip().splitlines()) == 1 and "found 2 finished" in err and "holds 3" in err
   assert {n: (tmp_path / n).read_bytes() for n in before} == before
-  assert main("--force") == 0 and table()["mur"] == ("1", "80.0000")
+  assert main(force=True) == 0 and table()["mur"] == ("1", "80.0000")
 
 
 # ------------------------------------------------------------- runs from older code versions
 @pytest.mark.parametrize("pack,status", [(False, "cached"), (True, "stale")])
 def test_run_written_before_a_field_existed_is_cached_at_its_default(tmp_path, pack, status):
   """results.json without train.pack_windows (added later, default False) matches False only."""
-  spec = grid.make_specs(SYNTHETIC, ["mur"], [0], None, {"train.pack_windows": pack})[0]
-  old = grid.make_specs(SYNTHETIC, ["mur"], [0])[0].config().to_dict()
+  spec = specs_lib.make_specs(SYNTHETIC, ["mur"], [0], None, {"train.pack_windows": pack})[0]
+  old = specs_lib.make_specs(SYNTHETIC, ["mur"], [0])[0].config().to_dict()
   del old["train"]["pack_windows"]
-  rec = grid.RunRecord(spec, "run", tmp_path)
+  rec = cache.RunRecord(spec, "run", tmp_path)
   (tmp_path / "results.json").write_text(json.dumps({"config": old}, default=str))
-  assert grid._read_cached(rec, spec.config())
+  assert cache.read_cached(rec, spec.config())
   assert rec.status == status, rec.error
 
 
 # ------------------------------------------------------------------------------ run naming
 def test_run_names_follow_the_resolved_config():
-  name = lambda specs: [grid.run_name(s) for s in specs]
-  plain = name(grid.make_specs(SYNTHETIC, ["mur", "mur_idw"], [0]))
+  name = lambda specs: [specs_lib.run_name(s) for s in specs]
+  plain = name(specs_lib.make_specs(SYNTHETIC, ["mur", "mur_idw"], [0]))
   assert plain == ["mur-paper-seed0", "mur_idw-paper-seed0"]
   # A swept value equal to the method's default is the same run; idw.* does not touch MUR.
-  same = name(grid.make_specs(SYNTHETIC, ["mur"], [0], {"model.num_interests": [5]},
+  same = name(specs_lib.make_specs(SYNTHETIC, ["mur"], [0], {"model.num_interests": [5]},
                               {"idw.eta": 1e-4}))
   assert same == ["mur-paper-seed0"]
-  specs = grid.make_specs(SYNTHETIC, ["mur", "mur_idw"], [1], {"idw.eta": [1e-4, 4e-4]})
+  specs = specs_lib.make_specs(SYNTHETIC, ["mur", "mur_idw"], [1], {"idw.eta": [1e-4, 4e-4]})
   assert name(specs) == ["mur-paper-seed1", "mur_idw-paper-seed1-eta0.0001",
                          "mur-paper-seed1", "mur_idw-paper-seed1"]
   assert [s.sweep for s in specs[:2]] == [{"idw.eta": 1e-4}] * 2     # MUR joins each group
-  tiny = name(grid.make_specs(SYNTHETIC, ["sur"], [0], {"data.synthetic.cluster_exponent": [2]},
-                              TINY))
-  fixed = name(grid.make_specs(SYNTHETIC, ["sur"], [0], None, TINY))
+  tiny = name(specs_lib.make_specs(SYNTHETIC, ["sur"], [0],
+                                   {"data.synthetic.cluster_exponent": [2]}, TINY))
+  fixed = name(specs_lib.make_specs(SYNTHETIC, ["sur"], [0], None, TINY))
   assert tiny == fixed and tiny[0].startswith("sur-paper-seed0-cluster_exponent2-h")
-  other = name(grid.make_specs(SYNTHETIC, ["sur"], [0], None, {**TINY, "train.max_epochs": 2}))
+  other = name(specs_lib.make_specs(SYNTHETIC, ["sur"], [0], None,
+                                    {**TINY, "train.max_epochs": 2}))
   assert other != tiny
   with pytest.raises(KeyError, match="no field"):
-    grid.make_specs(SYNTHETIC, ["sur"], [0], None, {"train.max_epoch": 2})[0].config()
+    specs_lib.make_specs(SYNTHETIC, ["sur"], [0], None, {"train.max_epoch": 2})[0].config()
 
 
 def test_cli_value_parsing():
-  assert grid.parse_sweep(["data.synthetic.cluster_exponent=0,0.5,2", "idw.calibrate=True,false"]
+  assert exp_cli.parse_sweep(["data.synthetic.cluster_exponent=0,0.5,2", "idw.calibrate=True,false"]
                           ) == {"data.synthetic.cluster_exponent": [0, 0.5, 2],
                                 "idw.calibrate": [True, False]}
-  assert grid.parse_seeds("0-2,5") == [0, 1, 2, 5]
-  assert grid.parse_seeds(" 3 , -1") == [3, -1]          # a negative seed is not a range
+  assert exp_cli.parse_seeds("0-2,5") == [0, 1, 2, 5]
+  assert exp_cli.parse_seeds(" 3 , -1") == [3, -1]          # a negative seed is not a range
   for bad, words in (("3-1", "is empty"), ("0-x", "'0-x' is not a seed"), (",", "no seed")):
     with pytest.raises(ValueError, match=words):
-      grid.parse_seeds(bad)
-  assert grid.parse_numbers("0.7, 1,4e-4", "--momenta") == [0.7, 1.0, 4e-4]
-  as_written = grid.parse_numbers("1,2,0.5", "--values", as_written=True)
+      exp_cli.parse_seeds(bad)
+  assert exp_cli.parse_numbers("0.7, 1,4e-4", "--momenta") == [0.7, 1.0, 4e-4]
+  as_written = exp_cli.parse_numbers("1,2,0.5", "--values", as_written=True)
   assert as_written == [1, 2, 0.5] and [type(v) for v in as_written] == [int, int, float]
   for bad in ("0.7,abc", "True", "0.7,"):
     with pytest.raises(ValueError, match="--momenta: .* is not a number"):
-      grid.parse_numbers(bad, "--momenta")
-  assert grid.parse_methods("all")[0] == "sur" and len(grid.parse_methods("all")) == 9
+      exp_cli.parse_numbers(bad, "--momenta")
+  assert exp_cli.parse_methods("all")[0] == "sur" and len(exp_cli.parse_methods("all")) == 9
 
 
 def test_grid_config_arg_tiny_reaches_every_run():
   """`grid --config=<file>:mur,tiny`: the tiny fields reach the runs (the specs are built from
   the file alone and used to drop the word); an explicit --config.a.b=v still wins."""
-  fixed = grid.fixed_overrides("mur, tiny", {"train.max_epochs": 3})
-  (spec,) = grid.make_specs(SYNTHETIC, ["mur"], [0], fixed=fixed)
+  fixed = exp_cli.fixed_overrides("mur, tiny", {"train.max_epochs": 3})
+  (spec,) = specs_lib.make_specs(SYNTHETIC, ["mur"], [0], fixed=fixed)
   cfg, full = spec.config(), config_lib.base_config()
   assert cfg.data.synthetic.num_users == config_lib.TINY["data.synthetic.num_users"]
   assert cfg.data.synthetic.num_users != full.data.synthetic.num_users
   assert cfg.train.max_epochs == 3 != config_lib.TINY["train.max_epochs"]
-  assert grid.fixed_overrides("mur,authors_code", {}) == {}
+  assert exp_cli.fixed_overrides("mur,authors_code", {}) == {}
 
 
 def test_grid_finds_a_record_by_its_config_under_another_name(tmp_path):
   """Run names follow the preset's defaults: a record written under another name (e.g. before
   a preset change) is found by its config; a stale record of the run's own name yields to it;
   with no record of the config the stale one is still reported, and nothing is recomputed."""
-  (spec,) = grid.make_specs(SYNTHETIC, ["mur"], [0], fixed=TINY)
+  (spec,) = specs_lib.make_specs(SYNTHETIC, ["mur"], [0], fixed=TINY)
   (first,) = grid.run_grid([spec], tmp_path, write_tables=False)
   assert first.status == "done"
   folder = tmp_path / "records"
@@ -276,8 +282,8 @@ def test_grid_interrupted_and_rerun(tmp_path):
   """Kill the grid CLI inside its second run, rerun: finished runs are not recomputed."""
   out = tmp_path / "grid"
   fixed = TINY
-  specs = grid.make_specs(SYNTHETIC, ["mur", "freq_balance"], [0, 1], fixed=fixed)
-  names = [grid.run_name(s) for s in specs]
+  specs = specs_lib.make_specs(SYNTHETIC, ["mur", "freq_balance"], [0, 1], fixed=fixed)
+  names = [specs_lib.run_name(s) for s in specs]
   overrides = [f"--config.{k}={v}" for k, v in fixed.items()]
   cmd = [sys.executable, "-m", "idw_jax.experiments.grid", f"--config={SYNTHETIC}",
          "--methods=mur,freq_balance", "--seeds=0,1", f"--out={out}", *overrides]
@@ -349,7 +355,6 @@ def test_figure_tiny(name, tiny_ctx):
 def test_fig3_controls_hold_the_weights_for_as_many_wake_phases(tiny_ctx):
   """--controls adds, per IDW run, the m = 1 control: the same seed and skew, as many wake
   phases, and weights that never move (so its wake phases are plain training)."""
-  from idw_jax.experiments import search
   ctx = dataclasses.replace(tiny_ctx, controls=True, methods=("mur_idw",), seeds=(0, 1))
   figures.fig3(ctx)
   drawn = json.loads(ctx.path("fig3", "json").read_text())
@@ -380,7 +385,7 @@ def test_figures_cli_fig9(tmp_path):
 
 def test_grid_reuses_the_base_runs_pretraining(tmp_path):
   """mur_idw listed first still runs after mur and starts from its finished run."""
-  specs = grid.make_specs(SYNTHETIC, ["mur_idw", "mur"], [0], fixed=TINY)
+  specs = specs_lib.make_specs(SYNTHETIC, ["mur_idw", "mur"], [0], fixed=TINY)
   lines = []
   recs = grid.run_grid(specs, tmp_path, echo=lines.append, write_tables=False)
   assert lines[0].startswith("[2/2] mur seed=0"), lines

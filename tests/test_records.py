@@ -16,8 +16,10 @@ import numpy as np
 import pytest
 
 from idw_jax import config as config_lib
+from idw_jax.experiments import cache
 from idw_jax.experiments import grid
 from idw_jax.experiments import records
+from idw_jax.experiments import specs as specs_lib
 from idw_jax.experiments import tables
 
 SYNTHETIC = str(Path(__file__).resolve().parents[1] / "configs" / "synthetic.py")
@@ -36,7 +38,7 @@ def _clone(out: Path, to: Path) -> Path:
 def finished(tmp_path_factory):
   """A finished tiny grid (sur and mur, seed 0): its folder and specs."""
   out = tmp_path_factory.mktemp("grid")
-  specs = grid.make_specs(SYNTHETIC, ["sur", "mur"], [0], fixed=TINY)
+  specs = specs_lib.make_specs(SYNTHETIC, ["sur", "mur"], [0], fixed=TINY)
   recs = grid.run_grid(specs, out, echo=lambda s: None)
   assert [r.status for r in recs] == ["done", "done"], [r.error for r in recs]
   return out, specs
@@ -44,7 +46,7 @@ def finished(tmp_path_factory):
 
 def test_a_fresh_clone_recomputes_nothing_and_rebuilds_the_same_tables(finished, tmp_path):
   out, specs = finished
-  names = [grid.run_name(s) for s in specs]
+  names = [specs_lib.run_name(s) for s in specs]
   assert sorted(p.name for p in (out / "records").iterdir()) == sorted(
       f"{n}{ext}" for n in names for ext in (".json", ".test_ranks.npz"))
   for name in names:   # the record is the run's results.json (no checkpoints)
@@ -69,7 +71,7 @@ def test_a_fresh_clone_recomputes_nothing_and_rebuilds_the_same_tables(finished,
   # The tables CLI on the clone reads the records too (the manifest's run folders are elsewhere).
   for name in TABLES:
     (clone / name).unlink()
-  assert tables.main(["tables", str(clone)]) == 0
+  assert tables.rebuild(clone) == 0
   for name in TABLES:
     assert (clone / name).read_bytes() == (out / name).read_bytes(), name
 
@@ -85,8 +87,8 @@ def test_a_finished_run_folder_without_a_record_gets_one(finished, tmp_path):
 
 
 def test_a_record_of_another_config_is_stale(tmp_path):
-  spec = grid.make_specs(SYNTHETIC, ["mur"], [0], fixed=TINY)[0]
-  name = grid.run_name(spec)
+  spec = specs_lib.make_specs(SYNTHETIC, ["mur"], [0], fixed=TINY)[0]
+  name = specs_lib.run_name(spec)
   cfg = spec.config().to_dict()
   records.write_record(tmp_path, name, {"config": cfg, "test": {}})
   assert [r.status for r in grid.run_grid([spec], tmp_path, max_new_runs=0,
@@ -107,21 +109,21 @@ def test_a_record_of_another_config_is_stale(tmp_path):
 
 
 def test_pretraining_is_reused_only_from_a_run_folder_with_checkpoints(tmp_path):
-  idw = grid.make_specs(SYNTHETIC, ["mur_idw"], [0], fixed=TINY)[0]
-  base = grid.base_run(idw)
-  workdir = tmp_path / grid.run_name(base)
+  idw = specs_lib.make_specs(SYNTHETIC, ["mur_idw"], [0], fixed=TINY)[0]
+  base = specs_lib.base_run(idw)
+  workdir = tmp_path / specs_lib.run_name(base)
   workdir.mkdir()
   (workdir / "results.json").write_text(json.dumps({"config": base.config().to_dict()},
                                                    default=str))
-  assert grid.pretrained_workdir(idw, tmp_path) is None
+  assert cache.pretrained_workdir(idw, tmp_path) is None
   (workdir / "checkpoints" / "7").mkdir(parents=True)
-  assert grid.pretrained_workdir(idw, tmp_path) == workdir
+  assert cache.pretrained_workdir(idw, tmp_path) == workdir
 
 
 def test_an_idw_run_whose_base_is_only_a_record_pretrains_itself(finished, tmp_path):
   out, _ = finished
   clone = _clone(out, tmp_path)
-  specs = grid.make_specs(SYNTHETIC, ["mur_idw", "mur"], [0], fixed=TINY)
+  specs = specs_lib.make_specs(SYNTHETIC, ["mur_idw", "mur"], [0], fixed=TINY)
   lines = []
   idw, base = grid.run_grid(specs, clone, echo=lines.append, write_tables=False)
   assert base.status == "cached" and not base.workdir.exists(), lines

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from idw_jax import config as config_lib
+from idw_jax.experiments import plotting
 from idw_jax.experiments import search
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,6 +124,27 @@ def test_figure_plots_every_cell_beside_its_control(tmp_path):
   assert data["mur_idw"]["valid"]["0.9"]["0.0001"] == {"ndcg": 30.0, "wakes": [8]}
   assert test["0.9"]["0.0003"]["control_ndcg"] is None              # no control of 2 wakes
   assert data["mur_idw"]["valid"]["0.7"]["0.0001"]["ndcg"] == 28.0
+
+
+def test_fig7_draws_an_eta_sweep_and_a_momentum_sweep_as_one_line_each():
+  """figures fig7's cells: etas 1, 2, 3e-4 at m = 0.9 and momenta 0.7, 0.9, 1 at eta 2e-4.
+  Against eta only m = 0.9 has a line (the other momenta have one eta each), against m only
+  eta = 2e-4 has one; the reference is a dashed line in each panel of its split."""
+  cells = [(0.9, 1e-4, 30.0), (0.9, 2e-4, 31.0), (0.9, 3e-4, 32.0), (0.7, 2e-4, 28.0),
+           (1.0, 2e-4, 27.0)]
+  rows = [_entry("mur_idw", m, eta, valid, 3, True) for m, eta, valid in cells]
+  data = search.fig7_data(search.summarize(rows), {"valid": 26.0, "test_ndcg": 25.0})
+  (valid, test), = [plotting.fig7_panels(data)]
+  by_eta, by_m = test
+  assert [s.label for s in by_eta.series] == ["m = 0.9"]
+  np.testing.assert_allclose(by_eta.series[0].xs, [1.0, 2.0, 3.0])           # eta x 1e-4
+  assert by_eta.series[0].ys == [29.0, 30.0, 31.0]                   # test = valid - 1 (_entry)
+  assert [s.label for s in by_m.series] == ["eta = 0.0002"]
+  assert by_m.series[0].xs == [0.7, 0.9, 1.0] and by_m.series[0].ys == [27.0, 30.0, 26.0]
+  assert by_m.series[0].notes == ["3", "3", "3"]                        # wake phases per seed
+  assert [h[:2] for h in by_m.hlines] == [(25.0, "MUR")]
+  assert [h[:2] for h in valid[0].hlines] == [(26.0, "MUR")]
+  assert valid[1].series[0].ys == [28.0, 31.0, 27.0] and valid[0].title == "MUR-IDW, validation"
 
 
 def test_search_cli_writes_the_table(tmp_path):

@@ -131,8 +131,9 @@ def test_cli_compares_two_sets_of_records_paired_by_seed(tmp_path, capsys):
     write("a", seed, 0)
   for seed, rank in ((0, 1), (1, 1), (2, 0)):
     write("b", seed, rank)
-  code = sig.main(["x", f"--a={tmp_path}/a-seed*", f"--b={tmp_path}/b-seed0.json,"
-                   f"{tmp_path}/b-seed[12].json", "--label_a=IDW", "--label_b=MUR"])
+  code = sig.run([], a=f"{tmp_path}/a-seed*",
+                 b=f"{tmp_path}/b-seed0.json,{tmp_path}/b-seed[12].json", label_a="IDW",
+                 label_b="MUR")
   out = capsys.readouterr().out
   want = 100.0 * (1 - 1 / math.log2(3)) / 2
   assert code == 0 and (f"| IDW | 2 | +{want:.2f} | 0.500 | 0.500 | [+{want:.2f}, +{want:.2f}] "
@@ -145,14 +146,14 @@ def test_cli_record_sets_refuse_user_errors_in_one_line(tmp_path, capsys, case):
   for name, seed in (("a0", 0), ("a0bis", 0), ("b1", 1), ("b0", 0)):
     results = {"seed": seed, "test": {"sampled": {"overall": {"NDCG@20": 50.0}}, "full": None}}
     (tmp_path / f"{name}.json").write_text(json.dumps(results))
-  a, b = f"--a={tmp_path}/a0.json", f"--b={tmp_path}/b0.json"
-  argv = {"no match": ["x", f"--a={tmp_path}/zz*.json", b],
-          "same seed": ["x", f"--a={tmp_path}/a0*.json", b],
-          "no common seed": ["x", a, f"--b={tmp_path}/b1.json"],
-          "same label": ["x", a, b, "--label_a=m", "--label_b=m"],
-          "metric": ["x", a, b, "--metric=NDCG@7"],
-          "positional": ["x", "results/ml1m", a, b]}[case]
-  assert sig.main(argv) == 2
+  a, b = f"{tmp_path}/a0.json", f"{tmp_path}/b0.json"
+  folders, kw = {"no match": ([], {"a": f"{tmp_path}/zz*.json", "b": b}),
+                 "same seed": ([], {"a": f"{tmp_path}/a0*.json", "b": b}),
+                 "no common seed": ([], {"a": a, "b": f"{tmp_path}/b1.json"}),
+                 "same label": ([], {"a": a, "b": b, "label_a": "m", "label_b": "m"}),
+                 "metric": ([], {"a": a, "b": b, "metric": "NDCG@7"}),
+                 "positional": (["results/ml1m"], {"a": a, "b": b})}[case]
+  assert sig.run(folders, **kw) == 2
   err = capsys.readouterr().err.strip()
   assert err.count("\n") == 0 and (err.startswith("error:") or err.startswith("usage:"))
 
@@ -172,10 +173,10 @@ def test_cli_against_another_method_writes_its_own_file(tmp_path, capsys):
     (tmp_path / "records" / f"{name}.json").write_text(json.dumps(results))
     np.savez(tmp_path / "records" / f"{name}.test_ranks.npz", sampled=np.full(30, rank))
   (tmp_path / "grid.json").write_text(json.dumps({"runs": runs}))
-  assert sig.main(["x", str(tmp_path)]) == 0
+  assert sig.run([str(tmp_path)]) == 0
   against_mur = (tmp_path / "significance.md").read_text()
   assert "against MUR" in against_mur and "| SUR | 1 | +36.91 |" in against_mur
-  assert sig.main(["x", str(tmp_path), "--against=sur"]) == 0
+  assert sig.run([str(tmp_path)], against="sur") == 0
   assert (tmp_path / "significance.md").read_text() == against_mur
   against_sur = (tmp_path / "significance_vs_sur.md").read_text()
   assert "| MUR | 1 | -36.91 |" in against_sur and "| MUR-IDW | 1 | +0.00 |" in against_sur

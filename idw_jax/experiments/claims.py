@@ -3,6 +3,9 @@ metric, the corrected evidence and a verdict word.
 
   python -m idw_jax.experiments.claims [--out=results/claims.md]
 
+Flags: --out (the long form; default results/claims.md), --debug. Prints the short table that
+the README holds.
+
 Each claim is data (CLAIMS below): one or more comparisons "a beats b" between two sets of run
 records (globs under results/, paired by seed), the metrics it is judged on and the direction
 the paper claims. Per comparison and metric: the paired mean difference over seeds, the paired
@@ -387,8 +390,12 @@ def markdown(rows: Sequence[dict], short: bool = False) -> str:
 
 
 def main(argv: Sequence[str]) -> int:
-  out = Path(next((a.split("=", 1)[1] for a in argv[1:] if a.startswith("--out=")),
-                  "results/claims.md"))
+  from absl import flags
+  if len(argv) != 1:
+    print("usage: python -m idw_jax.experiments.claims [--out=results/claims.md] (--help)",
+          file=sys.stderr)
+    return 2
+  out = Path(flags.FLAGS.out)
   rows = evaluate()
   out.write_text(markdown(rows))
   print(markdown(rows, short=True))
@@ -396,5 +403,13 @@ def main(argv: Sequence[str]) -> int:
   return 0
 
 
+def _define_flags():
+  from absl import flags
+  flags.DEFINE_string("out", "results/claims.md", "Where the long form goes (the short table, "
+                      "as the README holds it, is printed).")
+
+
 if __name__ == "__main__":
-  sys.exit(main(sys.argv))
+  from idw_jax import cli
+  _define_flags()
+  cli.run(main)

@@ -17,6 +17,24 @@ phase after another), so for every finished IDW run the search also runs the sam
 m = 1 and eta = 0 for as many wake phases (the weights stay at p: the wake phases are plain
 training) and puts its test NDCG@20 beside the run's. Where the control scores as well, IDW's
 change is the extra training, not the weighting.
+
+Fig. 7 (--figure, default on) is drawn from the same cells by the one Fig. 7 of the package
+(`figure`, also behind `figures fig7`): <figure_dir>/fig7_search_<dataset>.png and its numbers
+beside it (.json).
+
+Flags:
+  --config          config file[:arg] (default configs/synthetic.py); --config.a.b=v for every run
+  --methods         IDW methods to tune, comma-separated (default mur_idw)
+  --seeds           0,1,2 or 0-2 (default 0)
+  --momenta         values of idw.momentum (default 0.7,0.8,0.9,0.99)
+  --etas            values of idw.eta (default 1e-4,2e-4,3e-4,4e-4)
+  --max_iterations  idw.max_iterations of every run (default 32)
+  --out             grid folder (default results/<dataset>-idw-search)
+  --table           selection table (default results/<dataset>/idw_search.md)
+  --max_new_runs    compute at most this many unfinished runs
+  --[no]controls    also run each IDW run's m = 1 control (default on)
+  --[no]figure      also draw Fig. 7 (default on); --figure_dir: where (default results/figures)
+  --debug           the full traceback of a user error instead of one line
 """
 
 from __future__ import annotations
@@ -30,11 +48,17 @@ import numpy as np
 
 from idw_jax import config as config_lib
 from idw_jax import metrics
+from idw_jax.experiments import cli as exp_cli
+from idw_jax.experiments import grid
+from idw_jax.experiments import plotting
 from idw_jax.experiments import records as records_lib
+from idw_jax.experiments import significance
+from idw_jax.experiments import specs as specs_lib
 from idw_jax.experiments import tables
 
 
-def _primary(results: dict, split: str) -> dict:
+def primary(results: dict, split: str) -> dict:
+  """A split's block of the primary protocol (sampled where the dataset has it)."""
   return results[split][metrics.primary_kind(results[split])]
 
 
@@ -55,7 +79,6 @@ def summarize(rows: Sequence[dict], metric: str = "NDCG@20", controls: dict | No
   Where every run has test ranks (row "ranks") and so has its control (control_ranks, keyed as
   controls), "control_ci" is the paired bootstrap over test windows of run - control
   (significance.paired_bootstrap: mean, 2.5% and 97.5% quantiles of test NDCG@20)."""
-  from idw_jax.experiments import significance
   groups: dict[tuple, list[tuple]] = {}
   for r in rows:
     if r.get("results"):
@@ -80,12 +103,12 @@ def summarize(rows: Sequence[dict], metric: str = "NDCG@20", controls: dict | No
              for res in runs]
     out.append({
         "method": method, "momentum": m, "eta": eta, "seeds": len(runs),
-        "valid": float(np.mean([_primary(res, "valid")["overall"][metric] for res in runs])),
-        "valid_by_seed": {seed: float(_primary(res, "valid")["overall"][metric])
+        "valid": float(np.mean([primary(res, "valid")["overall"][metric] for res in runs])),
+        "valid_by_seed": {seed: float(primary(res, "valid")["overall"][metric])
                           for seed, res, _ in seeded},
-        "test_hr": float(np.mean([_primary(res, "test")["overall"]["HR@20"] for res in runs])),
-        "test_ndcg": float(np.mean([_primary(res, "test")["overall"]["NDCG@20"] for res in runs])),
-        "tail_ndcg": float(np.mean([_primary(res, "test")["tail"]["NDCG@20"] for res in runs])),
+        "test_hr": float(np.mean([primary(res, "test")["overall"]["HR@20"] for res in runs])),
+        "test_ndcg": float(np.mean([primary(res, "test")["overall"]["NDCG@20"] for res in runs])),
+        "tail_ndcg": float(np.mean([primary(res, "test")["tail"]["NDCG@20"] for res in runs])),
         "control_ndcg": _control_mean(matched, "overall"),
         "control_tail_ndcg": _control_mean(matched, "tail"),
         "wakes": wakes, "ended": ended, "control_ci": ci,
@@ -111,7 +134,7 @@ def _control_mean(matched: list, split: str) -> float | None:
   """Mean test NDCG@20 on a split over the matched controls; None unless every run has one."""
   if not matched or any(c is None for c in matched):
     return None
-  rows = [_primary(c, "test").get(split) for c in matched]
+  rows = [primary(c, "test").get(split) for c in matched]
   return None if any(r is None for r in rows) else float(np.mean([r["NDCG@20"] for r in rows]))
 
 
@@ -196,69 +219,55 @@ def markdown(entries: Sequence[dict], metric: str, command: str) -> str:
   return "\n".join(lines)
 
 
-def figure(entries: Sequence[dict], path: Path) -> dict:
-  """Fig. 7 from the search: validation and test NDCG@20 against eta, a line per momentum, and
-  each cell's m = 1 control (as much extra training, no re-weighting) as an open marker at the
-  same eta. Writes path (.png) and the plotted numbers beside it (.json); returns them."""
-  from idw_jax.experiments import figures
-  plt = figures._plt()  # pylint: disable=protected-access
-  methods = sorted({e["method"] for e in entries}, key=config_lib.METHODS.index)
-  fig, axes = plt.subplots(len(methods), 2, figsize=(10, 3.6 * len(methods)), squeeze=False)
+def fig7_data(entries: Sequence[dict], reference: dict | None = None) -> dict:
+  """The numbers Fig. 7 plots: {method: {"valid" | "test_ndcg": {f"{m:g}": {f"{eta:g}":
+  {"ndcg", "wakes" (per seed), "control_ndcg" (test only; None without a control)}}}}}, and
+  "reference": {"valid", "test_ndcg"} (e.g. MUR's means) when given."""
   data: dict = {}
-  for row, method in enumerate(methods):
-    mine = [e for e in entries if e["method"] == method]
-    for col, (key, title) in enumerate((("valid", "validation"), ("test_ndcg", "test"))):
-      ax = axes[row][col]
-      momenta = sorted({e["momentum"] for e in mine})
-      for k, m in enumerate(momenta):
-        cells = sorted((e for e in mine if e["momentum"] == m), key=lambda e: e["eta"])
-        xs = [e["eta"] * 1e4 for e in cells]
-        color = plt.cm.viridis(0.85 * k / max(len(momenta) - 1, 1))
-        ax.plot(xs, [e[key] for e in cells], marker="o", color=color, label=f"m = {m:g}")
-        for x, e in zip(xs, cells):
-          ax.annotate(",".join(map(str, e["wakes"])), (x, e[key]), textcoords="offset points",
-                      xytext=(0, 6), fontsize=7, ha="center")
-        ctrl = [(x, e["control_ndcg"]) for x, e in zip(xs, cells)
-                if key == "test_ndcg" and e.get("control_ndcg") is not None]
-        if ctrl:
-          ax.plot(*zip(*ctrl), ls="none", marker="o", mfc="none", ms=9, color=color,
-                  label=f"m = 1 control of m = {m:g}")
-        data.setdefault(method, {}).setdefault(key, {})[f"{m:g}"] = {
-            f"{e['eta']:g}": {"ndcg": e[key], "wakes": e["wakes"],
-                              **({"control_ndcg": e.get("control_ndcg")}
-                                 if key == "test_ndcg" else {})} for e in cells}
-      ax.set_xlabel("eta (x 1e-4)")
-      ax.set_ylabel(f"{title} NDCG@20 (%)")
-      ax.set_title(f"{tables.NAMES.get(method, method)}, {title}", fontsize=9)
-      ax.legend(fontsize=7)
-  figures.suptitle(fig, "Fig. 7 from the IDW search: NDCG@20 against eta and momentum (numbers "
-                        "at points: wake phases per seed; open markers: the m = 1 control)")
-  fig.tight_layout(rect=(0, 0, 1, 0.95))
+  for e in sorted(entries, key=lambda e: (config_lib.METHODS.index(e["method"]), e["momentum"],
+                                          e["eta"])):
+    for key in ("valid", "test_ndcg"):
+      cell = {"ndcg": e[key], "wakes": e["wakes"]}
+      if key == "test_ndcg":
+        cell["control_ndcg"] = e.get("control_ndcg")
+      data.setdefault(e["method"], {}).setdefault(key, {}).setdefault(
+          f"{e['momentum']:g}", {})[f"{e['eta']:g}"] = cell
+  if reference:
+    data["reference"] = dict(reference)
+  return data
+
+
+def figure(entries: Sequence[dict], path: Path, reference: dict | None = None,
+           title: str = "Fig. 7 from the IDW search: NDCG@20 against eta and momentum (numbers "
+                        "at points: wake phases per seed; open markers: the m = 1 control)"
+           ) -> dict:
+  """Fig. 7 (the package's one): validation and test NDCG@20 of the cells against eta and
+  against m (plotting.fig7). Writes path (.png) and the plotted numbers beside it (.json);
+  returns them."""
+  data = fig7_data(entries, reference)
   path.parent.mkdir(parents=True, exist_ok=True)
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  plotting.fig7(data, path, title)
   path.with_suffix(".json").write_text(json.dumps(data, indent=1))
   return data
 
 
 def main(argv):
-  del argv
   from absl import flags
-  from idw_jax.experiments import grid
   f = flags.FLAGS
-  file, arg, overrides = grid.config_flag_parts(f["config"])
-  overrides = grid.fixed_overrides(arg, overrides)
-  preset = overrides.pop("preset", _CONFIG.value.preset)
+  if len(argv) > 1:
+    raise ValueError(f"unexpected argument(s) {argv[1:]}; the search takes flags only (--help)")
+  file, preset, overrides = exp_cli.experiment_config(f["config"])
   overrides["idw.max_iterations"] = f.max_iterations
-  sweep = {"idw.momentum": grid.parse_numbers(f.momenta, "--momenta"),
-           "idw.eta": grid.parse_numbers(f.etas, "--etas")}
-  methods = grid.parse_methods(f.methods)
+  sweep = {"idw.momentum": exp_cli.parse_numbers(f.momenta, "--momenta"),
+           "idw.eta": exp_cli.parse_numbers(f.etas, "--etas")}
+  methods = exp_cli.parse_methods(f.methods)
   bad = [m for m in methods if m not in config_lib.IDW_METHODS]
   if bad:
-    raise SystemExit(f"search: --methods must be IDW methods {config_lib.IDW_METHODS}, not {bad}")
-  dataset = _CONFIG.value.data.name
+    raise ValueError(f"--methods must be IDW methods {config_lib.IDW_METHODS}, not {bad}")
+  dataset = f["config"].value.data.name
   out = Path(f.out or f"results/{dataset}-idw-search")
-  specs = grid.make_specs(file, methods, grid.parse_seeds(f.seeds), sweep, overrides, preset)
+  specs = specs_lib.make_specs(file, methods, exp_cli.parse_seeds(f.seeds), sweep, overrides,
+                               preset)
   print(f"search: {len(specs)} runs under {out}/runs", flush=True)
   recs = grid.run_grid(specs, out, max_new_runs=f.max_new_runs, write_tables=False,
                        echo=lambda s: print(s, flush=True))
@@ -269,7 +278,8 @@ def main(argv):
     wanted = sorted({(r.spec.method, r.spec.seed, wake_phases(r.results)) for r in recs
                      if r.results is not None})
     cspecs = [s for method, seed, n in wanted
-              for s in grid.make_specs(file, [method], [seed], control_sweep(n), fixed, preset)]
+              for s in specs_lib.make_specs(file, [method], [seed], control_sweep(n), fixed,
+                                            preset)]
     print(f"search: {len(cspecs)} m = 1 controls under {out}/runs", flush=True)
     crecs = grid.run_grid(cspecs, out, max_new_runs=f.max_new_runs, write_tables=False,
                           echo=lambda s: print(s, flush=True))
@@ -310,11 +320,10 @@ def _define_flags():
   flags.DEFINE_bool("figure", True, "Also draw Fig. 7 from the search (NDCG@20 against eta "
                     "and m) as <figure_dir>/fig7_search_<dataset>.png.")
   flags.DEFINE_string("figure_dir", "results/figures", "Where the figure goes.")
-  from idw_jax.experiments import grid
-  return grid.define_config_flag()
+  exp_cli.define_config_flag()
 
 
 if __name__ == "__main__":
   from idw_jax import cli
-  _CONFIG = _define_flags()
+  _define_flags()
   cli.run(main)

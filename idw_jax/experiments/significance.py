@@ -19,10 +19,19 @@ A difference is "real" when the Holm-corrected p < 0.05 and the hierarchical int
 0; "n/a" without ranks or with one seed. A last table sets the verdicts of the metrics side by
 side and says where they disagree. Writes <out>/significance.md (with --against=X other than
 mur, significance_vs_X.md).
+
+Arguments and flags: the grid's out folder (positional, one) or --a / --b, not both;
+  --metric    HR@K or NDCG@K, on both protocols (default: the three of METRICS)
+  --against   the reference method of the grid-folder form (default mur)
+  --a, --b    the --a/--b form: comma-separated globs of record files (records/<name>.json)
+  --label_a, --label_b   their names in the table (default a, b)
+  --debug     the full traceback of a user error instead of one line
 """
 
 from __future__ import annotations
 
+import glob
+import json
 import math
 import sys
 from pathlib import Path
@@ -31,6 +40,8 @@ from typing import Sequence
 import numpy as np
 
 from idw_jax import metrics
+from idw_jax.experiments import records
+from idw_jax.experiments.tables import NAMES
 
 
 def per_window(ranks: np.ndarray, metric: str) -> np.ndarray:
@@ -205,7 +216,6 @@ def _ci(ci) -> str:
 def markdown(entries: Sequence[dict], against: str, dataset: str = "",
              comparisons=METRICS) -> str:
   """A table per (protocol, metric), each a Holm family, then the verdicts side by side."""
-  from idw_jax.experiments.tables import NAMES
   name = lambda m: NAMES.get(m, m)  # noqa: E731
   head = f"{dataset + ': ' if dataset else ''}against {name(against)}"
   lines = [f"## {head}", "",
@@ -258,8 +268,6 @@ def _agree(entry: dict, keys) -> str:
 def rows_from_records(paths: Sequence[str], label: str) -> list[dict]:
   """Rows for `compare` from record files (records/<name>.json and the .test_ranks.npz beside
   it), all under one label, each with its record's seed."""
-  import json
-  from idw_jax.experiments import records
   rows = []
   for path in map(Path, paths):
     try:
@@ -283,20 +291,20 @@ _USAGE = ("usage: python -m idw_jax.experiments.significance <grid out folder> "
           "[--label_a=a] [--label_b=b] [--metric=NDCG@20]")
 
 
-def _compare_record_sets(opts: dict) -> int:
+def _compare_record_sets(a: str, b: str, label_a: str, label_b: str, metric: str | None) -> int:
   """The --a/--b form: two sets of record files (comma-separated globs), paired by seed."""
-  import glob
-  paths = {k: sorted({p for g in opts.get(k, "").split(",") if g for p in glob.glob(g)
+  globs = {"a": a, "b": b}
+  paths = {k: sorted({p for g in globs[k].split(",") if g for p in glob.glob(g)
                       if p.endswith(".json")}) for k in ("a", "b")}
   for k, found in paths.items():
     if not found:
-      print(f"error: --{k}={opts.get(k, '')!r} matches no record file (*.json)", file=sys.stderr)
+      print(f"error: --{k}={globs[k]!r} matches no record file (*.json)", file=sys.stderr)
       return 2
-  la, lb = opts.get("label_a", "a"), opts.get("label_b", "b")
+  la, lb = label_a, label_b
   if la == lb:
     print(f"error: --label_a and --label_b are both {la!r}", file=sys.stderr)
     return 2
-  comparisons = _comparisons(opts)
+  comparisons = _comparisons(metric)
   try:
     rows = rows_from_records(paths["a"], la) + rows_from_records(paths["b"], lb)
   except ValueError as e:
@@ -311,7 +319,7 @@ def _compare_record_sets(opts: dict) -> int:
   try:
     entries = _tested(compare(rows, lb, comparisons), comparisons)
   except (KeyError, ValueError) as e:
-    print(f"error: --metric={opts.get('metric')!r}: not a recorded metric ({e})", file=sys.stderr)
+    print(f"error: --metric={metric!r}: not a recorded metric ({e})", file=sys.stderr)
     return 2
   print(markdown(entries, lb, comparisons=comparisons))
   return 0
@@ -324,40 +332,31 @@ def _tested(entries: list[dict], comparisons) -> list[dict]:
   return entries
 
 
-def _comparisons(opts: dict):
-  """--metric=X compares X on both protocols; without it, METRICS."""
-  metric = opts.get("metric")
+def _comparisons(metric: str | None):
+  """metric X: X on both protocols; None: METRICS."""
   return METRICS if metric is None else (("sampled", metric), ("full", metric))
 
 
-_OPTIONS = ("metric", "against", "a", "b", "label_a", "label_b")
-
-
-def main(argv: Sequence[str]) -> int:
-  args = [a for a in argv[1:] if not a.startswith("--")]
-  opts = dict(a[2:].split("=", 1) for a in argv[1:] if a.startswith("--") and "=" in a)
-  unknown = [a for a in argv[1:] if a.startswith("--")
-             and ("=" not in a or a[2:].split("=", 1)[0] not in _OPTIONS)]
-  if unknown:
-    print(f"error: unknown option {unknown[0]!r}; options: "
-          + ", ".join(f"--{o}=" for o in _OPTIONS), file=sys.stderr)
-    return 2
-  if "a" in opts or "b" in opts:   # two sets of records, paired by seed
-    if args or "against" in opts:
+def run(folders: Sequence[str], metric: str | None = None, against: str | None = None,
+        a: str | None = None, b: str | None = None, label_a: str = "a",
+        label_b: str = "b") -> int:
+  """The command (module docstring): one grid folder against `against` (None: mur), or the
+  record sets a and b. Returns the exit code; a user error is one line on stderr and 2."""
+  if a is not None or b is not None:   # two sets of records, paired by seed
+    if folders or against is not None:
       print(_USAGE, file=sys.stderr)
       return 2
-    return _compare_record_sets(opts)
-  if len(args) != 1:
+    return _compare_record_sets(a or "", b or "", label_a, label_b, metric)
+  if len(folders) != 1:
     print(_USAGE, file=sys.stderr)
     return 2
-  from idw_jax.experiments import records
-  out = Path(args[0])
+  out = Path(folders[0])
   try:
     rows = records.rows_from_manifest(out, with_ranks=True)
   except ValueError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
-  comparisons, against = _comparisons(opts), opts.get("against", "mur")
+  comparisons, against = _comparisons(metric), against or "mur"
   finished = sorted({r["method"] for r in rows if r.get("results")})
   if against not in finished:
     print(f"error: --against={against!r}: no finished run of it in {out / 'grid.json'} "
@@ -367,7 +366,7 @@ def main(argv: Sequence[str]) -> int:
   try:
     entries = _tested(compare(rows, against, comparisons), comparisons)
   except (KeyError, ValueError) as e:
-    print(f"error: --metric={opts.get('metric')!r}: not a recorded metric ({e})", file=sys.stderr)
+    print(f"error: --metric={metric!r}: not a recorded metric ({e})", file=sys.stderr)
     return 2
   text = markdown(entries, against, dataset, comparisons)
   name = "significance.md" if against == "mur" else f"significance_vs_{against}.md"
@@ -376,5 +375,26 @@ def main(argv: Sequence[str]) -> int:
   return 0
 
 
+def main(argv: Sequence[str]) -> int:
+  from absl import flags
+  f = flags.FLAGS
+  return run(argv[1:], metric=f.metric, against=f.against if f["against"].present else None,
+             a=f.a, b=f.b, label_a=f.label_a, label_b=f.label_b)
+
+
+def _define_flags():
+  from absl import flags
+  flags.DEFINE_string("metric", None, "Compare this metric (HR@K or NDCG@K) on both protocols; "
+                      "default: sampled NDCG@20 and HR@20, full-corpus NDCG@20.")
+  flags.DEFINE_string("against", "mur", "The reference method of the grid-folder form.")
+  flags.DEFINE_string("a", None, "Record files of the first set: comma-separated globs "
+                      "(records/<name>.json); paired by seed with --b.")
+  flags.DEFINE_string("b", None, "Record files of the second set (the reference), as --a.")
+  flags.DEFINE_string("label_a", "a", "The first set's name in the table.")
+  flags.DEFINE_string("label_b", "b", "The second set's name in the table.")
+
+
 if __name__ == "__main__":
-  sys.exit(main(sys.argv))
+  from idw_jax import cli
+  _define_flags()
+  cli.run(main)

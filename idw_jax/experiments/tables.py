@@ -23,14 +23,17 @@ aggregated. Metrics are in percent as in results.json; std is the sample standar
 Table 1 / Table 4 use the paper's protocol (sampled 1 + 99 ranking) where the dataset has it and
 full-corpus ranking otherwise (the synthetic benchmark, 50 items); when both exist the
 full-corpus tables follow. Fig. 5 is NDCG@20 on the overall/head/tail item sets, relative to MUR.
+
+Arguments and flags: the grid's out folder (positional, one), --[no]force (overwrite a table
+that holds more finished runs), --debug (the full traceback of a user error).
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import os
 import sys
-import textwrap
 from pathlib import Path
 from typing import Sequence
 
@@ -39,6 +42,8 @@ import numpy as np
 from idw_jax import config as config_lib
 from idw_jax import methods as methods_lib
 from idw_jax import provenance
+from idw_jax.experiments import plotting
+from idw_jax.experiments import records
 
 METRICS = ("HR@5", "NDCG@5", "HR@20", "NDCG@20")
 SPLITS = ("overall", "head", "tail")
@@ -46,8 +51,6 @@ PROTOCOLS = ("sampled", "full")
 NAMES = {m.name: m.title for m in methods_lib.TABLE}
 PROTOCOL_TITLES = {"sampled": "sampled ranking (1 positive + 99 negatives)",
                    "full": "full-corpus ranking"}
-FIG5_METHODS = ("qmargin", "item_norm", "mur_idw")   # the paper's Fig. 5 (against MUR)
-COLORS = {m.name: m.color for m in methods_lib.TABLE}   # one per method
 
 
 def method_order(methods) -> list[str]:
@@ -137,10 +140,6 @@ def _groups(entries: Sequence[dict]) -> list[tuple[dict, list[dict]]]:
   return list(groups.values())
 
 
-def _group_title(sweep: dict) -> str:
-  return ", ".join(f"{k} = {v}" for k, v in sweep.items())
-
-
 def primary_protocol(entries: Sequence[dict]) -> str:
   return "sampled" if any(e["stats"].get("sampled") for e in entries) else "full"
 
@@ -228,7 +227,7 @@ def tables_markdown(entries: Sequence[dict], dataset: str = "") -> str:
          "best per column in bold)", ""]
   for sweep, group in _groups(entries):
     if sweep:
-      out += [f"## {_group_title(sweep)}", ""]
+      out += [f"## {plotting.sweep_title(sweep)}", ""]
     primary = primary_protocol(group)
     protocols = [primary] + [p for p in PROTOCOLS if p != primary and
                              any(e["stats"].get(p) for e in group)]
@@ -273,7 +272,7 @@ def fig5_markdown(groups: Sequence[dict], dataset: str = "") -> str:
     return "\n".join(out + ["(needs finished MUR runs)", ""])
   for g in groups:
     if g["sweep"]:
-      out += [f"## {_group_title(g['sweep'])}", ""]
+      out += [f"## {plotting.sweep_title(g['sweep'])}", ""]
     out += [f"{PROTOCOL_TITLES[g['protocol']]}, {g['metric']} (%) and change vs. MUR:", "",
             "| Method | " + " | ".join(SPLITS) + " |", "|---|" + "---|" * len(SPLITS)]
     for r in g["rows"]:
@@ -284,40 +283,9 @@ def fig5_markdown(groups: Sequence[dict], dataset: str = "") -> str:
   return "\n".join(out)
 
 
-def fig5_plot(groups: Sequence[dict], path: Path, dataset: str = "",
-              methods: Sequence[str] | None = None) -> Path | None:
-  """Bar chart: change of NDCG@20 vs MUR (%) per item set, one panel per sweep group."""
-  if not groups:
-    return None
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  n = len(groups)
-  fig, axes = plt.subplots(1, n, figsize=(4.2 * n + 0.8, 3.6), squeeze=False)
-  for ax, g in zip(axes[0], groups):
-    rows = [r for r in g["rows"] if r["method"] != "mur"]
-    if methods is None and len(rows) > 4:        # the paper's panel: Qmargin, Item Norm, IDW
-      methods = [r["method"] for r in rows if r["method"] in FIG5_METHODS] or None
-    rows = [r for r in rows if methods is None or r["method"] in methods]
-    width = 0.8 / max(len(rows), 1)
-    x = np.arange(len(SPLITS))
-    for j, r in enumerate(rows):
-      ax.bar(x + (j - (len(rows) - 1) / 2) * width, [r["relative"][s] for s in SPLITS], width,
-             label=NAMES.get(r["method"], r["method"]), color=COLORS.get(r["method"]))
-    ax.axhline(0.0, color="k", lw=0.8)
-    ax.set_xticks(x, SPLITS)
-    ax.set_ylabel(f"{g['metric']} change vs. MUR (%)")
-    if g["sweep"]:
-      ax.set_title(_group_title(g["sweep"]), fontsize=9)
-  if axes[0][-1].get_legend_handles_labels()[0]:
-    axes[0][-1].legend(fontsize=7, loc="best")
-  title = (f"Fig. 5{' ' + dataset if dataset else ''}: {groups[0]['metric']} per item set "
-           f"relative to MUR ({PROTOCOL_TITLES[groups[0]['protocol']]})")
-  fig.suptitle(textwrap.fill(title, width=int(fig.get_figwidth() * 12)), fontsize=9)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
-  return path
+def fig5_title(groups: Sequence[dict], dataset: str = "") -> str:
+  return (f"Fig. 5{' ' + dataset if dataset else ''}: {groups[0]['metric']} per item set "
+          f"relative to MUR ({PROTOCOL_TITLES[groups[0]['protocol']]})")
 
 
 def _dataset(rows: Sequence[dict]) -> str:
@@ -340,9 +308,8 @@ def write_all(rows: Sequence[dict], out: str | Path) -> list[Path]:
   groups = fig5_entries(entries)
   (out / "fig5.md").write_text(fig5_markdown(groups, dataset))
   written.append(out / "fig5.md")
-  png = fig5_plot(groups, out / "fig5.png", dataset)
-  if png:
-    written.append(png)
+  if groups:
+    written.append(plotting.fig5(groups, out / "fig5.png", fig5_title(groups, dataset)))
   return written
 
 
@@ -360,15 +327,11 @@ def count_finished_csv(path: str | Path) -> int | None:
     return sum(int(row.get("n_seeds") or 0) for row in csv.DictReader(fh))
 
 
-def main(argv: Sequence[str]) -> int:
-  args = [a for a in argv[1:] if a != "--force"]
-  force = len(args) < len(argv) - 1
-  if len(args) != 1:
-    print("usage: python -m idw_jax.experiments.tables <grid out folder> [--force]",
-          file=sys.stderr)
-    return 2
-  from idw_jax.experiments import records
-  out = Path(args[0])
+def rebuild(out: str | os.PathLike, force: bool = False) -> int:
+  """The command: the tables of the grid folder `out` from its manifest and records; 0 when
+  written, 1 when refused (no finished run, or fewer than table.csv holds without force), 2
+  when `out` is not a grid folder. Errors are one line on stderr."""
+  out = Path(out)
   try:
     rows = records.rows_from_manifest(out)
   except ValueError as e:
@@ -391,5 +354,22 @@ def main(argv: Sequence[str]) -> int:
   return 0
 
 
+def main(argv: Sequence[str]) -> int:
+  from absl import flags
+  if len(argv) != 2:
+    print("usage: python -m idw_jax.experiments.tables <grid out folder> [--force] (--help)",
+          file=sys.stderr)
+    return 2
+  return rebuild(argv[1], force=flags.FLAGS.force)
+
+
+def _define_flags():
+  from absl import flags
+  flags.DEFINE_bool("force", False, "Overwrite table.md / table.csv even when the runs found "
+                    "hold fewer finished runs than the existing table.csv.")
+
+
 if __name__ == "__main__":
-  sys.exit(main(sys.argv))
+  from idw_jax import cli
+  _define_flags()
+  cli.run(main)

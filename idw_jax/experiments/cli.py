@@ -1,0 +1,113 @@
+"""The experiment commands' shared flags and flag values (grid, search, figures): --config and
+its overrides for every run, --jobs / --compilation_cache, and the parsers of --seeds,
+--methods, --set and lists of numbers, each naming its flag in a one-line error."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from idw_jax import cli
+from idw_jax import compilation_cache as compilation_cache_lib
+from idw_jax import config as config_lib
+
+
+def parse_sweep(items: Sequence[str]) -> dict[str, list[Any]]:
+  """["a.b=1,2", "c=x"] -> {"a.b": [1, 2], "c": ["x"]}."""
+  sweep = {}
+  for item in items:
+    if "=" not in item:
+      raise ValueError(f"--set expects key=v1,v2,..., got {item!r}")
+    key, values = item.split("=", 1)
+    key = key.strip().removeprefix("config.")
+    sweep[key] = [config_lib.parse_value(v) for v in values.split(",")]
+  return sweep
+
+
+def parse_seeds(text: str | Sequence) -> list[int]:
+  """"0,1,2" or "0-4" (inclusive) -> [0, 1, 2]; ValueError naming --seeds for anything else
+  (a non-integer, an empty range such as 3-1, no seed at all)."""
+  parts = text.split(",") if isinstance(text, str) else list(text)
+  seeds = []
+  for part in (str(p).strip() for p in parts):
+    if not part:
+      continue
+    lo, _, hi = part.partition("-") if "-" in part[1:] else (part, "", part)
+    try:
+      lo, hi = int(lo), int(hi)
+    except ValueError:
+      raise ValueError(f"--seeds: {part!r} is not a seed; write e.g. 0,1,2 or 0-4") from None
+    if hi < lo:
+      raise ValueError(f"--seeds: the range {part!r} is empty (write low-high)")
+    seeds.extend(range(lo, hi + 1))
+  if not seeds:
+    raise ValueError(f"--seeds: no seed in {text!r}; write e.g. 0,1,2 or 0-4")
+  return seeds
+
+
+def parse_numbers(text: str, flag: str, *, as_written: bool = False) -> list[float]:
+  """"0.7,0.9" -> [0.7, 0.9]; ValueError naming `flag` (e.g. "--momenta") otherwise. With
+  as_written, integers stay int ("1,2,5": a sweep of model.num_interests, whose run names and
+  config fields need ints)."""
+  values = []
+  for part in (p.strip() for p in text.split(",")):
+    value = config_lib.parse_value(part)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+      raise ValueError(f"{flag}: {part!r} is not a number; write e.g. 0.7,0.9")
+    values.append(value if as_written else float(value))
+  return values
+
+
+def parse_methods(text: str | Sequence[str]) -> list[str]:
+  parts = text.split(",") if isinstance(text, str) else list(text)
+  parts = [p.strip() for p in parts if p.strip()]
+  return list(config_lib.METHODS) if parts == ["all"] else parts
+
+
+def config_flag_parts(flag) -> tuple[str, str | None, dict[str, Any]]:
+  """(config file, arg, overrides) of an ml_collections config-file flag."""
+  from ml_collections import config_flags
+  path = config_flags.get_config_filename(flag)
+  file, _, arg = path.partition(":")
+  overrides = dict(config_flags.get_override_values(flag))
+  return file, arg or None, overrides
+
+
+def fixed_overrides(arg: str | None, overrides: dict[str, Any]) -> dict[str, Any]:
+  """Every run's overrides: the fields the config arg sets beside method and preset (`tiny`:
+  `config.TINY`), then the --config.a.b=v flags. The specs are built from the config file
+  alone, so without this `--config=configs/synthetic.py:mur,tiny` would drop the `tiny`."""
+  parts = [p.strip() for p in (arg or "").split(",") if p.strip()]
+  return {**(config_lib.TINY if "tiny" in parts else {}), **overrides}
+
+
+def experiment_config(flag) -> tuple[str, str, dict[str, Any]]:
+  """(config file, preset, every run's overrides) of the --config flag: the overrides of its
+  arg and of --config.a.b=v, less the preset (a grid argument); method and seed stay in."""
+  file, arg, overrides = config_flag_parts(flag)
+  overrides = fixed_overrides(arg, overrides)
+  return file, overrides.pop("preset", flag.value.preset), overrides
+
+
+def define_config_flag():
+  """--config of the experiment commands (a config file[:arg] whose --config.a.b=v overrides
+  apply to every run) and --debug; a mistyped field is one line (idw_jax.cli)."""
+  cli.define_debug_flag()
+  return cli.define_config_flag(
+      str(config_lib.repo_root() / "configs/synthetic.py"),
+      "Config file[:method[,preset][,tiny]]; --config.a.b=v sets a field for every run.")
+
+
+def define_execution_flags():
+  """--jobs and --compilation_cache (how a grid computes its runs: experiments.executors)."""
+  from absl import flags
+  flags.DEFINE_integer("jobs", 1, "Runs at a time; > 1 runs launch.py subprocesses "
+                       "(idw_jax.experiments.grid).")
+  flags.DEFINE_string("compilation_cache", compilation_cache_lib.DEFAULT,
+                      "JAX persistent compilation cache folder ('' = off; env IDW_JAX_CACHE).")
+
+
+def quiet_absl_logging():
+  """absl's INFO lines off (Orbax logs every save) unless --verbosity is given."""
+  from absl import flags, logging
+  if not flags.FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)
