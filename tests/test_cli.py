@@ -38,7 +38,7 @@ ENTRY_POINTS = {
                    "data_root", "block_items", "debug"), "Top-K recommendations"),
     "export": (["-m", "idw_jax.export"], ("workdir", "out", "data_root", "platforms", "debug"),
                "export folder"),
-    "bench_compare_results": (["benchmarks/compare_results.py"], ("debug",), "field by field"),
+    "bench_compare_results": (["benchmarks/compare_results.py"], ("debug",), "Field by field"),
     "bench_data_pipeline": (["benchmarks/data_pipeline.py"], BENCH_CONFIG + ("tfds_dir",),
                             "Data pipeline cost"),
     "bench_end_to_end": (["benchmarks/end_to_end.py"], BENCH_CONFIG + ("timeout", "keep"),
