@@ -8,8 +8,8 @@ of resume tests in idw_jax/checkpoints.py). Observers report; they change no sta
 
 from __future__ import annotations
 
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 
 import jax
 import numpy as np

@@ -43,13 +43,12 @@ def test_pretraining_loss_follows_the_row(name, tmp_path):
   assert d.method.is_idw == (name == "mur_idw")
 
 
-def test_each_phase_stops_early_on_its_own_metric(tmp_path):
+def test_each_phase_stops_early_on_its_own_metric():
   """Pretraining and calibration watch eval.early_stop_metric overall, each with its own
   patience; a wake phase watches idw.wake_early_stop_metric (split and name) when it is set."""
   cfg = tiny_config("mur_idw", **{"idw.wake_early_stop_metric": "tail/HR@5",
                                   "idw.wake_patience": 2, "idw.calibration_patience": 3,
                                   "train.patience": 4})
-  splits = pipeline.make_splits(cfg.data, pipeline.load_sequences(cfg.data))
   overall = ("overall", cfg.eval.early_stop_metric)
   assert phases.stopping(cfg, PRETRAIN) == {"patience": 4, "metric": overall}
   assert phases.stopping(cfg, WAKE) == {"patience": 2, "metric": ("tail", "HR@5")}
