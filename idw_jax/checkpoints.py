@@ -3,7 +3,8 @@
 Reading is defensive: the stored config is read alone and compared first (a run with other
 shapes is a one-line error naming the fields, not a restore failure), and a checkpoint that
 cannot be read is set aside with the reason said, so the run resumes from the newest readable
-one.
+one. `resume` and `reuse_pretraining` are where a run starts from other than a fresh state;
+`ExitAfterSave` is the crash of resume tests (config.debug).
 """
 
 from __future__ import annotations
@@ -18,13 +19,21 @@ import jax
 import orbax.checkpoint as ocp
 
 from idw_jax import logs
+from idw_jax import observers
 from idw_jax import workdir as workdir_lib
+from idw_jax.run_state import DONE, EVALUATE, PRETRAIN, Cursor, RunLog, RunState
 
 
 def data_change(stored: dict, now: dict) -> str:
   """'items 6 -> 10, windows 80 -> 95': how the data of a stored run differs from now."""
   return ", ".join(f"{k} {stored.get(k)} -> {now.get(k)}" for k in now
                    if stored.get(k) != now.get(k))
+
+
+def data_size(splits) -> dict:
+  """The size of a run's data, stored in its checkpoints and compared on resume."""
+  return {"items": int(splits.num_items), "windows": int(splits.num_windows),
+          "train_examples": int(splits.num_train_examples)}
 
 
 def _abstract(template):
@@ -135,3 +144,76 @@ def read_finished_run(source: Path, field: str):
     manager.close()
     return arrays
   return meta, load
+
+
+def resume(checkpoints: RunCheckpoints, template, config: dict, data: dict):
+  """(arrays, RunState) of the run's newest readable checkpoint (RunCheckpoints.restore's
+  checks), or None when it has none."""
+  restored = checkpoints.restore(template, config, data)
+  if restored is None:
+    return None
+  arrays, run = restored[0], RunState.from_json(restored[1])
+  return arrays, RunState(run.config, run.data or data, run.cursor, run.log)   # data: None in
+  #                                                                checkpoints from before it
+
+
+def start(checkpoints: RunCheckpoints, cfg, template, data: dict, idw_base: str | None):
+  """(how, arrays, RunState) a run starts from: its newest readable checkpoint ("resumed"),
+  else, for an IDW run (idw_base: its base method) with idw.pretrained_workdir, the end of that
+  run's pretraining ("pretrained"), else `template`, its fresh arrays ("fresh")."""
+  config = cfg.to_dict()
+  restored = resume(checkpoints, template, config, data)
+  if restored is not None:
+    return ("resumed", *restored)
+  if idw_base and cfg.idw.pretrained_workdir:
+    return ("pretrained", *reuse_pretraining(cfg.idw.pretrained_workdir, cfg.method, idw_base,
+                                             config, data, template))
+  return "fresh", template, RunState(config, data)
+
+
+def reuse_pretraining(source: str, method: str, base: str, config: dict, data: dict, template):
+  """(arrays, RunState) at the end of pretraining, from a finished run of the base method.
+
+  An IDW method pretrains exactly as its base (mur for mur_idw) does for its whole run, so
+  the base run's final state (evaluation changes no array) is this run's state after
+  PRETRAIN, bit for bit. The base's pretraining epochs and seconds are carried over.
+  config, data: this run's config dict and data size, which the base's must match.
+  """
+  src, field = Path(source), "config.idw.pretrained_workdir"
+  meta, load = read_finished_run(src, field)
+  base_run = RunState.from_json(meta)
+  if base_run.config["method"] != base:
+    raise ValueError(f"{field}: {src} is a {base_run.config['method']!r} run; {method} "
+                     f"reuses the pretraining of {base!r}")
+  if base_run.cursor.phase not in (EVALUATE, DONE):
+    raise ValueError(f"{field}: {src} has not finished pretraining "
+                     f"(phase {base_run.cursor.phase!r})")
+  diff = workdir_lib.config_diff(base_run.config, config, ignore=("method", "idw"))
+  if diff:
+    raise ValueError(f"{field}: {src} has another config ({diff})")
+  if base_run.data is not None and base_run.data != data:
+    raise ValueError(f"{field}: {src} was trained on other data "
+                     f"({data_change(base_run.data, data)})")
+  arrays = load(template)
+  history = tuple(r for r in base_run.log.history if r["phase"] == PRETRAIN)
+  rows = tuple(r for r in base_run.log.phase_rows if r["phase"] == PRETRAIN)
+  cursor = Cursor(elapsed=rows[-1]["seconds"], epochs_total=len(history),
+                  params_valid=base_run.cursor.params_valid)   # evaluation changed no parameter
+  log = RunLog(history=history, phase_rows=rows, pretrained_from=str(src))
+  return arrays, RunState(config, data, cursor, log)
+
+
+class ExitAfterSave(observers.Observer):
+  """Tests of resume: debug.exit_after_save = k ends the process right after checkpoint k (or,
+  with debug.exit_during_save, while it is written), as a crash would."""
+
+  def __init__(self, debug):
+    self.k, self.during = debug.exit_after_save, debug.exit_during_save
+
+  def saved(self, save, checkpoints):
+    if save != self.k:
+      return
+    if not self.during:
+      checkpoints.wait()
+    checkpoints.echo(f"[debug] exiting after checkpoint {self.k}", flush=True)
+    os._exit(42)

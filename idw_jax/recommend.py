@@ -55,7 +55,7 @@ from idw_jax import checkpoints
 from idw_jax import config as config_lib
 from idw_jax import export
 from idw_jax import models
-from idw_jax import phases
+from idw_jax import run_state
 from idw_jax.data import pipeline
 from idw_jax.data import protocol
 from idw_jax.export import Recommendations, Recommender, Vocabulary, format_rows
@@ -88,7 +88,7 @@ def load_run(workdir, data_root: str | None = None, echo=None) -> Recommender:
   echo = echo or (lambda msg: print(msg, file=sys.stderr))
   workdir = Path(workdir)
   meta, load = checkpoints.read_finished_run(workdir, "--workdir")
-  if meta["phase"] != phases.DONE:
+  if meta["phase"] != run_state.DONE:
     echo(f"recommend: {workdir} has not finished (phase {meta['phase']!r}); using the "
          "parameters of its latest checkpoint")
   cfg = ml_collections.ConfigDict(config_lib.backfill(meta["config"]))

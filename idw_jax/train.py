@@ -43,6 +43,13 @@ def make_optimizer(learning_rate: float) -> optax.GradientTransformation:
   return optax.inject_hyperparams(optax.adam)(learning_rate=learning_rate)
 
 
+def with_learning_rate(opt_state, learning_rate: float, mesh: Mesh | None):
+  """opt_state with its learning rate set (float32, on every device of the mesh): a new
+  pytree, the old one unchanged."""
+  lr = sharding.replicate(np.float32(learning_rate), mesh)
+  return opt_state._replace(hyperparams={**opt_state.hyperparams, "learning_rate": lr})
+
+
 @dataclasses.dataclass(frozen=True)
 class Schedule:
   """Learning rate of a training phase as a function of its step (`scheduled_lr`).
@@ -281,6 +288,17 @@ class Trainer:
   def init_opt_state(self, params, learning_rate: float) -> PyTree:
     return self._replicate(make_optimizer(learning_rate).init(params))
 
+  def init_run_arrays(self, seed: int) -> dict:
+    """A fresh run's arrays (what its checkpoints hold): parameters, optimizer state, the best
+    parameters so far, the IDW item weights (the target frequencies) and the run's key."""
+    key = jax.random.key(seed)
+    params = self.init_params(jax.random.fold_in(key, 0))
+    return {"params": params,
+            "opt_state": self.init_opt_state(params, self.cfg.train.learning_rate),
+            "best_params": jax.tree.map(jnp.copy, params),
+            "item_weight": self._replicate(np.asarray(self.splits.item_prob, np.float32)),
+            "rng": self._replicate(jax.random.key_data(key))}
+
   def tables(self, item_weight: np.ndarray | None = None, margin: bool = False) -> LossTables:
     """Loss tables for a phase: item_weight None means the unweighted loss (Eq. 3); margin
     adds Qmargin's per-item margins."""
@@ -293,6 +311,12 @@ class Trainer:
     margins = (losses.qmargin_table(self.splits.train_counts, self.cfg.loss.qmargin_max)
                if margin else np.zeros(n1, np.float32))
     return LossTables(log_q=losses.log_q_table(p), example_weight=ew, margin=margins)
+
+  def device_tables(self, tables: LossTables) -> dict:
+    """The tables as the jitted step takes them, on every device: place them once a phase."""
+    return self._replicate({"log_q": jnp.asarray(tables.log_q),
+                            "example_weight": jnp.asarray(tables.example_weight),
+                            "margin": jnp.asarray(tables.margin)})
 
   # ------------------------------------------------------------------------------- training
   def item_embed(self, item_params, ids, training: bool):
@@ -324,15 +348,14 @@ class Trainer:
     pad = self.steps_per_epoch * self.batch_size - w
     return jnp.concatenate([perm, jnp.full((pad,), w, jnp.int32)])
 
-  def _train_args(self, state, perm, start, num_steps, tables: LossTables, train_item,
+  def _train_args(self, state, perm, start, num_steps, tables: LossTables | dict, train_item,
                   focal_gamma, schedule: Schedule | None, phase_step: int):
-    """(args, kwargs) of the jitted training call (schedule None: the state's learning rate,
-    constant)."""
+    """(args, kwargs) of the jitted training call (tables: LossTables, or device_tables' dict;
+    schedule None: the state's learning rate, constant)."""
     if schedule is None:
       schedule = Schedule(peak=float(state["opt_state"].hyperparams["learning_rate"]))
-    tab = {"log_q": jnp.asarray(tables.log_q), "example_weight": jnp.asarray(tables.example_weight),
-           "margin": jnp.asarray(tables.margin)}
-    tab, perm = self._replicate(tab), self._replicate(perm)
+    tab = tables if isinstance(tables, dict) else self.device_tables(tables)
+    perm = self._replicate(perm)
     data = {"windows": self.windows, "lengths": self.lengths}   # arguments, not constants:
     sched = self._replicate(schedule.arrays())
     return ((state, data, perm, jnp.int32(start),                  # the compiled code is reused
@@ -340,7 +363,7 @@ class Trainer:
              sched, jnp.int32(phase_step)),
             {"spec": self.spec, "focal_gamma": float(focal_gamma)})
 
-  def train_steps(self, state, perm, start: int, num_steps: int, tables: LossTables,
+  def train_steps(self, state, perm, start: int, num_steps: int, tables: LossTables | dict,
                   train_item: bool = True, focal_gamma: float = 0.0,
                   schedule: Schedule | None = None, phase_step: int = 0):
     """Runs steps [start, start + num_steps) of the epoch given by perm; the learning rate of
@@ -444,6 +467,11 @@ class Trainer:
   def primary(self, result: dict) -> dict:
     """The ranking the paper reports: sampled when available, else full corpus."""
     return result[metrics.primary_kind(result)]
+
+  def validate(self, params) -> dict:
+    """The reported ranking's validation metrics (overall, head, tail, ...), as an epoch's
+    early stopping reads them."""
+    return self.primary(self.evaluate(params, "valid", primary_only=True))
 
   def silhouette(self, params) -> float | None:
     if self.splits.clusters is None:

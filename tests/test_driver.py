@@ -241,19 +241,52 @@ def test_next_phase_is_algorithm_1():
     d.next_phase(d.DONE, is_idw=True)
 
 
+# A checkpoint's JSON as the driver wrote it before the run state was split into a cursor and a
+# log (one flat dataclass): the layout is unchanged, so such checkpoints restore.
+OLD_FLAT_META = {
+    "config": {"method": "mur_idw"}, "data": {"items": 50, "windows": 400, "train_examples": 9},
+    "phase": "wake", "idw_iter": 2, "epoch": 1, "step": 7, "epochs_total": 9,
+    "best_metric": 30.5, "best_valid": {"NDCG@20": 30.5}, "params_valid": None,
+    "bad_epochs": 1, "loss_sum": 12.25, "loss_steps": 7, "phase_started": 40.0,
+    "elapsed": 51.5, "saves": 14,
+    "history": [{"phase": "pretrain", "idw_iter": 0, "epoch": 1, "train_loss": 6.5}],
+    "idw_trace": [{"iteration": 0, "weight_change": 2e-3}, {"iteration": 1, "weight_change": 1e-3}],
+    "phase_rows": [{"phase": "pretrain", "epochs": 5}], "save_log": [[14, "mid_epoch", "wake", 2]],
+    "results": None, "pretrained_from": None, "test_before_calibration": None}
+
+
 def test_run_state_round_trips_through_checkpoint_json():
-  # RunState is saved as JSON beside the arrays: what comes back is what went in, and a
-  # checkpoint written before a field existed restores with that field's default.
-  from idw_jax import driver as d
-  s = d.RunState(config={"method": "mur"}, phase=d.WAKE, idw_iter=3, epoch=1, step=7,
-                 best_metric=61.5, history=[{"phase": "pretrain", "epoch": 1}],
-                 idw_trace=[{"iteration": 0, "weight_change": 2e-3}])
-  back = d.RunState.from_json(json.loads(json.dumps(s.to_json())))
+  # The run state is saved as JSON beside the arrays: what comes back is what went in.
+  from idw_jax.run_state import WAKE, Cursor, RunLog, RunState
+  s = RunState(config={"method": "mur"}, cursor=Cursor(phase=WAKE, idw_iter=3, epoch=1, step=7,
+                                                       best_metric=61.5),
+               log=RunLog(history=({"phase": "pretrain", "epoch": 1},),
+                          idw_trace=({"iteration": 0, "weight_change": 2e-3},),
+                          save_log=([1, "epoch_end", "pretrain", 0],)))
+  back = RunState.from_json(json.loads(json.dumps(s.to_json())))
   assert back == s
-  old = s.to_json()
-  del old["pretrained_from"], old["results"]
-  back = d.RunState.from_json(old)
-  assert back.pretrained_from is None and back.results is None and back.idw_iter == 3
+
+
+def test_an_old_flat_checkpoint_loads_into_the_cursor_and_the_log():
+  from idw_jax.run_state import Cursor, RunState
+  run = RunState.from_json(json.loads(json.dumps(OLD_FLAT_META)))
+  old = OLD_FLAT_META
+  assert run.cursor == Cursor(phase="wake", idw_iter=2, epoch=1, step=7, epochs_total=9,
+                              best_metric=30.5, best_valid={"NDCG@20": 30.5}, bad_epochs=1,
+                              loss_sum=12.25, loss_steps=7, phase_started=40.0, elapsed=51.5,
+                              saves=14)
+  assert [list(getattr(run.log, k)) for k in ("history", "idw_trace", "phase_rows", "save_log")
+          ] == [old[k] for k in ("history", "idw_trace", "phase_rows", "save_log")]
+  assert (run.config, run.data) == (old["config"], old["data"])
+  # Saved again, it is the same JSON, key for key and in the same order (readers of
+  # meta["phase"], e.g. idw_jax/recommend.py, see what they saw).
+  assert list(run.to_json().items()) == list(old.items())
+  # A checkpoint from before a field existed restores with that field's default.
+  older = {k: v for k, v in old.items()
+           if k not in ("pretrained_from", "results", "test_before_calibration", "data")}
+  run = RunState.from_json(older)
+  assert run.log.pretrained_from is None and run.log.results is None and run.data is None
+  assert run.cursor.idw_iter == 2 and run.log.test_before_calibration is None
 
 
 def test_a_run_on_changed_data_is_an_error_and_its_checkpoints_stay(tmp_path):

@@ -38,12 +38,12 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "idw_jax"
 
 LAYERS = (
-    {"affinity", "models", "packing", "sharding", "methods", "phases", "logs", "provenance",
+    {"affinity", "models", "packing", "sharding", "methods", "logs", "provenance",
      "compilation_cache", "cli", "data.types", "export", "", "data", "experiments",
-     "config_spec", "config_upgrade"},
+     "config_spec", "config_upgrade", "run_state", "clock"},
     {"density", "losses", "metrics", "data.*"},
     {"config", "workdir"},
-    {"train", "checkpoints", "reporting"},
+    {"train", "reporting", "sleep", "epochs", "run_data", "checkpoints", "observers", "phases"},
     {"driver"},
     {"recommend", "experiments.*"},
 )

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from idw_jax import methods
+from idw_jax import methods, observers, phases
 from idw_jax.data import pipeline
-from idw_jax.driver import CALIBRATE, PRETRAIN, WAKE, Driver, RunState
+from idw_jax.driver import CALIBRATE, PRETRAIN, SLEEP, WAKE, Driver
 from tests.tiny import tiny_config
 
 
@@ -28,9 +28,8 @@ def test_pretraining_loss_follows_the_row(name, tmp_path):
   cfg = tiny_config(name)
   splits = pipeline.make_splits(cfg.data, pipeline.load_sequences(cfg.data))
   d = Driver(cfg, splits, tmp_path)
-  state = RunState(config=cfg.to_dict(), phase="pretrain")
-  s = d._phase_settings(state, None)   # pylint: disable=protected-access
-  ew, counts = s["tables"].example_weight, splits.train_counts
+  s = phases.make(cfg, d.trainer, PRETRAIN)
+  ew, counts = s.tables.example_weight, splits.train_counts
   seen = counts > 0
   if name == "freq_balance":   # every seen item carries the same share of the loss
     share = ew[seen] * counts[seen]
@@ -38,26 +37,24 @@ def test_pretraining_loss_follows_the_row(name, tmp_path):
     assert np.ptp(counts[seen]) > 0                   # (a real test: the counts do differ)
   else:                        # the unweighted loss, Eq. 3
     np.testing.assert_array_equal(ew, seen.astype(np.float32))
-  assert (s["focal"] > 0) == (name == "focal")
-  assert np.any(s["tables"].margin > 0) == (name == "qmargin")
-  assert d.is_idw == (name == "mur_idw")
+  assert (s.focal > 0) == (name == "focal")
+  assert np.any(s.tables.margin > 0) == (name == "qmargin")
+  np.testing.assert_array_equal(np.asarray(s.device_tables["example_weight"]), ew)
+  assert d.method.is_idw == (name == "mur_idw")
 
 
-def test_each_phase_stops_early_on_its_own_metric(tmp_path):
+def test_each_phase_stops_early_on_its_own_metric():
   """Pretraining and calibration watch eval.early_stop_metric overall, each with its own
   patience; a wake phase watches idw.wake_early_stop_metric (split and name) when it is set."""
   cfg = tiny_config("mur_idw", **{"idw.wake_early_stop_metric": "tail/HR@5",
                                   "idw.wake_patience": 2, "idw.calibration_patience": 3,
                                   "train.patience": 4})
-  splits = pipeline.make_splits(cfg.data, pipeline.load_sequences(cfg.data))
-  d = Driver(cfg, splits, tmp_path)
   overall = ("overall", cfg.eval.early_stop_metric)
-  assert d._stopping(PRETRAIN) == {"patience": 4, "metric": overall}   # pylint: disable=protected-access
-  assert d._stopping(WAKE) == {"patience": 2, "metric": ("tail", "HR@5")}
-  assert d._stopping(CALIBRATE) == {"patience": 3, "metric": overall}
+  assert phases.stopping(cfg, PRETRAIN) == {"patience": 4, "metric": overall}
+  assert phases.stopping(cfg, WAKE) == {"patience": 2, "metric": ("tail", "HR@5")}
+  assert phases.stopping(cfg, CALIBRATE) == {"patience": 3, "metric": overall}
   plain = tiny_config("mur_idw", **{"idw.wake_early_stop_metric": ""})
-  assert Driver(plain, splits, tmp_path / "b")._stopping(WAKE)["metric"] == (
-      "overall", plain.eval.early_stop_metric)
+  assert phases.stopping(plain, WAKE)["metric"] == ("overall", plain.eval.early_stop_metric)
 
 
 @pytest.mark.parametrize("restore_best", [True, False])
@@ -71,19 +68,20 @@ def test_a_sleep_reports_the_kept_epochs_validation_without_validating_again(
       "idw.wake_max_epochs": 4, "idw.wake_patience": 1, "train.learning_rate": 0.05,
       "idw.max_iterations": 2, "idw.eta": 0.0})
   splits = pipeline.make_splits(cfg.data, pipeline.load_sequences(cfg.data))
-  d = Driver(cfg, splits, tmp_path)
   calls, fresh = [], []
+
+  class FreshValidation(observers.Observer):   # validates the parameters each sleep holds
+    def phase_started(self, state):
+      if state.cursor.phase == SLEEP:
+        valid = evaluate(state.arrays["params"], "valid", primary_only=True)
+        fresh.append(d.trainer.primary(valid)["overall"])
+
+  d = Driver(cfg, splits, tmp_path, observers=[FreshValidation()])
   evaluate = d.trainer.evaluate
   def counting(params, split, **kw):
     calls.append((split, kw.get("primary_only", False)))
     return evaluate(params, split, **kw)
   monkeypatch.setattr(d.trainer, "evaluate", counting)
-  sleep = d._sleep   # pylint: disable=protected-access
-  def checked_sleep(arrays, progress):
-    valid = evaluate(arrays["params"], "valid", primary_only=True)
-    fresh.append(d.trainer.primary(valid)["overall"])
-    return sleep(arrays, progress)
-  monkeypatch.setattr(d, "_sleep", checked_sleep)
   r = d.run()
   history, trace = r["history"], r["idw_trace"]
   assert calls.count(("valid", True)) == len(history)         # one per epoch, none per sleep

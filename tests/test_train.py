@@ -322,6 +322,44 @@ def test_test_before_calibration_is_the_uncalibrated_runs_test(tmp_path):
   assert not (tmp_path / "raw" / "test_ranks_before_calibration.npz").exists()
 
 
+def test_loss_tables_are_made_once_a_phase_from_the_sleeps_weights(tmp_path, monkeypatch):
+  # A training phase's loss tables (float64 on the host) are made when the phase starts, not
+  # every epoch: one Trainer.tables call per training phase. A wake's are made from the weights
+  # its sleep left, which embeddings/sleep<t>.npz (saved by sleep t before its update) holds for
+  # wake t: equal bit for bit.
+  from idw_jax import driver, train
+  calls, tables = [], train.Trainer.tables
+  def counting(self, item_weight=None, margin=False):
+    calls.append(None if item_weight is None else np.array(item_weight))
+    return tables(self, item_weight, margin)
+  monkeypatch.setattr(train.Trainer, "tables", counting)
+  r = driver.run(tiny_config("mur_idw", **{"idw.max_iterations": 2, "idw.eta": 0.0}), tmp_path)
+  training = [p["phase"] for p in r["phases"] if "steps" in p]
+  assert training == ["pretrain", "wake 1", "wake 2", "calibrate"]
+  assert len(r["history"]) == 7 and len(calls) == 4        # 7 epochs, 4 phases
+  assert calls[0] is None and calls[3] is None             # pretraining, calibration: Eq. 3
+  for t in (1, 2):
+    np.testing.assert_array_equal(
+        calls[t][1:], np.load(tmp_path / "embeddings" / f"sleep{t}.npz")["item_weight"])
+  assert not np.array_equal(calls[1], calls[2])
+
+
+def test_a_phases_learning_rate_is_a_new_optimizer_state():
+  # A phase sets its learning rate in a new optimizer state: the old one (a checkpoint may be
+  # writing it) keeps its value; the new one has the old tree and a fresh optimizer's value.
+  from idw_jax import train
+  tr = _trainer(tiny_config("mur"))
+  params = tr.init_params(jax.random.key(0))
+  old = tr.init_opt_state(params, 0.1)
+  new = train.with_learning_rate(old, 0.02, tr.mesh)
+  fresh = tr.init_opt_state(params, 0.02).hyperparams["learning_rate"]
+  assert np.asarray(old.hyperparams["learning_rate"]) == np.float32(0.1)
+  assert jax.tree.structure(new) == jax.tree.structure(old)
+  got = new.hyperparams["learning_rate"]
+  assert got.dtype == fresh.dtype and np.asarray(got) == np.asarray(fresh)
+  assert new.inner_state is old.inner_state
+
+
 def test_backfill_keeps_old_runs_meaning():
   # A config stored before a field existed gets the value that gave that run's behaviour:
   # the preset fields added with the authors' towers get the old towers; the wake and
