@@ -31,6 +31,12 @@ def _grid(out: Path, methods=("sur", "mur"), seeds=(0, 1, 2), **kw):
   return specs, handmade.grid_folder(out, specs, **kw)
 
 
+def _copy_committed(folder: str, to: Path):
+  """A clone's view of results/<folder>: its grid.json and records/."""
+  shutil.copytree(ROOT / "results" / folder / "records", to / "records")
+  shutil.copy(ROOT / "results" / folder / "grid.json", to / "grid.json")
+
+
 def _refused(capsys, code: int) -> list[str]:
   """The refusal lines of a command that returned `code` (stderr, one line each)."""
   assert code == 1
@@ -70,8 +76,7 @@ def test_tables_and_significance_refuse_a_record_the_grid_calls_stale(tmp_path, 
 def test_the_issue_reproduction_on_the_committed_ml1m_records(tmp_path, capsys):
   # Reproduces 31.1 on a copy of results/ml1m (an old manifest): mur-paper-seed0's learning
   # rate and num_interests edited, and its NDCG@20 set to 150, gave MUR 62.80 +- 51.20, rc 0.
-  shutil.copytree(ROOT / "results" / "ml1m" / "records", tmp_path / "records")
-  shutil.copy(ROOT / "results" / "ml1m" / "grid.json", tmp_path / "grid.json")
+  _copy_committed("ml1m", tmp_path)
   path = handmade.edit_record(tmp_path, "mur-paper-seed0", **{
       "config.train.learning_rate": 0.02, "config.model.num_interests": 8,
       "test.sampled.overall.NDCG@20": 150.0})
@@ -183,9 +188,7 @@ def test_significance_compares_each_sweep_point_on_its_own(tmp_path, capsys):
 @pytest.mark.slow
 def test_significance_on_the_committed_fastv_grid_has_both_points(tmp_path, capsys):
   # The committed swept grid of the issue: one set of tables per point, each with 3 seeds.
-  for name in ("grid.json", "records"):
-    src = ROOT / "results" / "ml1m-fastv" / name
-    (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
+  _copy_committed("ml1m-fastv", tmp_path)
   assert sig.run([str(tmp_path)], metric="NDCG@20") == 0
   text = (tmp_path / "significance.md").read_text()
   assert "### wake_max_epochs = 0.25" in text and "### wake_max_epochs = 0.5" in text
@@ -239,9 +242,7 @@ def test_a_missing_ranks_file_is_explained(tmp_path, capsys):
 @pytest.mark.slow
 def test_significance_of_the_committed_ml1m_grid_is_unchanged(tmp_path, capsys):
   # The committed table against MUR comes out byte for byte (no sweep, every ranks file).
-  for name in ("grid.json", "records"):
-    src = ROOT / "results" / "ml1m" / name
-    (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
+  _copy_committed("ml1m", tmp_path)
   assert sig.run([str(tmp_path)]) == 0
   assert (tmp_path / "significance.md").read_bytes() == (
       ROOT / "results" / "ml1m" / "significance.md").read_bytes()

@@ -60,7 +60,8 @@ def manifest_spec(run: dict) -> specs_lib.RunSpec | None:
   manifests kept the config file and overrides."""
   if "config_file" not in run or "overrides" not in run:
     return None
-  tupled = lambda v: tuple(v) if isinstance(v, list) else v  # noqa: E731
+  def tupled(v):
+    return tuple(v) if isinstance(v, list) else v
   return specs_lib.RunSpec(run["config_file"], run["method"], int(run["seed"]),
                            run.get("preset", "paper"),
                            tuple((k, tupled(v)) for k, v in run["overrides"]),
@@ -329,8 +330,7 @@ def _name_mismatch(run: dict, config: dict) -> str:
                  if idw or not k.startswith("idw."))
   for key in shown:
     part = f"-{key.rsplit('.', 1)[-1]}{specs_lib.fmt_value(flat.get(key))}"
-    if rest.startswith(part):
-      rest = rest[len(part):]
+    rest = rest.removeprefix(part)
   if not rest or re.fullmatch(r"-h[0-9a-f]{8}", rest):
     return ""
   wrong = next((k for k in shown if rest.startswith(f"-{k.rsplit('.', 1)[-1]}")), None)

@@ -157,8 +157,10 @@ class _Children:
     with self._lock:
       if self.stopping:
         raise Interrupted("the grid was stopped before this run started")
-      proc = subprocess.Popen(cmd, start_new_session=True,
-                              preexec_fn=_die_with_parent(os.getpid()), **kwargs)
+      # The preexec_fn only calls prctl (resolved before the fork) and getppid: nothing that
+      # takes a lock another thread could hold.
+      proc = subprocess.Popen(cmd, start_new_session=True, **kwargs,
+                              preexec_fn=_die_with_parent(os.getpid()))  # noqa: PLW1509
       self._procs.add(proc)
     try:
       return proc.wait()

@@ -244,8 +244,8 @@ def markdown(entries: Sequence[dict], against: str, dataset: str = "",
            "interval excludes 0.", ""]
   if points is None:
     return "\n".join(lines + _point_tables(entries, comparisons, "###"))
-  lines += ["Each grid point is compared on its own (its runs against the reference's runs of "
-            "the same point; Holm within the point).", ""]
+  lines += [("Each grid point is compared on its own (its runs against the reference's runs "
+             "of the same point; Holm within the point)."), ""]
   for point, point_entries in points:
     lines += [f"### {plotting.sweep_title(point)}", ""]
     if not any(e["tests"] for e in point_entries):
@@ -256,7 +256,8 @@ def markdown(entries: Sequence[dict], against: str, dataset: str = "",
 
 def _point_tables(entries: Sequence[dict], comparisons, level: str) -> list[str]:
   """The tables of one grid point (markdown), headed at `level` ("###")."""
-  name = lambda m: NAMES.get(m, m)  # noqa: E731
+  def name(m):
+    return NAMES.get(m, m)
   lines = []
   for key in comparisons:
     rows = [e for e in entries if key in e["tests"]]
@@ -276,8 +277,8 @@ def _point_tables(entries: Sequence[dict], comparisons, level: str) -> list[str]
     lines.append("")
     missing = list(dict.fromkeys(m for e in rows for m in e["tests"][key].get("no_ranks", ())))
     if missing:
-      lines += [f"n/a (no test ranks: {', '.join(missing)}; runs made before ranks were saved): "
-                "no intervals, so no verdict.", ""]
+      lines += [(f"n/a (no test ranks: {', '.join(missing)}; runs made before ranks were "
+                 "saved): no intervals, so no verdict."), ""]
   keys = [k for k in comparisons if any(k in e["tests"] for e in entries)]
   if len(keys) > 1:
     titles = [f"{m} {'sampled' if k == 'sampled' else 'full'}" for k, m in keys]
