@@ -25,8 +25,8 @@ def config(spec: specs_lib.RunSpec) -> dict:
 def block(ndcg20: float, hr20: float | None = None) -> dict:
   """A test block {overall, head, tail}: the @5 metrics half the @20 ones."""
   hr20 = ndcg20 + 30 if hr20 is None else hr20
-  split = lambda nd, hr, n: {"HR@5": hr / 2, "NDCG@5": nd / 2, "HR@20": hr, "NDCG@20": nd,  # noqa: E731
-                             "count": n}
+  def split(nd, hr, n):
+    return {"HR@5": hr / 2, "NDCG@5": nd / 2, "HR@20": hr, "NDCG@20": nd, "count": n}
   return {"overall": split(ndcg20, hr20, 100), "head": split(ndcg20 + 5, hr20 + 5, 30),
           "tail": split(ndcg20 - 5, hr20 - 5, 70)}
 
