@@ -31,6 +31,7 @@ from idw_jax.experiments import records
 from idw_jax.experiments import search
 from idw_jax.experiments import specs as specs_lib
 from idw_jax.experiments import tables
+from tests import handmade
 
 ROOT = Path(__file__).resolve().parents[1]
 SYNTHETIC = str(ROOT / "configs" / "synthetic.py")
@@ -152,15 +153,15 @@ def test_fig5_relative_to_mur(tmp_path):
 
 def test_tables_cli_never_overwrites_with_fewer_runs(tmp_path, capsys):
   """Results come from records, else run folders; fewer finished runs than table.csv: refused."""
-  runs = [("mur", 0), ("mur", 1), ("mur_idw", 0)]
-  (tmp_path / "grid.json").write_text(json.dumps({"runs": [
-      {"name": f"{m}-{s}", "method": m, "seed": s, "preset": "paper", "sweep": {},
-       "workdir": str(tmp_path / "runs" / f"{m}-{s}"), "status": "done"} for m, s in runs]}))
-  for m, s in runs:
-    records.write_record(tmp_path, f"{m}-{s}", _results(m, s, 80.0 + s, 40.0))
-  (tmp_path / "runs" / "mur-1").mkdir(parents=True)
-  (tmp_path / "runs" / "mur-1" / "results.json").write_text(
-      json.dumps(_results("mur", 1, 90.0, 40.0)))
+  specs = specs_lib.make_specs(SYNTHETIC, ["mur", "mur_idw"], [0, 1])[:3]
+  handmade.grid_folder(tmp_path, specs, ranks=False)
+  for spec in specs:   # (HR@20 = 80 + seed)
+    handmade.edit_record(tmp_path, specs_lib.run_name(spec),
+                         **{"test.sampled.overall.HR@20": 80.0 + spec.seed})
+  (tmp_path / "runs" / "mur-paper-seed1").mkdir(parents=True)
+  folder_results = handmade.results(specs[1], 40.0)
+  folder_results["test"]["sampled"]["overall"]["HR@20"] = 90.0
+  (tmp_path / "runs" / "mur-paper-seed1" / "results.json").write_text(json.dumps(folder_results))
 
   def table():
     with open(tmp_path / "table.csv") as fh:
@@ -168,7 +169,7 @@ def test_tables_cli_never_overwrites_with_fewer_runs(tmp_path, capsys):
 
   main = lambda force=False: tables.rebuild(tmp_path, force)
   assert main() == 0 and table() == {"mur": ("2", "80.5000"), "mur_idw": ("1", "80.0000")}
-  (tmp_path / "records" / "mur-1.json").unlink()      # then the run folder's results.json
+  (tmp_path / "records" / "mur-paper-seed1.json").unlink()   # then the run folder's results.json
   assert main() == 0 and table()["mur"] == ("2", "85.0000")
   before = {n: (tmp_path / n).read_bytes() for n in ("table.md", "table.csv", "fig5.md")}
   shutil.rmtree(tmp_path / "runs")

@@ -95,7 +95,11 @@ def _fake_grid(folder: Path):
   runs = [{"name": f"{m}-paper-seed0", "method": m, "seed": 0, "sweep": {},
            "workdir": str(folder / "runs" / f"{m}-paper-seed0")} for m in ("mur", "sur")]
   (folder / "grid.json").write_text(json.dumps({"runs": runs}))
-  (folder / "records" / "mur-paper-seed0.json").write_text(json.dumps({"dataset": "synthetic"}))
+  from idw_jax.experiments import specs as specs_lib
+  from tests import handmade
+  spec = specs_lib.make_specs(handmade.SYNTHETIC, ["mur"], [0])[0]
+  (folder / "records" / "mur-paper-seed0.json").write_text(json.dumps(
+      {"dataset": "synthetic", "config": handmade.config(spec)}))
 
 
 @pytest.mark.parametrize("args,words,code", [

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from idw_jax.experiments import significance as sig
+from idw_jax.experiments import specs as specs_lib
+from tests import handmade
 
 
 def test_per_window_metrics_by_hand():
@@ -168,7 +170,8 @@ def test_cli_against_another_method_writes_its_own_file(tmp_path, capsys):
     runs.append({"name": name, "method": method, "seed": 0, "sweep": {},
                  "workdir": str(tmp_path / "runs" / name)})
     ndcg = 100.0 / math.log2(rank + 2)
-    results = {"dataset": "toy", "seed": 0,
+    spec = specs_lib.make_specs(handmade.SYNTHETIC, [method], [0])[0]
+    results = {"dataset": "toy", "seed": 0, "config": handmade.config(spec),
                "test": {"sampled": {"overall": {"NDCG@20": ndcg}}, "full": None}}
     (tmp_path / "records" / f"{name}.json").write_text(json.dumps(results))
     np.savez(tmp_path / "records" / f"{name}.test_ranks.npz", sampled=np.full(30, rank))

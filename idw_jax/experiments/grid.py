@@ -18,7 +18,9 @@ Layout of <out> (e.g. results/ml1m):
   records/<name>.json the run's results.json (config, metrics, idw_trace, history, phases,
                       timings; no checkpoints), written atomically when the run finishes, or when
                       a finished run folder is found without one (committed to git)
-  grid.json           the manifest: the grid's runs, their folders and statuses (committed)
+  grid.json           the manifest: the grid's runs (name, method, seed, preset, sweep point,
+                      config file and overrides: enough to rebuild each run's config), their
+                      folders and statuses (committed)
   table.md, table.csv, fig5.md, fig5.png   the tables (committed)
 
 A run is finished when it has a record or a run folder with results.json; either is checked to
@@ -35,8 +37,10 @@ calls as launch.py (config.finalize, pipeline.load_sequences/make_splits, driver
 with a data cache per data config and a mesh over all local devices; a run that raises is
 reported as failed and the grid goes on. With --jobs=N > 1 every run is a subprocess of
 launch.py, N at a time, each pinned to its share of the local GPUs (or sharing them with a
-memory fraction); a run that crashes cannot take the others with it. In one process, runs of
-one shape share the compiled training step (train.train_call is jitted at module level); across
+memory fraction); a run that crashes cannot take the others with it, and the subprocesses
+end with the grid (interrupted, terminated or, on Linux, killed: executors.py). A grid with no
+finished run writes neither grid.json nor tables and exits with 1. In one process, runs of one
+shape share the compiled training step (train.train_call is jitted at module level); across
 processes JAX's persistent compilation cache (--compilation_cache) does. On a CPU with few
 cores --jobs=1 is the fastest (each run already uses every core); --jobs pays off on a host
 with several GPUs or many cores. Multi-host (TPU pod) runs go through launch.py.
@@ -172,9 +176,14 @@ def run_grid(specs: Sequence[specs_lib.RunSpec], out: str | os.PathLike, jobs: i
 
 
 def _write_tables(out: Path, records: Sequence[cache.RunRecord], echo: Callable[[str], Any]):
-  """grid.json and the tables, unless table.csv holds more finished runs than this grid."""
+  """grid.json and the tables, unless no run of this grid has finished (a table of n_seeds 0
+  says nothing) or table.csv holds more finished runs than this grid."""
   rows = records_lib.records_to_rows(records)
   found = tables.count_finished(tables.aggregate(rows))
+  if found == 0:
+    echo(f"tables: not written: no run of this grid has finished (see the lines above); "
+         f"{out / 'grid.json'} and the tables are left as they were")
+    return
   held = tables.count_finished_csv(out / "table.csv")
   if held is not None and found < held:   # never replace a committed table with less
     echo(f"tables: not rewritten: this grid has {found} finished run(s), {out / 'table.csv'} "
@@ -220,6 +229,9 @@ def main(argv):
   if bad:
     print(f"{len(bad)} run(s) failed or stale; see the lines above, and error.txt / log.txt in "
           "the run folders")
+    return 1
+  if not any(r.results for r in records):
+    print("no run of the grid has finished: no table written")
     return 1
   return 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import zipfile
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -24,6 +25,26 @@ RANKS_FILES = ("test_ranks", "test_ranks_before_calibration")
 def record_path(out: str | os.PathLike, name: str) -> Path:
   """<out>/records/<name>.json: the committed record of the finished run `name`."""
   return Path(out) / "records" / f"{name}.json"
+
+
+class DamagedFile(ValueError):
+  """A record, results.json or ranks file that cannot be read (one line naming it)."""
+
+
+def read_json(path: str | os.PathLike) -> dict:
+  """A record or results.json; a file that is not JSON (e.g. cut short by a full disk or a
+  killed copy) is a ValueError naming it, in one line."""
+  path = Path(path)
+  try:
+    return json.loads(path.read_text())
+  except ValueError as e:   # json.JSONDecodeError, UnicodeDecodeError
+    raise DamagedFile(f"{path}: damaged JSON ({e}); restore it (git checkout) or delete it to "
+                     "rerun the run") from None
+
+
+def ranks_path(out: str | os.PathLike, name: str) -> Path:
+  """<out>/records/<name>.test_ranks.npz: the test ranks beside a record."""
+  return Path(out) / "records" / f"{name}.test_ranks.npz"
 
 
 def write_json(path: Path, obj: Any):
@@ -50,17 +71,24 @@ def write_record(out: str | os.PathLike, name: str, results: dict,
 
 
 def load_ranks(path: Path) -> dict | None:
-  """{"sampled", "full"} test ranks of a run (those it has), or None without the file."""
+  """{"sampled", "full"} test ranks of a run (those it has), or None without the file; a file
+  that is not a readable .npz (cut short, overwritten) is a ValueError naming it, in one line."""
+  path = Path(path)
   if not path.exists():
     return None
-  with np.load(path) as f:
-    return {k: f[k] for k in ("sampled", "full") if k in f}
+  try:
+    with np.load(path) as f:
+      return {k: f[k] for k in ("sampled", "full") if k in f}
+  except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
+    raise DamagedFile(f"{path}: damaged test ranks file ({type(e).__name__}: {e}); restore it "
+                     "(git checkout) or delete it (the run's paired intervals are then n/a)") \
+        from None
 
 
 def run_ranks(out: str | os.PathLike, name: str, workdir: str | os.PathLike) -> dict | None:
   """A run's test ranks: its record's <out>/records/<name>.test_ranks.npz, else its run
   folder's test_ranks.npz (a run not yet recorded); None without either."""
-  path = record_path(out, name).with_name(f"{name}.test_ranks.npz")
+  path = ranks_path(out, name)
   return load_ranks(path if path.exists() else Path(workdir) / "test_ranks.npz")
 
 
@@ -79,9 +107,11 @@ def records_to_rows(records: Iterable) -> list[dict]:
 
 def rows_from_manifest(out: str | os.PathLike, with_ranks: bool = False) -> list[dict]:
   """Rows for the tables from <out>/grid.json: each run's results from its record
-  <out>/records/<name>.json when there is one, else from its run folder's results.json.
-  with_ranks adds "ranks" (the run's test ranks, records/<name>.test_ranks.npz or the run
-  folder's test_ranks.npz; None without them) for the significance tests."""
+  <out>/records/<name>.json when there is one, else from its run folder's results.json; each
+  row also holds "run" (its manifest entry) and "path" (the file its results came from, None
+  without one). with_ranks adds "ranks" (the run's test ranks, records/<name>.test_ranks.npz or
+  the run folder's test_ranks.npz; None without them) for the significance tests. A damaged
+  file is a ValueError naming it. Which rows the tables may use: cache.accepted_rows."""
   out = Path(out)
   path = out / "grid.json"
   if not path.is_file():
@@ -103,8 +133,11 @@ def rows_from_manifest(out: str | os.PathLike, with_ranks: bool = False) -> list
       folder = out / "runs" / run["name"]
     if not path.exists():
       path = folder / "results.json"
-    results = json.loads(path.read_text()) if path.exists() else None
+    found = path.exists()
+    results = read_json(path) if found else None
     rows.append(row(run["method"], run["seed"], run["sweep"], results, run["name"]))
+    rows[-1].update(run=run, path=path if found else None)
     if with_ranks:
       rows[-1]["ranks"] = run_ranks(out, run["name"], folder)
+      rows[-1]["ranks_file"] = str(ranks_path(out, run["name"]))
   return rows

@@ -16,9 +16,14 @@ and HR@20 on the sampled protocol, NDCG@20 over the full corpus; --metric=X: X o
   test windows with the seeds fixed (the test set's noise alone), and over seeds, then windows
   (hierarchical: also the spread between training seeds, which 5 seeds measure poorly).
 A difference is "real" when the Holm-corrected p < 0.05 and the hierarchical interval excludes
-0; "n/a" without ranks or with one seed. A last table sets the verdicts of the metrics side by
-side and says where they disagree. Writes <out>/significance.md (with --against=X other than
-mur, significance_vs_X.md).
+0; "n/a" without ranks (a line under the table names the ranks files missing: runs made before
+ranks were saved) or with one seed. A last table sets the verdicts of the metrics side by side
+and says where they disagree. A swept grid (--set with several values) gives these tables once
+per grid point, each titled with its point (e.g. `wake_max_epochs = 0.5`): runs of different
+configs are never paired or pooled. Only records the grid would accept are read
+(cache.accepted_rows): a stale or damaged record, or records of one point made from different
+data, stop the command with one line each. Writes <out>/significance.md (with --against=X other
+than mur, significance_vs_X.md).
 
 Arguments and flags: the grid's out folder (positional, one) or --a / --b, not both;
   --metric    HR@K or NDCG@K, on both protocols (default: the three of METRICS)
@@ -39,7 +44,8 @@ from typing import Sequence
 
 import numpy as np
 
-from idw_jax import metrics
+from idw_jax.experiments import cache
+from idw_jax.experiments import plotting
 from idw_jax.experiments import records
 from idw_jax.experiments.tables import NAMES
 
@@ -192,7 +198,16 @@ def _one_test(runs: list, refs: list, kind: str, metric: str, num_samples: int) 
     a, b = [x for x, _ in ranks], [y for _, y in ranks]
     test["ci_windows"] = paired_bootstrap(a, b, metric, num_samples)[1:]
     test["ci_hier"] = hierarchical_bootstrap(a, b, metric, num_samples)[1:]
+  else:
+    test["no_ranks"] = [_why_no_ranks(r, kind) for r in runs + refs
+                        if (r.get("ranks") or {}).get(kind) is None]
   return test
+
+
+def _why_no_ranks(row: dict, kind: str) -> str:
+  """Which ranks file a run lacks: "<file> missing" or "<file> has no <kind> ranks"."""
+  path = row.get("ranks_file") or f"{row.get('name') or 'seed ' + str(row['seed'])}'s ranks"
+  return f"{path} missing" if row.get("ranks") is None else f"{path} has no {kind} ranks"
 
 
 def verdict(test: dict, seeds: int) -> str:
@@ -214,8 +229,10 @@ def _ci(ci) -> str:
 
 
 def markdown(entries: Sequence[dict], against: str, dataset: str = "",
-             comparisons=METRICS) -> str:
-  """A table per (protocol, metric), each a Holm family, then the verdicts side by side."""
+             comparisons=METRICS, points: Sequence[tuple[dict, list[dict]]] | None = None) -> str:
+  """A table per (protocol, metric), each a Holm family, then the verdicts side by side; with
+  `points` ([(grid point, its entries)], a swept grid), those tables once per point, under a
+  title naming it."""
   name = lambda m: NAMES.get(m, m)  # noqa: E731
   head = f"{dataset + ': ' if dataset else ''}against {name(against)}"
   lines = [f"## {head}", "",
@@ -225,13 +242,30 @@ def markdown(entries: Sequence[dict], against: str, dataset: str = "",
            "test set's noise); seeds x windows = seeds resampled, then windows (the spread "
            f"between training seeds too). Real: Holm p < {ALPHA} and the seeds x windows "
            "interval excludes 0.", ""]
+  if points is None:
+    return "\n".join(lines + _point_tables(entries, comparisons, "###"))
+  lines += [("Each grid point is compared on its own (its runs against the reference's runs "
+             "of the same point; Holm within the point)."), ""]
+  for point, point_entries in points:
+    lines += [f"### {plotting.sweep_title(point)}", ""]
+    if not any(e["tests"] for e in point_entries):
+      lines += [f"No paired runs of {name(against)} and another method at this point.", ""]
+    lines += _point_tables(point_entries, comparisons, "####")
+  return "\n".join(lines)
+
+
+def _point_tables(entries: Sequence[dict], comparisons, level: str) -> list[str]:
+  """The tables of one grid point (markdown), headed at `level` ("###")."""
+  def name(m):
+    return NAMES.get(m, m)
+  lines = []
   for key in comparisons:
     rows = [e for e in entries if key in e["tests"]]
     if not rows:
       continue
     kind, metric = key
     family = rows[0]["tests"][key]["family"]
-    lines += [f"### {metric}, {'sampled (1 + 99)' if kind == 'sampled' else 'full corpus'} "
+    lines += [f"{level} {metric}, {'sampled (1 + 99)' if kind == 'sampled' else 'full corpus'} "
               f"(Holm family: {family} test{'s' if family != 1 else ''})", "",
               "| method | seeds | difference | p | Holm p | windows 95% | seeds x windows 95% "
               "| verdict |", "|---|---|---|---|---|---|---|---|"]
@@ -241,17 +275,21 @@ def markdown(entries: Sequence[dict], against: str, dataset: str = "",
                    f"{_p(t['p'])} | {_p(t['p_holm'])} | {_ci(t['ci_windows'])} | "
                    f"{_ci(t['ci_hier'])} | {t['verdict']} |")
     lines.append("")
+    missing = list(dict.fromkeys(m for e in rows for m in e["tests"][key].get("no_ranks", ())))
+    if missing:
+      lines += [(f"n/a (no test ranks: {', '.join(missing)}; runs made before ranks were "
+                 "saved): no intervals, so no verdict."), ""]
   keys = [k for k in comparisons if any(k in e["tests"] for e in entries)]
   if len(keys) > 1:
     titles = [f"{m} {'sampled' if k == 'sampled' else 'full'}" for k, m in keys]
-    lines += ["### Verdicts side by side", "",
+    lines += [f"{level} Verdicts side by side", "",
               "| method | " + " | ".join(titles) + " | metrics agree? |",
               "|---|" + "---|" * (len(keys) + 1)]
     for e in entries:
       cells = [_short(e["tests"].get(k)) for k in keys]
       lines.append(f"| {name(e['method'])} | " + " | ".join(cells) + f" | {_agree(e, keys)} |")
     lines.append("")
-  return "\n".join(lines)
+  return lines
 
 
 def _short(test: dict | None) -> str:
@@ -275,8 +313,9 @@ def rows_from_records(paths: Sequence[str], label: str) -> list[dict]:
       seed = int(results["seed"])
     except (OSError, ValueError, KeyError, TypeError) as e:
       raise ValueError(f"{path}: not a run record ({type(e).__name__}: {e})") from None
-    rows.append({"method": label, "seed": seed, "results": results,
-                 "ranks": records.load_ranks(path.with_name(f"{path.stem}.test_ranks.npz"))})
+    ranks = path.with_name(f"{path.stem}.test_ranks.npz")
+    rows.append({"method": label, "seed": seed, "results": results, "name": path.stem,
+                 "ranks": records.load_ranks(ranks), "ranks_file": str(ranks)})
   seen: dict[int, Path] = {}
   for path, r in zip(paths, rows):
     if r["seed"] in seen:
@@ -310,6 +349,10 @@ def _compare_record_sets(a: str, b: str, label_a: str, label_b: str, metric: str
   except ValueError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
+  mixed = _mixed_data(rows)
+  if mixed:
+    print(f"error: {mixed}", file=sys.stderr)
+    return 1
   seeds = {k: sorted(r["seed"] for r in rows if r["method"] == lab)
            for k, lab in (("a", la), ("b", lb))}
   if not set(seeds["a"]) & set(seeds["b"]):
@@ -325,11 +368,35 @@ def _compare_record_sets(a: str, b: str, label_a: str, label_b: str, metric: str
   return 0
 
 
+def _mixed_data(rows: Sequence[dict]) -> str:
+  """'' when the records compared carry one data fingerprint (or none: made before
+  fingerprints); else one line naming the files of each."""
+  by: dict[str, list[str]] = {}
+  for r in rows:
+    fp = r["results"].get("data_fingerprint")
+    if fp is not None:
+      by.setdefault(fp, []).append(r["name"])
+  if len(by) < 2:
+    return ""
+  parts = "; ".join(f"{fp[:19]}...: {', '.join(names)}" for fp, names in by.items())
+  return f"the records were made from different data ({parts}); compare runs of one data file"
+
+
 def _tested(entries: list[dict], comparisons) -> list[dict]:
   """entries, or a ValueError when no comparison found its metric in the records."""
   if entries and not any(e["tests"] for e in entries):
     raise ValueError("no record holds " + ", ".join(f"{k} {m}" for k, m in comparisons))
   return entries
+
+
+def _points(rows: Sequence[dict]) -> list[tuple[dict, list[dict]]]:
+  """[(grid point, its rows)] in first-seen order: a swept grid's runs of one config each."""
+  groups: dict[str, tuple[dict, list[dict]]] = {}
+  for r in rows:
+    sweep = r.get("sweep") or {}
+    key = json.dumps(sorted((k, repr(v)) for k, v in sweep.items()))
+    groups.setdefault(key, (sweep, []))[1].append(r)
+  return list(groups.values())
 
 
 def _comparisons(metric: str | None):
@@ -352,10 +419,15 @@ def run(folders: Sequence[str], metric: str | None = None, against: str | None =
     return 2
   out = Path(folders[0])
   try:
-    rows = records.rows_from_manifest(out, with_ranks=True)
+    rows = cache.accepted_rows(out, with_ranks=True)
+  except cache.StaleRecords as e:
+    for line in e.lines:
+      print(f"error: {line}", file=sys.stderr)
+    print(f"error: {len(e.lines)} refusal(s) above: nothing compared", file=sys.stderr)
+    return 1
   except ValueError as e:
     print(f"error: {e}", file=sys.stderr)
-    return 2
+    return 1 if isinstance(e, records.DamagedFile) else 2
   comparisons, against = _comparisons(metric), against or "mur"
   finished = sorted({r["method"] for r in rows if r.get("results")})
   if against not in finished:
@@ -363,12 +435,17 @@ def run(folders: Sequence[str], metric: str | None = None, against: str | None =
           f"(finished: {', '.join(finished) or 'none'})", file=sys.stderr)
     return 2
   dataset = next((r["results"]["dataset"] for r in rows if r.get("results")), "")
+  points = _points(rows)
   try:
-    entries = _tested(compare(rows, against, comparisons), comparisons)
+    tested = [(point, compare(group, against, comparisons)) for point, group in points]
+    _tested([e for _, entries in tested for e in entries], comparisons)
   except (KeyError, ValueError) as e:
     print(f"error: --metric={metric!r}: not a recorded metric ({e})", file=sys.stderr)
     return 2
-  text = markdown(entries, against, dataset, comparisons)
+  if len(tested) == 1 and not tested[0][0]:    # no sweep: one set of tables
+    text = markdown(tested[0][1], against, dataset, comparisons)
+  else:
+    text = markdown([], against, dataset, comparisons, points=tested)
   name = "significance.md" if against == "mur" else f"significance_vs_{against}.md"
   (out / name).write_text(text)   # --against=sur does not overwrite the table against MUR
   print(text)

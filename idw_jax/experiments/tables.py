@@ -14,8 +14,13 @@ n_seeds column, against the same sum over the new table (count_finished): it cou
 runs only (a method without any has a row with n_seeds 0), and a run that belongs to several
 sweep groups (e.g. the MUR reference of an eta sweep) counts once per group on both sides.
 
+Only records the grid would accept are used (cache.accepted_rows): a record whose config is not
+its run's (the grid calls it stale), a damaged record, or records of one table made from
+different data files stop the command with one line per record naming it, and nothing is
+written.
+
 Input rows are {"method", "seed", "sweep": {field: value}, "results": results.json or None}
-(records.records_to_rows / records.rows_from_manifest). Rows with the same sweep values form a group
+(records.records_to_rows / cache.accepted_rows). Rows with the same sweep values form a group
 (one table per group, e.g. per cluster exponent); within a group, seeds of one method are
 aggregated. Metrics are in percent as in results.json; std is the sample standard deviation
 (ddof=1) over seeds, empty / omitted for a single seed.
@@ -42,6 +47,7 @@ import numpy as np
 from idw_jax import config as config_lib
 from idw_jax import methods as methods_lib
 from idw_jax import provenance
+from idw_jax.experiments import cache
 from idw_jax.experiments import plotting
 from idw_jax.experiments import records
 
@@ -329,14 +335,20 @@ def count_finished_csv(path: str | Path) -> int | None:
 
 def rebuild(out: str | os.PathLike, force: bool = False) -> int:
   """The command: the tables of the grid folder `out` from its manifest and records; 0 when
-  written, 1 when refused (no finished run, or fewer than table.csv holds without force), 2
-  when `out` is not a grid folder. Errors are one line on stderr."""
+  written, 1 when refused (a record the grid would call stale, a damaged file, no finished
+  run, or fewer than table.csv holds without force), 2 when `out` is not a grid folder.
+  Errors are one line on stderr (one per refused record)."""
   out = Path(out)
   try:
-    rows = records.rows_from_manifest(out)
+    rows = cache.accepted_rows(out)
+  except cache.StaleRecords as e:
+    for line in e.lines:
+      print(f"tables: error: {line}", file=sys.stderr)
+    print(f"tables: error: {len(e.lines)} refusal(s) above: no table written", file=sys.stderr)
+    return 1
   except ValueError as e:
     print(f"tables: error: {e}", file=sys.stderr)
-    return 2
+    return 1 if isinstance(e, records.DamagedFile) else 2
   found, held = count_finished(aggregate(rows)), count_finished_csv(out / "table.csv")
   if found == 0:
     print(f"tables: error: {out / 'grid.json'} lists {len(rows)} run(s) and none has finished "
