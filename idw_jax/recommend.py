@@ -99,27 +99,35 @@ def load_run(workdir, data_root: str | None = None, echo=None,
     kept = _rebuilt_vocabulary(workdir, cfg, meta, data_root)
     echo(f"{prog}: {workdir} keeps no vocabulary ({vocab_lib.FILE}: a run made before runs "
          f"kept one); rebuilt it from {kept['source']}")
+  spec, params, items = _towers(workdir, cfg, kept, load(None)["params"])
+  m, max_len = cfg.model, kept["max_len"]
+  facts = {"method": cfg.method, "dataset": cfg.data.name, "affinity": m.affinity,
+           "temperature": m.temperature, "num_interests": m.num_interests,
+           "embed_dim": int(items.shape[1]), "max_len": max_len, "window": max_len - 1,
+           "num_items": kept["num_items"], "item_norm": m.item_norm,
+           "source_workdir": str(workdir.absolute()), "checkpoint_phase": meta["phase"],
+           "data_fingerprint": _fingerprint(workdir, meta)}
+  return Recommender(tower=tower_fn(spec.user, params["user"]),
+                     score=functools.partial(affinity_lib.affinity, kind=m.affinity),
+                     items=items, vocab=Vocabulary(kept["dense_to_raw"]), facts=facts)
+
+
+def _towers(workdir: Path, cfg, kept: dict, params):
+  """(train.StepSpec with the towers training built for the vocabulary's N items and
+  max_len, the checkpoint's parameters (checked to fit them), item embeddings float32[N + 1, d]
+  as evaluation ranks them)."""
   n, max_len = kept["num_items"], kept["max_len"]
   shape = types.SimpleNamespace(num_items=n, max_len=max_len,
                                 train_targets=cfg.data.protocol.train_targets)
-  spec = train.StepSpec.from_config(cfg, shape, None)   # the towers training built
-  params = load(None)["params"]            # no template: the arrays as stored
+  spec = train.StepSpec.from_config(cfg, shape, None)
   want = jax.eval_shape(lambda: models.init_params(jax.random.key(0), spec.user, spec.item))
   if jax.tree.map(lambda x: tuple(x.shape), want) != jax.tree.map(lambda x: tuple(x.shape), params):
     raise ValueError(f"{workdir}: the checkpoint's parameters do not fit the towers of its "
                      f"vocabulary ({kept.get('source', vocab_lib.FILE)}: {n} items, max_len "
                      f"{max_len})")
   ids = jnp.arange(n + 1, dtype=jnp.int32)
-  items = np.asarray(jax.jit(lambda p: train.item_embed(spec, p, ids, False))(params["item"]))
-  m = cfg.model
-  facts = {"method": cfg.method, "dataset": cfg.data.name, "affinity": m.affinity,
-           "temperature": m.temperature, "num_interests": m.num_interests,
-           "embed_dim": int(items.shape[1]), "max_len": max_len, "window": max_len - 1,
-           "num_items": n, "item_norm": m.item_norm, "source_workdir": str(workdir.absolute()),
-           "checkpoint_phase": meta["phase"], "data_fingerprint": _fingerprint(workdir, meta)}
-  return Recommender(tower=tower_fn(spec.user, params["user"]),
-                     score=functools.partial(affinity_lib.affinity, kind=m.affinity),
-                     items=items, vocab=Vocabulary(kept["dense_to_raw"]), facts=facts)
+  items = jax.jit(lambda p: train.item_embed(spec, p, ids, False))(params["item"])
+  return spec, params, np.asarray(items)
 
 
 def data_config(data_cfg, data_root: str | None):

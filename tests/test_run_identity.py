@@ -154,9 +154,9 @@ def test_an_old_run_without_results_is_checked_on_its_checkpoint_counts(trained,
   shutil.copytree(wd, copy)
   _as_an_old_run(copy)
   (copy / "results.json").unlink()
-  with edited(data, data.read_text() + "1::11::4::999999\n"):
-    with pytest.raises(ValueError, match=r"trained on other data .*train_examples \d+ -> \d+"):
-      recommend.load_run(copy, echo=lambda *a, **k: None)
+  with edited(data, data.read_text() + "1::11::4::999999\n"), pytest.raises(
+      ValueError, match=r"trained on other data .*train_examples \d+ -> \d+"):
+    recommend.load_run(copy, echo=lambda *a, **k: None)
   got, err = _rows(copy)                                       # the same file: rebuilt, said
   assert got == before and "keeps no vocabulary" in err
 
