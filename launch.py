@@ -12,6 +12,7 @@ Flags:
   --help       these lines and the flags' help
 """
 
+import errno
 import os
 from pathlib import Path
 
@@ -45,13 +46,26 @@ def main(argv):
   from idw_jax import driver
   workdir = Path(_WORKDIR.value or
                  f"workdirs/{cfg.data.name}/{cfg.method}-{cfg.preset}-seed{cfg.seed}")
+  made = [p for p in (workdir, *workdir.parents) if not p.exists()]   # deepest first
   try:   # a bad --workdir fails here, before the data is read
     workdir.mkdir(parents=True, exist_ok=True)
     if not os.access(workdir, os.W_OK):
       raise PermissionError(13, "not writable")
   except OSError as e:
     raise ValueError(f"--workdir={workdir}: cannot hold a run ({e.strerror or e})") from None
-  driver.run(cfg, workdir)
+  try:
+    driver.run(cfg, workdir)
+  except BaseException as e:
+    for folder in made:   # refused before writing anything (e.g. the data): no empty workdir
+      if not folder.is_dir() or any(folder.iterdir()):
+        break
+      folder.rmdir()
+    if cli.disk_full(e):
+      full = OSError(f"--workdir={workdir}: no space left on its device; free some space and run "
+                     "again (it resumes from its last complete checkpoint)")
+      full.errno = errno.ENOSPC
+      raise full from None
+    raise
   if jax.process_index() == 0:
     print(f"results: {workdir / 'results.json'}")
 

@@ -18,7 +18,9 @@ absl's own (logging) flags.
 
 from __future__ import annotations
 
+import errno
 import functools
+import logging
 import re
 import sys
 from pathlib import Path
@@ -50,6 +52,59 @@ def one_line(e: BaseException) -> str:
   return " ".join(text.split())
 
 
+def disk_full(e: BaseException | None) -> bool:
+  """Whether an error, or one it was raised from or during, is a full disk: ENOSPC, or its text
+  in tensorstore's words (Orbax's array writes)."""
+  seen = set()
+  while e is not None and id(e) not in seen:
+    seen.add(id(e))
+    if ((isinstance(e, OSError) and e.errno == errno.ENOSPC)
+        or "No space left on device" in str(e) or "os_error_code='28'" in str(e)):
+      return True
+    e = e.__cause__ or e.__context__
+  return False
+
+
+class _QuietDiskFull(logging.Filter):
+  """Drops the log records (and unraisable-exception printouts) that a full disk sets off in
+  Orbax's background threads: a traceback per array and thread, hundreds of lines, before and
+  after the one line the command ends with. Everything else passes; once a full disk has been
+  seen, so do the 'Event loop is closed' errors its cancelled writes leave behind."""
+
+  seen = False
+
+  def noise(self, exc: BaseException | None, text: str = "") -> bool:
+    if disk_full(exc) or "No space left on device" in text:
+      _QuietDiskFull.seen = True
+      return True
+    return self.seen and "Event loop is closed" in f"{exc} {text}"
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    exc = record.exc_info[1] if record.exc_info else None
+    return not self.noise(exc, record.getMessage())
+
+  def unraisablehook(self, hook):
+    """sys.unraisablehook `hook` that skips the noise (tensorstore reports a write that ends
+    after Orbax closed its event loop as an unraisable exception)."""
+    def quiet_hook(unraisable):
+      if not self.noise(unraisable.exc_value):
+        hook(unraisable)
+    quiet_hook.quiet_disk_full = True
+    return quiet_hook
+
+
+def quiet_disk_full():
+  """Keeps Orbax's tracebacks of a full disk off stderr (absl's log handler, the root logger's
+  handlers, unraisable exceptions): the command's own one-line error says it."""
+  from absl import logging as absl_logging
+  quiet = _QuietDiskFull()
+  for handler in {absl_logging.get_absl_handler(), *logging.getLogger().handlers}:
+    if not any(isinstance(f, _QuietDiskFull) for f in handler.filters):
+      handler.addFilter(quiet)
+  if not getattr(sys.unraisablehook, "quiet_disk_full", False):
+    sys.unraisablehook = quiet.unraisablehook(sys.unraisablehook)
+
+
 def _name() -> str:
   return Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "idw_jax"
 
@@ -76,7 +131,7 @@ def define_config_flag(default: str, help_text: str):
   except Exception as e:  # pylint: disable=broad-except
     if _debug(sys.argv):
       raise
-    fail(e, 2)
+    fail(no_such_field(e, sys.argv) or e, 2)
 
 
 def define_debug_flag():
@@ -106,6 +161,26 @@ def help_text(full: bool = False) -> str:
   return f"{doc}\n\nflags:\n" + "\n".join(parts) + "\n"
 
 
+def no_such_field(e: BaseException, argv: Sequence[str]) -> str | None:
+  """The line for a --config.a.b=v override of a field the config lacks, naming its whole path
+  (ml_collections' KeyError names the last part only: 'weight_decay'), with its suggestion
+  when it has one; None for any other error."""
+  if not isinstance(e, (KeyError, AttributeError)):
+    return None
+  m = re.fullmatch(r"[\"']*([\w-]+)[\"']*(.*)", one_line(e))
+  if not m:
+    return None
+  name, rest = m.groups()
+  for arg in argv[1:]:
+    over = re.match(r"--config\.([\w.-]+)(=|$)", arg)
+    if over and name in over.group(1).split("."):
+      path, like = over.group(1), re.search(r'Did you mean "([\w-]+)"', rest)
+      parent = path.rpartition(".")[0]
+      tip = f"; Did you mean config.{parent + '.' if parent else ''}{like.group(1)}?" if like else ""
+      return f"config.{path}: the config has no such field ({arg}){tip}"
+  return None
+
+
 def _unknown_flag(e: flags.UnrecognizedFlagError) -> str:
   known = [s for s in str(e).split("Did you mean: ", 1)[1:]]
   tip = f"; did you mean --{known[0].rstrip(' ?')}?" if known else ""
@@ -129,7 +204,7 @@ def parse_flags(argv: Sequence[str]) -> list[str]:
   except Exception as e:  # pylint: disable=broad-except
     if _debug(argv):
       raise
-    fail(e, 2)
+    fail(no_such_field(e, argv) or e, 2)
 
 
 def user_errors_in_one_line(main: Callable) -> Callable:
@@ -151,4 +226,5 @@ def run(main: Callable[[list[str]], int | None]):
   from absl import app
   if "debug" not in flags.FLAGS:
     define_debug_flag()
+  quiet_disk_full()
   app.run(user_errors_in_one_line(main), flags_parser=parse_flags)

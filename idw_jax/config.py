@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import functools
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -453,10 +454,23 @@ def finalize(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   except (TypeError, ValueError) as e:
     raise ValueError(f"config.model.item_mlp_dims: must be integer widths, e.g. (16, 16), "
                      f"got {c.model.item_mlp_dims!r}") from e
+  for field, value in _numbers(c.to_dict()):   # inf or nan in no field means anything
+    _check(math.isfinite(value), field, f"must be a finite number, got {value}")
   for field, spec in specs().items():
     spec.check(field, _get(c, field))
   _check_relations(c)
   return c
+
+
+def _numbers(d: dict, prefix: str = ""):
+  """(dotted field, float) of every float in a config dict, those in tuples included."""
+  for key, value in d.items():
+    if isinstance(value, dict):
+      yield from _numbers(value, f"{prefix}{key}.")
+      continue
+    for x in value if isinstance(value, (tuple, list)) else (value,):
+      if isinstance(x, float):
+        yield f"{prefix}{key}", x
 
 
 def parse_split_metric(spec: str) -> tuple[str, str] | None:

@@ -29,6 +29,7 @@ from idw_jax import reporting
 from idw_jax import sharding
 from idw_jax import sleep
 from idw_jax import workdir as workdir_lib
+from idw_jax.data import fingerprint as fingerprints
 from idw_jax.run_data import load_data   # driver.load_data: the grid's too
 from idw_jax.run_state import (CALIBRATE, DONE, EVALUATE, PRETRAIN, SLEEP, TRAIN_PHASES, WAKE,
                                RunState, State)
@@ -57,6 +58,7 @@ class Driver:
   def __init__(self, config, splits, workdir: str | os.PathLike, mesh=None, echo=None,
                data_summary: dict | None = None, observers=()):
     self.cfg, self.splits, self.data_summary = config, splits, data_summary or {}
+    self.fingerprint = fingerprints.of_data(config.data)   # the run's data identity
     self.workdir = Path(workdir)
     self.workdir.mkdir(parents=True, exist_ok=True)
     echo = echo or reporting.write_line   # prints around progress bars
@@ -100,10 +102,11 @@ class Driver:
 
   def _start(self) -> State:
     """The latest checkpoint's state; else, for an IDW run with idw.pretrained_workdir, the
-    end of that run's pretraining; else a fresh one."""
+    end of that run's pretraining; else a fresh one. A run that starts keeps its vocabulary."""
     how, arrays, run = checkpoints.start(
         self.ckpt, self.cfg, self.trainer.init_run_arrays(self.cfg.seed),
-        checkpoints.data_size(self.splits), self.method.idw_base)
+        checkpoints.data_size(self.splits), self.method.idw_base, self.fingerprint)
+    reporting.save_vocabulary(self.workdir, self.splits, self.fingerprint, how != "resumed")
     self.clock.before = run.cursor.elapsed
     state = State(arrays, run.cursor, run.log)
     self.observers.run_started(how, state)
@@ -116,7 +119,7 @@ class Driver:
 
   def _run_state(self, state: State) -> RunState:
     return RunState(self.cfg.to_dict(), checkpoints.data_size(self.splits), state.cursor,
-                    state.log)
+                    state.log, self.fingerprint)
 
   def _save(self, state: State, event: str) -> State:
     """Checkpoint `saves + 1` (event: epoch_end, mid_epoch, sleep, evaluate, pretrained, in
@@ -200,8 +203,8 @@ class Driver:
     stop = converged or t >= cfg.idw.max_iterations
     if stop and cfg.idw.calibrate:   # the same run without calibration would evaluate these
       with watch("test_before_calibration"):   # parameters: calibration's pair
-        log = log.replace(test_before_calibration=self._test(
-            arrays["params"], "test_ranks_before_calibration.npz"))
+        log = log.replace(test_before_calibration=reporting.test_metrics(
+            tr, self.workdir, arrays["params"], "test_ranks_before_calibration.npz"))
     trace = {"iteration": t, "weight_change": change, "silhouette": sil, "valid": val,
              "bandwidth": bandwidth, "seconds": self.clock(), "converged": bool(converged)}
     self.observers.sleep_done(trace)
@@ -213,17 +216,11 @@ class Driver:
           w_new)}, cursor=state.cursor.replace(idw_iter=t + 1))
     return state, next_phase(SLEEP, is_idw=True, stop=stop, calibrate=cfg.idw.calibrate)
 
-  def _test(self, params, ranks_file: str) -> dict:
-    """Test metrics of params; their ranks per window go to <workdir>/<ranks_file>."""
-    test = self.trainer.evaluate(params, "test", return_ranks=True)
-    reporting.save_ranks(self.workdir, test.pop("ranks"), ranks_file)
-    return test
-
   def _evaluate(self, state: State, watch) -> tuple[State, str]:
     """The final test and validation metrics of the parameters the run ended with."""
     params = state.arrays["params"]
     with watch("test"):
-      test = self._test(params, "test_ranks.npz")
+      test = reporting.test_metrics(self.trainer, self.workdir, params, "test_ranks.npz")
     with watch("valid"):
       valid = self.trainer.evaluate(params, "valid")
     reporting.check_finite(params, {"test": test, "valid": valid})
@@ -238,7 +235,6 @@ def run(cfg, workdir, data=None) -> dict:
   """One run, as launch.py and the grid make it: the data (or `data` = load_data's result),
   its summary, the Driver over all devices, the test table. Returns results.json's dict."""
   from idw_jax.data import summary
-  workdir = Path(workdir)
   splits, info = data if data is not None else load_data(cfg, workdir)
   if jax.process_index() == 0:
     print(summary.format_summary(info), flush=True)

@@ -7,9 +7,10 @@
 Flags of the writer (`python -m idw_jax.export`):
   --workdir    a finished run folder (launch.py --workdir); required
   --out        the export folder to write; required
-  --data_root  where the run's data file lies now (the vocabulary is rebuilt from it), if not
-               the run's data.root
+  --data_root  a run without vocab.json (made before runs kept one): where its data file lies
+               now (its vocabulary is rebuilt from it; see --help)
   --platforms  platforms to lower the artifacts for, comma-separated (default cpu,cuda)
+  --force      replace --out when it already holds files (without it, an error)
   --debug      the full traceback of a user error instead of one line
 
 This module imports only numpy and jax (and flatbuffers through jax.export), nothing of
@@ -40,7 +41,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import os
 import re
+import shutil
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -88,6 +91,37 @@ def _tokens(history) -> list[str]:
   if isinstance(history, str):
     return [t for t in re.split(r"[\s,]+", history.strip()) if t]
   return [str(t) for t in history]
+
+
+def _is_id(x) -> bool:
+  """A single raw id that is not text: an integer (Python or numpy)."""
+  return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
+def histories_of(histories) -> list:
+  """top_k's and user_reps' argument as a list of histories: a string is one history; a
+  sequence (list, tuple, numpy array) of integer ids is one history; any other sequence (of
+  strings, or of sequences of ids; a 2-D array: its rows) is one history per element."""
+  if isinstance(histories, str):
+    return [histories]
+  if isinstance(histories, np.ndarray):
+    if histories.ndim > 2:
+      raise ValueError(f"histories: a numpy array of 1 or 2 dimensions, got shape "
+                       f"{histories.shape}")
+    return [histories.tolist()] if histories.ndim == 1 and histories.dtype.kind in "iu" else (
+        [h.tolist() if isinstance(h, np.ndarray) else h for h in np.atleast_1d(histories)])
+  try:
+    out = list(histories)
+  except TypeError:
+    raise ValueError(f"histories: a string of raw ids or a sequence, got "
+                     f"{type(histories).__name__}") from None
+  if out and all(_is_id(x) for x in out):
+    return [out]
+  bad = [i for i, h in enumerate(out) if not isinstance(h, (str, np.ndarray, Sequence))]
+  if bad:
+    raise ValueError(f"histories[{bad[0]}]: {out[bad[0]]!r} is not a history (a string of raw "
+                     "ids, or a sequence of them)")
+  return out
 
 
 @dataclasses.dataclass
@@ -277,6 +311,23 @@ def format_rows(rows: list[dict]) -> str:
 
 
 # ------------------------------------------------------------------------------- recommender
+def _ints(name: str, x, ndim: int) -> np.ndarray:
+  """x as an int32 array of `ndim` dimensions, or a ValueError naming it."""
+  a = np.asarray(x)
+  if a.ndim != ndim or not (a.dtype.kind in "iu" or a.size == 0):
+    raise ValueError(f"tower: {name} must be an integer array of {ndim} dimension(s), got "
+                     f"{a.dtype} of shape {a.shape}")
+  return a
+
+
+def _within(name: str, a: np.ndarray, lo: int, hi: int, what: str):
+  """A ValueError naming the first entry of `a` outside lo..hi."""
+  bad = np.argwhere((a < lo) | (a > hi))
+  if bad.size:
+    where = tuple(int(i) for i in bad[0])
+    raise ValueError(f"tower: {name}{list(where)} = {a[where]} is not {what} in {lo}..{hi}")
+
+
 class Recommender:
   """A model ready to serve: tower, affinity, item embeddings, vocabulary.
 
@@ -289,7 +340,7 @@ class Recommender:
     self.vocab, self.facts = vocab, dict(facts)
     self.window = int(facts["window"])
     self.num_interests = int(facts["num_interests"])
-    self.tower_fn, self.score_fn = tower, score
+    self._raw_tower, self._raw_score = tower, score   # unchecked: what jit and jax.export trace
     self._tower = jax.jit(tower)
     self._ranker = make_ranker(score)
     if vocab.num_items != self.items.shape[0] - 1:
@@ -300,11 +351,30 @@ class Recommender:
   def num_items(self) -> int:
     return self.items.shape[0] - 1
 
+  def tower_fn(self, seq, at):
+    """The user tower on dense ids: (seq int[b, W], at int[b]) -> (z float32[b, M, d],
+    attention float32[b, M, W]). Checked first (a ValueError, never another vector or NaN):
+    seq holds ids 0..N (0: padding) in W = window columns, at one position 0..W-1 per row."""
+    seq, at = _ints("seq", seq, 2), _ints("at", at, 1)
+    if seq.shape[1] != self.window or at.shape[0] != seq.shape[0]:
+      raise ValueError(f"tower: seq must be [b, {self.window}] and at [b], got {seq.shape} and "
+                       f"{at.shape}")
+    _within("seq", seq, 0, self.num_items, "a dense item id (0: padding)")
+    _within("at", at, 0, self.window - 1, "a position in the window")
+    return self._tower(seq.astype(np.int32), at.astype(np.int32))
+
+  def score_fn(self, z, v):
+    """The run's affinity: (z float[b, M, d], v float[c, d]) -> float32[b, c]; shapes checked."""
+    z, v = np.asarray(z, np.float32), np.asarray(v, np.float32)
+    m, d = self.num_interests, self.items.shape[1]
+    if z.ndim != 3 or z.shape[1:] != (m, d) or v.ndim != 2 or v.shape[1] != d:
+      raise ValueError(f"score: z must be [b, {m}, {d}] and v [c, {d}], got {z.shape} and "
+                       f"{v.shape}")
+    return self._raw_score(z, v)
+
   def encode(self, histories) -> Encoded:
     """Raw histories (strings or sequences of raw ids, oldest first) -> the tower's input."""
-    if isinstance(histories, str):
-      histories = [histories]
-    toks = [_tokens(h) for h in histories]
+    toks = [_tokens(h) for h in histories_of(histories)]
     w = self.window
     seq = np.zeros((len(toks), w), np.int32)
     at = np.zeros(len(toks), np.int32)
@@ -375,20 +445,69 @@ class Recommender:
 
 
 # ------------------------------------------------------------------------------- the folder
-def write(rec: Recommender, out, platforms: Sequence[str] = ("cpu", "cuda")) -> dict:
+def write(rec: Recommender, out, platforms: Sequence[str] = ("cpu", "cuda"), *,
+          force: bool = False) -> dict:
   """Writes `rec` as an export folder (module docstring); returns model.json's dict.
 
   The tower and the affinity are exported with `jax.export` for `platforms` (lowering needs no
   such device); when a platform cannot be lowered, the export falls back to the default one.
+  The folder is written beside `out` under a temporary name and renamed into place when
+  complete, so `out` is never half-written (a failure, a full disk: the temporary folder is
+  removed and `out` is as it was). An `out` that holds files is replaced only with force.
   """
-  out = Path(out)
-  out.mkdir(parents=True, exist_ok=True)
+  out = check_out(out, force)
+  tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+  shutil.rmtree(tmp, ignore_errors=True)   # left by a killed process of the same pid
+  try:
+    tmp.mkdir(parents=True)
+    facts = _write_files(rec, tmp, platforms)
+    _swap_into_place(tmp, out)
+  except OSError as e:
+    raise OSError(e.errno, f"{out}: the export could not be written ({e.strerror or e}); "
+                  f"{'the folder there is unchanged' if out.exists() else 'nothing was written'}"
+                  ) from None
+  finally:
+    shutil.rmtree(tmp, ignore_errors=True)
+  return facts
+
+
+def check_out(out, force: bool = False) -> Path:
+  """The absolute path of an export folder to write ("." and "x/.." too: a folder with a name,
+  so that the temporary one can go beside it); a FileExistsError when it holds files and not
+  force, or is a file."""
+  out = Path(os.path.abspath(out))
+  if out.exists() and not (out.is_dir() and (force or not any(out.iterdir()))):
+    raise FileExistsError(f"{out}: " + ("exists and is not a folder" if not out.is_dir() else
+                          "already holds files (an earlier export?); --force (force=True) "
+                          "replaces it"))
+  return out
+
+
+def _swap_into_place(tmp: Path, out: Path):
+  """Renames the finished folder tmp to out; an existing out is moved aside first and removed
+  after (put back if the rename fails)."""
+  old = None
+  if out.exists():
+    old = out.with_name(f".{out.name}.{os.getpid()}.old")
+    os.replace(out, old)
+  try:
+    os.replace(tmp, out)
+  except OSError:
+    if old is not None:
+      os.replace(old, out)
+    raise
+  if old is not None:
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_files(rec: Recommender, out: Path, platforms: Sequence[str]) -> dict:
+  """The export folder's files in `out`; model.json's dict."""
   m, d, w = rec.num_interests, rec.items.shape[1], rec.window
   b, c = jax.export.symbolic_shape("b, c")
-  specs = {"user_tower": (rec.tower_fn, (jax.ShapeDtypeStruct((b, w), jnp.int32),
-                                         jax.ShapeDtypeStruct((b,), jnp.int32))),
-           "affinity": (rec.score_fn, (jax.ShapeDtypeStruct((b, m, d), jnp.float32),
-                                       jax.ShapeDtypeStruct((c, d), jnp.float32)))}
+  specs = {"user_tower": (rec._raw_tower, (jax.ShapeDtypeStruct((b, w), jnp.int32),
+                                           jax.ShapeDtypeStruct((b,), jnp.int32))),
+           "affinity": (rec._raw_score, (jax.ShapeDtypeStruct((b, m, d), jnp.float32),
+                                         jax.ShapeDtypeStruct((c, d), jnp.float32)))}
   lowered_for = None
   for name, (fn, args) in specs.items():
     try:

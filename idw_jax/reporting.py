@@ -14,6 +14,7 @@ import numpy as np
 import tqdm
 
 from idw_jax import provenance
+from idw_jax.data import vocab
 from idw_jax.run_state import TRAIN_PHASES
 
 
@@ -79,6 +80,21 @@ def save_embeddings(workdir: Path, trainer, params, name: str, weights):
            train_counts=splits.train_counts[1:], **extra)
 
 
+def test_metrics(trainer, workdir: Path, params, ranks_file: str) -> dict:
+  """Test metrics of params (Trainer.evaluate); their ranks per window go to
+  <workdir>/<ranks_file> (`save_ranks`)."""
+  test = trainer.evaluate(params, "test", return_ranks=True)
+  save_ranks(workdir, test.pop("ranks"), ranks_file)
+  return test
+
+
+def save_vocabulary(workdir: Path, splits, fingerprint: str | None, replace: bool):
+  """<workdir>/vocab.json: the run's raw id <-> dense id (idw_jax/data/vocab.py), written when
+  it starts (replace: a fresh start) or where a resumed run has none yet (process 0)."""
+  if jax.process_index() == 0 and (replace or not (Path(workdir) / vocab.FILE).exists()):
+    vocab.write(workdir, splits, fingerprint)
+
+
 def save_ranks(workdir: Path, ranks: dict, name: str):
   """Test ranks per window (0-based; sampled and full corpus) in <workdir>/<name>, for paired
   comparisons of runs (idw_jax.experiments.significance); process 0."""
@@ -110,6 +126,8 @@ def results(cfg, run, data_report: dict, mesh) -> dict:
       "history": list(log.history),
       "save_log": list(log.save_log),
       "data": data_report,
+      # The raw data file's sha256 (data/fingerprint.py; None for synthetic data).
+      "data_fingerprint": run.data_fingerprint,
       "wall_seconds": run.cursor.elapsed,
       # Set when pretraining came from another run (its seconds are in wall_seconds).
       "pretrained_from": log.pretrained_from,

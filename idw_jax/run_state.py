@@ -88,18 +88,24 @@ class RunLog:
 
 @dataclasses.dataclass(frozen=True)
 class RunState:
-  """A checkpoint's JSON: the run's config and data size (compared on resume), cursor and log."""
+  """A checkpoint's JSON: the run's config, data size and data fingerprint (compared on
+  resume), cursor and log."""
 
   config: dict                       # the run's config (compared on resume)
   data: dict | None = None           # the size of the data it trains on (compared on resume:
                                      # the file behind data.path may change, its name not)
   cursor: Cursor = dataclasses.field(default_factory=Cursor)
   log: RunLog = dataclasses.field(default_factory=RunLog)
+  data_fingerprint: str | None = None  # "sha256:..." of the raw data file (data/fingerprint.py;
+                                     # None: synthetic data, or a checkpoint from before it)
 
   def to_json(self) -> dict:
-    """One flat dict: config, data, the cursor's fields, the log's fields (lists)."""
+    """One flat dict: config, data (and data_fingerprint where there is one), the cursor's
+    fields, the log's fields (lists)."""
     log = {k: list(v) if k in _LOG_LISTS else v for k, v in dataclasses.asdict(self.log).items()}
-    return {"config": self.config, "data": self.data, **dataclasses.asdict(self.cursor), **log}
+    fp = {} if self.data_fingerprint is None else {"data_fingerprint": self.data_fingerprint}
+    return {"config": self.config, "data": self.data, **fp, **dataclasses.asdict(self.cursor),
+            **log}
 
   @classmethod
   def from_json(cls, d: dict) -> RunState:
@@ -109,7 +115,7 @@ class RunState:
       return {f.name: d[f.name] for f in dataclasses.fields(kind) if f.name in d}
     log = {k: tuple(v) if k in _LOG_LISTS else v for k, v in pick(RunLog).items()}
     return cls(config=d["config"], data=d.get("data"), cursor=Cursor(**pick(Cursor)),
-               log=RunLog(**log))
+               log=RunLog(**log), data_fingerprint=d.get("data_fingerprint"))
 
 
 @dataclasses.dataclass(frozen=True)

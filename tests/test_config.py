@@ -59,6 +59,19 @@ def test_interval_fields_take_their_bounds(field, bad, good):
   assert config_lib._get(_finalize(**{field: good}), field) == good
 
 
+@pytest.mark.parametrize("field,value", [
+    ("train.learning_rate", float("inf")), ("train.learning_rate", float("nan")),
+    ("idw.calibration_lr_scale", float("inf")), ("loss.focal_gamma", float("nan")),
+    ("idw.wake_max_epochs", float("inf")), ("data.synthetic.cluster_exponent", float("-inf")),
+])
+def test_inf_and_nan_are_refused_in_any_float_field(field, value):
+  # Reproduces: inf passed where a field has no upper bound (idw.calibration_lr_scale=inf
+  # trained calibration at an infinite rate) and was called "not > 0" where it had one.
+  with pytest.raises(ValueError) as e:
+    _finalize(**{field: value})
+  assert str(e.value) == f"config.{field}: must be a finite number, got {value}"
+
+
 def test_errors_are_one_line_naming_the_field():
   with pytest.raises(ValueError) as e:
     _finalize(**{"train.batch_size": 0})

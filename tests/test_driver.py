@@ -59,6 +59,10 @@ def test_run_has_every_phase_and_results(reference):
   assert host["jax"] == jax.__version__ and len(host["commit"] or "0" * 40) == 40
   assert any(f.name.startswith("events") for f in (Path(wd) / "tensorboard").iterdir())
   assert (Path(wd) / "embeddings" / "sleep0.npz").exists()
+  # Synthetic data: no file to fingerprint; its vocabulary is the identity (raw id k = dense k).
+  assert r["data_fingerprint"] is None
+  assert json.loads((Path(wd) / "vocab.json").read_text())["dense_to_raw"] == [None,
+                                                                               *range(1, 51)]
 
 
 def _first(save_log, event, phase=None):

@@ -321,3 +321,117 @@ def test_authors_towers_serve_with_their_pooling_weights(tmp_path):
   np.testing.assert_allclose(export.load(tmp_path / "export").user_reps(hist),
                              served.user_reps(hist), rtol=1e-5, atol=1e-6)
   assert len(served.top_k(hist[:1], k=5).items[0]) == 5
+
+
+# ------------------------------------------------------------------------- reliability (#31)
+def _snapshot(folder: Path) -> dict:
+  return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_export_never_replaces_a_folder_silently_nor_half_writes_one(run, tmp_path,
+                                                                     monkeypatch):
+  # Reproduces: export wrote into a folder holding another export in place (silently), and a
+  # failure mid-write (a full disk) left user_tower.jax truncated and the old export gone.
+  out = tmp_path / "serving"
+  shutil.copytree(run["export"], out)
+  before = _snapshot(out)
+  with pytest.raises(FileExistsError, match="already holds files.*--force"):
+    export.write(run["rec"], out, platforms=("cpu",))
+  assert _snapshot(out) == before
+
+  def disk_full(*args, **kwargs):                          # after both .jax files are written
+    raise OSError(28, "No space left on device")
+  monkeypatch.setattr(export.np, "save", disk_full)
+  with pytest.raises(OSError, match="could not be written.*the folder there is unchanged"):
+    export.write(run["rec"], out, platforms=("cpu",), force=True)
+  monkeypatch.undo()
+  assert _snapshot(out) == before
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["serving"]     # no temporary folder
+  export.write(run["rec"], out, platforms=("cpu",), force=True)         # --force replaces it
+  assert sorted(p.name for p in out.iterdir()) == sorted(export.FILES.values())
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["serving"]
+
+
+def test_the_exported_tower_refuses_out_of_range_inputs(run):
+  # Reproduces: position at=100 returned another vector, at=-1 and item id 999 NaN, at=-5
+  # values; now each is a ValueError naming the entry. In range, it is the tower.
+  rec = run["loaded"]
+  seq = np.zeros((2, 19), np.int32)
+  seq[:, :3] = [[1, 2, 3], [4, 5, 6]]
+  z, _ = rec.tower_fn(seq, np.array([2, 1]))
+  want = rec._reps(rec.encode(["1 2 3", "4 5"]))  # pylint: disable=protected-access
+  np.testing.assert_allclose(np.asarray(z), want[0], rtol=1e-6, atol=1e-6)
+  for at, words in (([100, 1], r"at\[0\] = 100"), ([2, -1], r"at\[1\] = -1"),
+                    ([-5, 1], r"at\[0\] = -5")):
+    with pytest.raises(ValueError, match=words + r" is not a position in the window in 0\.\.18"):
+      rec.tower_fn(seq, np.array(at))
+  bad = seq.copy()
+  bad[1, 2] = 999
+  with pytest.raises(ValueError, match=r"seq\[1, 2\] = 999 is not a dense item id .* 0\.\.50"):
+    rec.tower_fn(bad, np.array([2, 2]))
+  for args, words in (((seq[:, :5], np.array([1, 1])), r"seq must be \[b, 19\]"),
+                      ((seq, np.array([1])), r"and at \[b\]"),
+                      ((seq.astype(np.float32), np.array([1, 1])), "integer array"),
+                      ((np.zeros((2, 5, 3)), rec.items), r"z must be \[b, 5, 16\]")):
+    with pytest.raises(ValueError, match=words):
+      (rec.score_fn if args[0].ndim == 3 else rec.tower_fn)(*args)
+
+
+def test_top_k_takes_any_sequence_of_ids(run):
+  # Reproduces: top_k([1, 2, 3]) with a list raised a TypeError; a list, a tuple or a numpy
+  # array of ids is one history, as the string "1 2 3" is.
+  rec = run["loaded"]
+  want = rec.top_k("1 2 3", k=5).items
+  for history in ([1, 2, 3], (1, 2, 3), np.array([1, 2, 3]), [np.int64(1), 2, 3]):
+    np.testing.assert_array_equal(rec.top_k(history, k=5).items, want)
+  both = rec.top_k(np.array([[1, 2, 3], [4, 5, 6]]), k=5).items       # rows: histories
+  np.testing.assert_array_equal(both, rec.top_k(["1 2 3", "4 5 6"], k=5).items)
+  with pytest.raises(ValueError, match=r"histories\[1\]: 7 is not a history"):
+    rec.top_k(["1 2", 7])
+
+
+def test_cli_input_file_with_a_bom(run, tmp_path):
+  # Reproduces: a UTF-8 BOM at the start of an --input file made the first id unknown.
+  path = tmp_path / "histories.txt"
+  path.write_bytes("1 2 3\n7 8\n".encode("utf-8-sig"))
+  proc = _run("-m", "idw_jax.recommend", f"--workdir={run['workdir']}", f"--input={path}",
+              "-k", "4")
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  rows = [json.loads(l) for l in proc.stdout.splitlines()]
+  assert rows[0]["history"] == ["1", "2", "3"] and rows[0]["unknown"] == []
+  assert [e["item"] for e in rows[0]["items"]] == run["rec"].top_k(["1 2 3"], k=4).items[0].tolist()
+  assert "unknown" not in proc.stderr
+
+
+def test_a_damaged_newest_checkpoint_is_set_aside_by_recommend_and_export(run, tmp_path):
+  # Reproduces: a damaged newest checkpoint made recommend and export crash with a 148-line
+  # traceback (a bare Exception); now they read the one before (set aside, said, the same
+  # parameters: evaluation changes none), and none readable is one line. Export's warning on a
+  # checkpoint that is not the run's last names "export:", not "recommend:".
+  wd = tmp_path / "run"
+  shutil.copytree(run["workdir"], wd)
+  steps = sorted(int(p.name) for p in (wd / "checkpoints").iterdir() if p.name.isdigit())
+  assert len(steps) == 2
+  for f in (wd / "checkpoints" / str(steps[-1])).rglob("*"):
+    if f.is_file():
+      f.write_bytes(f.read_bytes()[:f.stat().st_size // 2])
+  proc = _run("-m", "idw_jax.recommend", f"--workdir={wd}", "--history=1 2 3 4", "-k", "5",
+              "--json")
+  assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+  assert f"checkpoint {wd / 'checkpoints' / str(steps[-1])} cannot be read" in proc.stderr
+  assert [e["item"] for e in json.loads(proc.stdout)["items"]] == (
+      run["rec"].top_k(["1 2 3 4"], k=5).items[0].tolist())
+  assert [p.name.split("-")[0] for p in (wd / "damaged_checkpoints").iterdir()] == [
+      str(steps[-1])]
+  proc = _run("-m", "idw_jax.export", f"--workdir={wd}", f"--out={tmp_path / 'e'}",
+              "--platforms=cpu")
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  warning = next(l for l in proc.stderr.splitlines() if "has not finished" in l)
+  assert warning.startswith("export: ") and "recommend" not in warning
+  for f in (wd / "checkpoints").rglob("*"):
+    if f.is_file():
+      f.write_bytes(f.read_bytes()[:f.stat().st_size // 2])
+  proc = _run("-m", "idw_jax.recommend", f"--workdir={wd}", "--history=1 2 3 4")
+  lines = proc.stderr.strip().splitlines()
+  assert proc.returncode == 1 and "Traceback" not in proc.stderr
+  assert "no readable checkpoint in" in lines[-1] and len(lines) == 2    # the line said, the error

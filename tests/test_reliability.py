@@ -1,6 +1,7 @@
 """No wrong number lands: divergence, empty data and user errors stop with one clear line."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,11 +30,14 @@ def test_divergence_stops_the_run_and_names_where(tmp_path):
 
 
 def test_data_with_nothing_to_train_on_is_refused_with_counts(tmp_path):
-  proc = _launch(tmp_path, "--config.data.synthetic.seq_len=3")
+  # Also reproduces: refused data left the (empty) workdir it had created behind.
+  proc = _launch(tmp_path / "new" / "run", "--config.data.synthetic.seq_len=3")
   assert proc.returncode == 1
   line = proc.stderr.strip().splitlines()[0]
   assert "nothing to train on" in line and "train_examples 0" in line and "windows" in line
-  assert not (tmp_path / "results.json").exists()
+  assert list(tmp_path.iterdir()) == []                     # the folders it made are gone
+  proc = _launch(tmp_path, "--config.data.synthetic.seq_len=3")
+  assert proc.returncode == 1 and tmp_path.is_dir()          # one that was there stays
 
 
 @pytest.mark.parametrize("flag,words", [
@@ -44,6 +48,10 @@ def test_data_with_nothing_to_train_on_is_refused_with_counts(tmp_path):
     ("--config.model.num_heads=0", ("config.model.num_heads", "must be >= 1")),
     ("--config.data.synthetic.num_clusters=0", ("config.data.synthetic.num_clusters",)),
     ("--config.idw.kde_sample_size=-3", ("config.idw.kde_sample_size", "must be >= 0")),
+    # Reproduces: a mistyped field with no near name printed only "'weight_decay'".
+    ("--config.train.weight_decay=0.1", (("config.train.weight_decay: the config has no such "
+                                          "field (--config.train.weight_decay=0.1)"),)),
+    ("--config.idw.etaa=1", ("config.idw.etaa", "Did you mean config.idw.eta?")),
 ])
 def test_user_errors_are_one_line(tmp_path, flag, words):
   proc = _launch(tmp_path, flag)
@@ -139,3 +147,61 @@ def test_tables_refuse_a_grid_without_a_finished_run(tmp_path):
   assert proc.returncode == 1 and "none has finished" in proc.stderr
   assert not (tmp_path / "table.md").exists()
   assert json.loads((tmp_path / "grid.json").read_text())["runs"]   # (the manifest is there)
+
+
+def _in_a_full_disk(tmp_path, *args):
+  """launch.py with its workdir on a 600 KiB tmpfs mounted in a mount namespace of its own
+  (root only; gone when the process ends): the tiny run fills it at its first checkpoints."""
+  disk = tmp_path / "disk"
+  disk.mkdir()
+  script = (f"mount -t tmpfs -o size=600k tmpfs {disk} || exit 99; exec {sys.executable} "
+            f"{ROOT / 'launch.py'} --workdir={disk / 'run'} "
+            f"--config={ROOT / 'configs/synthetic.py'}:mur_idw " + " ".join(TINY_OVERRIDES + list(args)))
+  return subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                        cwd=ROOT, capture_output=True, text=True, timeout=600,
+                        env={**os.environ, "JAX_PLATFORMS": "cpu"})
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"),
+                    reason="mounting a small tmpfs needs root and unshare")
+def test_a_full_disk_is_one_line(tmp_path):
+  # Reproduces: a full disk printed ~920 lines of Orbax tracebacks (its background threads, the
+  # event loop they leave) before the one-line error.
+  proc = _in_a_full_disk(tmp_path)
+  if proc.returncode == 99:
+    pytest.skip(f"no tmpfs mount here: {proc.stderr.strip()[:200]}")
+  lines = proc.stderr.strip().splitlines()
+  assert proc.returncode == 1 and len(lines) == 1, proc.stderr[-3000:]
+  assert f"--workdir={tmp_path / 'disk' / 'run'}: no space left on its device" in lines[0]
+
+
+def test_the_noise_of_a_full_disk_is_filtered_and_nothing_else():
+  """The filter behind the test above, where no tmpfs can be mounted: log records and
+  unraisable exceptions of a full disk are dropped, other errors pass."""
+  import errno
+  import logging
+  import types
+
+  from idw_jax import cli
+
+  def record(exc, msg="failed"):
+    return logging.LogRecord("orbax", logging.ERROR, __file__, 1, msg, None,
+                             (type(exc), exc, None) if exc else None)
+  tensorstore = ValueError("RESOURCE_EXHAUSTED: Error writing ... [os_error_code='28']")
+  chained = RuntimeError("commit failed")
+  chained.__context__ = OSError(errno.ENOSPC, "No space left on device")
+  assert cli.disk_full(tensorstore) and cli.disk_full(chained)
+  assert not cli.disk_full(ValueError("RESOURCE_EXHAUSTED: Out of memory"))
+  quiet = cli._QuietDiskFull()  # pylint: disable=protected-access
+  quiet.__class__.seen = False
+  closed = RuntimeError("Event loop is closed")
+  shown = []
+  hook = quiet.unraisablehook(shown.append)
+  hook(types.SimpleNamespace(exc_value=closed))              # before a full disk: shown
+  assert quiet.filter(record(ValueError("bad value"))) and quiet.filter(record(None, "a note"))
+  assert not quiet.filter(record(chained)) and not quiet.filter(record(tensorstore))
+  hook(types.SimpleNamespace(exc_value=closed))              # after: dropped
+  assert not quiet.filter(record(closed)) and quiet.filter(record(KeyError("x")))
+  assert len(shown) == 1
+  quiet.__class__.seen = False
+

@@ -44,6 +44,8 @@ class Splits:
     is_head_cluster: optional bool[N+1], items of the head clusters (`head_clusters`; with
       `clusters` only): the paper's Fig. 3d/e split head and tail by interest clusters.
     report: counts of what the protocol built and dropped.
+    item_ids: optional [N+1] raw id of each dense id (index 0 unused) after the item filter:
+      the run's vocabulary (idw_jax/data/vocab.py); None for data without raw ids (synthetic).
   """
 
   windows: np.ndarray
@@ -57,6 +59,7 @@ class Splits:
   train_targets: str
   report: dict
   is_head_cluster: np.ndarray | None = None
+  item_ids: np.ndarray | None = None
 
   @property
   def num_windows(self) -> int:
@@ -341,4 +344,5 @@ def build_splits(seqs: UserSequences, *, max_len: int = 30, stride: int | None =
                 is_head=head_items(train_counts, head_fraction), clusters=seqs.clusters,
                 train_targets=train_targets, report=report,
                 is_head_cluster=None if seqs.clusters is None else head_clusters(
-                    train_counts, seqs.clusters, head_fraction))
+                    train_counts, seqs.clusters, head_fraction),
+                item_ids=seqs.item_ids)
