@@ -112,7 +112,7 @@ def _launch(workdir, *extra, check=True):
   cmd = [sys.executable, str(ROOT / "launch.py"), f"--workdir={workdir}",
          "--config=" + str(ROOT / "configs/synthetic.py") + ":mur", *TINY_OVERRIDES,
          "--config.checkpoint.every_steps=2", "--config.model.dropout=0.2", *extra]
-  proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
+  proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False,
                         env={**os.environ, "JAX_PLATFORMS": "cpu"}, timeout=600)
   if check and proc.returncode != 0:
     raise AssertionError(f"launch failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
@@ -132,7 +132,7 @@ def test_killed_mid_epoch_with_dropout_resumes_to_identical_metrics(tmp_path):
   assert r["config"]["model"]["dropout"] == 0.2
   # The last mid-epoch save of pretraining: its second epoch, steps into it.
   k = [s[0] for s in r["save_log"] if s[1] == "mid_epoch" and s[2] == "pretrain"][-1]
-  assert k > [s[0] for s in r["save_log"] if s[1] == "epoch_end"][0]
+  assert k > next(s[0] for s in r["save_log"] if s[1] == "epoch_end")
   proc = _launch(tmp_path / "run", f"--config.debug.exit_after_save={k}", check=False)
   assert proc.returncode == 42, proc.stderr[-2000:]
   proc = _launch(tmp_path / "run")

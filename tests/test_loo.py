@@ -177,8 +177,8 @@ def test_the_config_and_its_sasrec_settings():
 
 def test_windows_split_evaluation_has_no_history_ranking():
   # The windows protocol keeps its results layout: "full" and "sampled" only.
-  from tests.tiny import tiny_config
   from idw_jax.data import pipeline
+  from tests.tiny import tiny_config
   cfg = tiny_config("sur")
   splits = pipeline.make_splits(cfg.data, pipeline.load_sequences(cfg.data))
   tr = Trainer(cfg, splits)
