@@ -2,6 +2,9 @@
 
 import importlib.util
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import jax
@@ -151,6 +154,31 @@ def test_ranking_without_history_against_numpy(block_q, block_items):
   got = metrics.full_corpus_ranks(jnp.asarray(z), jnp.asarray(emb), targets, _dot,
                                   exclude=(off, np.concatenate(hist).astype(np.int32)), **kw)
   assert list(got) == want_excl
+
+
+MESH_CHECK = """
+import jax, jax.numpy as jnp, numpy as np
+from idw_jax import metrics, sharding
+rng = np.random.default_rng(0)
+emb = jnp.asarray(rng.integers(-3, 4, (54, 3)).astype(np.float32))
+z = jnp.asarray(rng.integers(-3, 4, (37, 1, 3)).astype(np.float32))
+targets = rng.integers(1, 54, 37)
+hist = [rng.choice(np.arange(1, 54), rng.integers(0, 20), replace=False) for _ in range(37)]
+exclude = (np.concatenate([[0], np.cumsum([h.size for h in hist])]), np.concatenate(hist))
+dot = lambda a, b: jnp.einsum("bmd,cd->bc", a, b)
+kw = {"block_q": 4, "block_items": 16, "exclude": exclude}
+one = metrics.full_corpus_ranks(z, emb, targets, dot, **kw)
+three = metrics.full_corpus_ranks(z, emb, targets, dot, mesh=sharding.data_mesh(), **kw)
+print(jax.device_count(), bool(np.array_equal(one, three)))
+"""
+
+
+def test_ranking_without_history_on_a_mesh_is_the_one_device_ranking():
+  env = {**os.environ, "JAX_PLATFORMS": "cpu",
+         "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=3"}
+  proc = subprocess.run([sys.executable, "-c", MESH_CHECK], cwd=ROOT, env=env, check=False,
+                        capture_output=True, text=True, timeout=300)
+  assert proc.stdout.split()[-2:] == ["3", "True"], proc.stderr[-2000:]
 
 
 def _loo_config(arg):
