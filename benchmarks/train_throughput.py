@@ -30,11 +30,12 @@ from idw_jax.train import Trainer
 
 
 def examples_in(splits, windows: np.ndarray) -> int:
-  """Training targets held by the given windows (every prefix, or the last one)."""
-  n = splits.lengths[windows].astype(np.int64)
+  """Training targets held by the given windows (every prefix, or the last one); a window's
+  last splits.held_out items (the windows split's validation and test) are no targets."""
+  n = splits.lengths[windows].astype(np.int64) - splits.held_out
   if splits.train_targets == "every_prefix":
-    return int(np.maximum(n - 3, 0).sum())
-  return int((n >= 4).sum())
+    return int(np.maximum(n - 1, 0).sum())
+  return int((n >= 2).sum())
 
 
 def _define_flags():

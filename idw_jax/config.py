@@ -208,7 +208,13 @@ def _declared() -> ml_collections.ConfigDict:
   s.min_len = 3                 # shortest sequence when mean_len > 0
   c.data.protocol = ml_collections.ConfigDict()
   p = c.data.protocol           # Sec. 4.1-4.2
-  p.max_len = within("[4, inf)", 30)       # window length
+  p.split = one_of(protocol.SPLITS, "windows")  # "windows": the paper's (every window's last
+  #                               two items are its validation and test targets) |
+  #                               "leave_one_out": SASRec's (each user's last item is the test
+  #                               target, the one before validation; full-corpus ranking also
+  #                               without the user's history); idw_jax/data/protocol.py
+  p.max_len = within("[4, inf)", 30)       # window length (leave_one_out: a prediction reads
+  #                               at most max_len - 1 items; SASRec's maxlen 200 is 201)
   p.stride = from_table(int)  # window stride, 1..max_len (paper: max_len, i.e. consecutive
   #                               windows | authors_code: 5)
   p.tail_window = one_of(protocol.TAIL_WINDOWS)     # "remainder" | "end_aligned"
@@ -217,6 +223,8 @@ def _declared() -> ml_collections.ConfigDict:
   p.negative_sampler = one_of(protocol.NEGATIVE_SAMPLERS)  # "uniform" | "popularity"
   p.min_count = from_table(int)  # drop users/items with fewer events (0 = off)
   p.head_fraction = within("(0, 1)", 0.2)  # head = top 20% training targets (Pareto, Sec. 4.2)
+  p.max_users = within("[0, inf)", 0)  # > 0: only the first this many users (small runs;
+  #                               before min_count)
 
   c.model = ml_collections.ConfigDict()
   m = c.model                   # Sec. 3.1, 4.4
@@ -225,6 +233,9 @@ def _declared() -> ml_collections.ConfigDict:
   m.num_layers = from_table(int)  # encoder layers
   m.num_heads = within("[1, inf)", int)      # attention heads per layer; they divide d
   m.mlp_ratio = 4               # encoder feed-forward width / d (not in the paper)
+  m.dropout = within("[0, 1)", 0.0)  # user tower, training only: after the embeddings, on
+  #                               the attention weights and in the feed-forward block (SASRec's
+  #                               0.2; not in the paper)
   m.item_mlp_dims = from_table(tuple)  # item tower widths; the last equals d
   m.affinity = one_of(("mixture", "max"))   # "mixture" (Eq. 4) | "max" (affinity.AFFINITIES)
   m.temperature = within("(0, inf)", float)  # logits / temperature (for Item Norm:

@@ -29,9 +29,10 @@ BEFORE_FIELD = {
 # phases and calibration stopped early with the pretraining's train.patience.
 PATIENCE_FROM = {"idw.wake_patience": "train.patience",
                  "idw.calibration_patience": "train.patience"}
-# Fields removed since, with the value they always had in effect (model.dropout was never
-# applied): a stored config holding that value compares equal to one without the field.
-REMOVED = {"model.dropout": 0.0}
+# Fields removed since, with the value they always had in effect: a stored config holding that
+# value compares equal to one without the field. (model.dropout, once declared and never applied,
+# is a field again with default 0.0, so old records with or without it read as 0.0.)
+REMOVED: dict = {}
 
 
 def upgrade(saved: dict, defaults: dict) -> dict:

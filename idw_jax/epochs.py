@@ -81,6 +81,7 @@ def train_steps(trainer, cfg, state: State, total: int, watch, observers,
   key = jax.random.wrap_key_data(state.arrays["rng"])
   perm = trainer.epoch_permutation(jax.random.fold_in(jax.random.fold_in(key, 1 + c.phase_id),
                                                       c.epoch))
+  dropout = trainer.dropout_key(key, c.phase_id)   # None without model.dropout
   state = state.replace(cursor=c.replace(params_valid=None))   # the steps change the parameters
   observers.epoch_started(state.cursor, total)
   while state.cursor.step < total:
@@ -90,7 +91,7 @@ def train_steps(trainer, cfg, state: State, total: int, watch, observers,
       model, out = trainer.train_steps(
           {"params": state.arrays["params"], "opt_state": state.arrays["opt_state"]}, perm,
           c.step, n, plan.device_tables, plan.train_item, plan.focal, plan.schedule,
-          c.epoch * spe + c.step)
+          c.epoch * spe + c.step, dropout)
       loss_sum = float(out["loss_sum"])   # waits for the call: its time is the steps'
     if not np.isfinite(loss_sum):
       raise FloatingPointError(

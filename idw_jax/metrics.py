@@ -12,7 +12,8 @@ averaged over queries and reported in percent.
 Two protocols: sampled (the positive against 99 sampled negatives, `sampled_ranks`) and
 full-corpus (the positive against every catalogue item, `full_corpus_ranks`, blocked on both
 axes so memory is O(block_q x block_items), never Q x N; one jitted pass, queries optionally
-split over a device mesh).
+split over a device mesh), optionally without each query's own history items (`exclude`: the
+leave-one-out protocol's second full ranking).
 """
 
 from __future__ import annotations
@@ -45,8 +46,21 @@ def sampled_ranks(scores: jax.Array) -> jax.Array:
   return jnp.sum(~(scores[:, 1:] < target), axis=1).astype(jnp.int32)
 
 
+def history_mask(first: jax.Array, b: int, rows_of: jax.Array, items_of: jax.Array,
+                 targets: jax.Array, width: int) -> jax.Array:
+  """bool[b, width]: column i - 1 is True where item i is in the history of query first + r
+  (row r), except the query's own target, which is always ranked.
+
+  rows_of, items_of: int32[E], the query and item of every history entry (all queries; those
+  outside this block are dropped)."""
+  local = rows_of - first
+  local = jnp.where((local >= 0) & (local < b), local, b)     # not this block's: dropped
+  mask = jnp.zeros((b, width), bool).at[local, items_of - 1].set(True, mode="drop")
+  return mask & (jnp.arange(width)[None, :] != (targets.astype(jnp.int32) - 1)[:, None])
+
+
 def _scan_items(score_fn: ScoreFn, z: jax.Array, item_blocks: jax.Array, targets: jax.Array,
-                target_scores: jax.Array, num_items: int):
+                target_scores: jax.Array, num_items: int, banned: jax.Array | None = None):
   """One pass over all item blocks for one query block (the two-pass fallback).
 
   Both passes of `_two_pass_ranks` run this same compiled function, so the target's score
@@ -59,6 +73,7 @@ def _scan_items(score_fn: ScoreFn, z: jax.Array, item_blocks: jax.Array, targets
     targets: int32[b], target item ids in 1..N.
     target_scores: [b], the scores to rank against (ignored for the extracted output).
     num_items: N.
+    banned: optional bool[b, nb * c], items left out of the count (`history_mask`).
 
   Returns:
     (extracted [b]: each query's score of its own target; rank int32[b]: the number of
@@ -81,6 +96,8 @@ def _scan_items(score_fn: ScoreFn, z: jax.Array, item_blocks: jax.Array, targets
     ids = start + col  # [c]
     counted = (ids < num_items)[None, :] & (ids[None, :] != index[:, None])
     counted &= ~(s < target_scores[:, None])
+    if banned is not None:
+      counted &= ~jax.lax.dynamic_slice_in_dim(banned, start, c, axis=1)
     return (extracted, rank + jnp.sum(counted, axis=1, dtype=jnp.int32)), None
 
   starts = jnp.arange(item_blocks.shape[0], dtype=jnp.int32) * c
@@ -93,7 +110,8 @@ _scan_items_jit = jax.jit(_scan_items, static_argnames=("score_fn", "num_items")
 
 
 def _one_pass_block(score_fn: ScoreFn, z: jax.Array, targets: jax.Array, items: jax.Array,
-                    item_blocks: jax.Array, num_items: int, score_dtype):
+                    item_blocks: jax.Array, num_items: int, score_dtype,
+                    banned: jax.Array | None = None):
   """Ranks of one query block in one pass over the items; see `full_corpus_ranks`.
 
   A single `lax.scan` runs ONE loop body over [kt target blocks; nb item blocks]. The
@@ -108,6 +126,7 @@ def _one_pass_block(score_fn: ScoreFn, z: jax.Array, targets: jax.Array, items: 
     items: [N + 1, d] item table (row 0 padding); item_blocks: [nb, c, d] items 1..N.
     num_items: N.
     score_dtype: dtype of score_fn's output.
+    banned: optional bool[b, nb * c], items left out of the count (`history_mask`).
 
   Returns:
     (rank int32[b], ok bool[b]: False where the verification failed and the rank must be
@@ -136,6 +155,8 @@ def _one_pass_block(score_fn: ScoreFn, z: jax.Array, targets: jax.Array, items: 
     ids = start + col
     counted = ((ids < num_items)[None, :] & (ids[None, :] != index[:, None])
                & ~(s < t_score[:, None]) & ~is_target_step)
+    if banned is not None:
+      counted &= ~jax.lax.dynamic_slice_in_dim(banned, start, c, axis=1)
     return (t_score, check, rank + jnp.sum(counted, axis=1, dtype=jnp.int32)), None
 
   init = (jnp.zeros(b, score_dtype), jnp.zeros(b, score_dtype), jnp.zeros(b, jnp.int32))
@@ -147,37 +168,58 @@ def _one_pass_block(score_fn: ScoreFn, z: jax.Array, targets: jax.Array, items: 
 
 @functools.partial(jax.jit, static_argnames=("score_fn", "num_items", "block_q", "mesh",
                                              "score_dtype"))
-def _one_pass(z, targets, items, item_blocks, *, score_fn, num_items, block_q, mesh,
-              score_dtype):
-  """`_one_pass_block` over query blocks of z[Qp] (lax.map; split over the mesh's devices)."""
-  def fn(zb, tb, items_, blocks_):
-    return _one_pass_block(score_fn, zb, tb, items_, blocks_, num_items, score_dtype)
-  return sharding.map_blocks(fn, mesh, block_q, (z, targets), (items, item_blocks))
+def _one_pass(z, targets, items, item_blocks, exclude=None, *, score_fn, num_items, block_q,
+              mesh, score_dtype):
+  """`_one_pass_block` over query blocks of z[Qp] (lax.map; split over the mesh's devices).
+  exclude: None, or (query index int32[Qp], rows_of int32[E], items_of int32[E]) of the
+  history items to leave out (`history_mask`)."""
+  if exclude is None:
+    def fn(zb, tb, items_, blocks_):
+      return _one_pass_block(score_fn, zb, tb, items_, blocks_, num_items, score_dtype)
+    return sharding.map_blocks(fn, mesh, block_q, (z, targets), (items, item_blocks))
+  qidx, rows_of, items_of = exclude
+  width = item_blocks.shape[0] * item_blocks.shape[1]
+
+  def fn_excluding(zb, tb, qb, items_, blocks_, rows_, hist_):
+    banned = history_mask(qb[0], zb.shape[0], rows_, hist_, tb, width)
+    return _one_pass_block(score_fn, zb, tb, items_, blocks_, num_items, score_dtype, banned)
+  return sharding.map_blocks(fn_excluding, mesh, block_q, (z, targets, qidx),
+                             (items, item_blocks, rows_of, items_of))
 
 
-def _two_pass_ranks(score_fn, z, item_blocks, targets_np, num_items, block_q):
-  """The two-pass method (extract the target score, then count) for a few queries."""
+def _two_pass_ranks(score_fn, z, item_blocks, targets_np, num_items, block_q, exclude=None):
+  """The two-pass method (extract the target score, then count) for a few queries; exclude:
+  (offsets, items) CSR of their history items, as `full_corpus_ranks` takes it."""
   q = z.shape[0]
   bq = max(1, min(int(block_q), q))
   score_dtype = jax.eval_shape(score_fn, z[:1], item_blocks[0]).dtype
+  width = item_blocks.shape[0] * item_blocks.shape[1]
   ranks = []
   for lo in range(0, q, bq):
     zb, tb = z[lo:lo + bq], targets_np[lo:lo + bq]
     pad = bq - zb.shape[0]
+    banned = None
+    if exclude is not None:
+      off, hist = exclude
+      rows = np.repeat(np.arange(q), np.diff(off))
+      sel = (rows >= lo) & (rows < lo + bq)
+      banned = np.zeros((bq, width), bool)
+      banned[rows[sel] - lo, hist[sel] - 1] = True
+      banned[np.arange(tb.size), tb - 1] = False
     if pad:
       zb = jnp.pad(zb, ((0, pad), (0, 0), (0, 0)))
       tb = np.pad(tb, (0, pad), constant_values=1)
     tb = jnp.asarray(tb)
     dummy = jnp.zeros(bq, score_dtype)
     target_scores, _ = _scan_items_jit(score_fn, zb, item_blocks, tb, dummy, num_items)
-    _, rank = _scan_items_jit(score_fn, zb, item_blocks, tb, target_scores, num_items)
+    _, rank = _scan_items_jit(score_fn, zb, item_blocks, tb, target_scores, num_items, banned)
     ranks.append(np.asarray(rank[:bq - pad]))
   return np.concatenate(ranks)
 
 
 def full_corpus_ranks(z: jax.Array, item_emb: jax.Array, targets: jax.Array,
                       score_fn: ScoreFn, *, block_q: int = 512, block_items: int = 1024,
-                      mesh: Mesh | None = None) -> jax.Array:
+                      mesh: Mesh | None = None, exclude=None) -> jax.Array:
   """Rank of each target among ALL catalogue items 1..N (pessimistic ties), blocked.
 
   One jitted call: query blocks of `block_q` are mapped with `lax.map` (split over the
@@ -206,9 +248,11 @@ def full_corpus_ranks(z: jax.Array, item_emb: jax.Array, targets: jax.Array,
       queries per device).
     block_items: items per block (clipped to N).
     mesh: optional 1-D mesh with axis "data" (`sharding.data_mesh()`) to split queries over.
+    exclude: optional CSR (offsets int[Q+1], items int[E] in 1..N) of items each query leaves
+      out of its ranking (the user's history; its own target is ranked even if listed).
 
   Returns:
-    int32[Q], 0-based ranks in 0..N-1.
+    int32[Q], 0-based ranks in 0..N-1 (without the excluded items, in 0..N-1-#excluded).
   """
   z = jnp.asarray(z)
   item_emb = jnp.asarray(item_emb)
@@ -237,13 +281,30 @@ def full_corpus_ranks(z: jax.Array, item_emb: jax.Array, targets: jax.Array,
   tp = jnp.asarray(sharding.pad_rows(targets_np, padded))
   if mesh is not None:
     zp, tp = sharding.shard_leading(zp, mesh), sharding.shard_leading(tp, mesh)
-  rank, ok = _one_pass(zp, tp, item_emb, items, score_fn=score_fn, num_items=n, block_q=bq,
-                       mesh=mesh, score_dtype=jnp.dtype(score_dtype))
+  excl = None
+  if exclude is not None:
+    off, hist = np.asarray(exclude[0], np.int64), np.asarray(exclude[1], np.int32)
+    if off.shape != (q + 1,) or off[0] != 0 or off[-1] != hist.size or (
+        hist.size and (hist.min() < 1 or hist.max() > n)):
+      raise ValueError(f"full_corpus_ranks: exclude must be CSR (offsets [{q + 1}], items in "
+                       f"1..{n}), got offsets {off.shape} and {hist.size} items")
+    qidx = np.arange(padded, dtype=np.int32)
+    if mesh is not None:
+      qidx = sharding.shard_leading(qidx, mesh)
+    rows_of = np.repeat(np.arange(q, dtype=np.int32), np.diff(off))
+    excl = (jnp.asarray(qidx), *sharding.replicate((rows_of, hist), mesh))
+  rank, ok = _one_pass(zp, tp, item_emb, items, excl, score_fn=score_fn, num_items=n,
+                       block_q=bq, mesh=mesh, score_dtype=jnp.dtype(score_dtype))
   rank, ok = sharding.to_host(rank)[:q], sharding.to_host(ok)[:q]
   if not ok.all():
     redo = np.flatnonzero(~ok)
     rank = rank.copy()
-    rank[redo] = _two_pass_ranks(score_fn, z[redo], items, targets_np[redo], n, bq)
+    sub = None
+    if exclude is not None:
+      lens = np.diff(off)[redo]
+      sub = (np.concatenate([[0], np.cumsum(lens)]),
+             np.concatenate([hist[off[r]:off[r + 1]] for r in redo]))
+    rank[redo] = _two_pass_ranks(score_fn, z[redo], items, targets_np[redo], n, bq, sub)
   return jnp.asarray(rank)
 
 

@@ -22,26 +22,32 @@ import jax.numpy as jnp
 
 
 class EncoderBlock(nn.Module):
-  """Pre-LayerNorm causal self-attention block."""
+  """Pre-LayerNorm causal self-attention block. Dropout (training only, as SASRec's blocks): on
+  the attention weights, after the feed-forward block's hidden layer and after its output."""
 
   num_heads: int
   mlp_ratio: int = 4
+  dropout: float = 0.0
 
   @nn.compact
-  def __call__(self, x, mask):
+  def __call__(self, x, mask, deterministic: bool = True):
     d = x.shape[-1]
     h = nn.LayerNorm(name="ln_attn")(x)
-    h = nn.MultiHeadDotProductAttention(num_heads=self.num_heads, name="attn")(h, h, mask=mask)
+    h = nn.MultiHeadDotProductAttention(num_heads=self.num_heads, dropout_rate=self.dropout,
+                                        broadcast_dropout=False, name="attn")(
+                                            h, h, mask=mask, deterministic=deterministic)
     x = x + h
     h = nn.LayerNorm(name="ln_mlp")(x)
     h = nn.Dense(self.mlp_ratio * d, name="mlp_in")(h)
-    h = nn.Dense(d, name="mlp_out")(nn.gelu(h))
-    return x + h
+    h = nn.Dropout(self.dropout)(nn.gelu(h), deterministic=deterministic)
+    h = nn.Dense(d, name="mlp_out")(h)
+    return x + nn.Dropout(self.dropout)(h, deterministic=deterministic)
 
 
-def attention_rows(query, key, value, mask=None, **unused):
-  """`nn.dot_product_attention` (no bias or dropout) with the softmax taken over a 2-D
-  [rows, keys] view. The same math; on XLA:CPU the softmax's backward over [B, 1, T, T] (one
+def attention_rows(query, key, value, mask=None, dropout_rng=None, dropout_rate=0.0,
+                   deterministic=True, **unused):
+  """`nn.dot_product_attention` (no bias; dropout not broadcast) with the softmax taken over a
+  2-D [rows, keys] view. The same math; on XLA:CPU the softmax's backward over [B, 1, T, T] (one
   head) is ~5x slower than over [B * T, T] (benchmarks/train_throughput.py --trace), while
   with 4 heads the 2-D view is ~10% slower, so TfrsBlock uses it for one head only."""
   del unused
@@ -51,6 +57,9 @@ def attention_rows(query, key, value, mask=None, **unused):
     logits = jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
   shape = logits.shape
   weights = jax.nn.softmax(logits.reshape(-1, shape[-1]), axis=-1).reshape(shape)
+  if not deterministic and dropout_rate > 0.0:
+    keep = jax.random.bernoulli(dropout_rng, 1.0 - dropout_rate, shape)
+    weights = jnp.where(keep, weights / (1.0 - dropout_rate), 0.0).astype(weights.dtype)
   return jnp.einsum("...hqk,...khd->...qhd", weights, value)
 
 
@@ -58,13 +67,15 @@ class TfrsBlock(nn.Module):
   """The authors' encoder layer (TFRS-style): x + ELU(MHA(x, x)), no LayerNorm, no FFN."""
 
   num_heads: int
+  dropout: float = 0.0          # on the attention weights, training only
 
   @nn.compact
-  def __call__(self, x, mask):
+  def __call__(self, x, mask, deterministic: bool = True):
     h = nn.MultiHeadDotProductAttention(
         num_heads=self.num_heads, kernel_init=nn.initializers.xavier_uniform(),
         attention_fn=attention_rows if self.num_heads == 1 else nn.dot_product_attention,
-        name="attn")(x, x, mask=mask)
+        dropout_rate=self.dropout, broadcast_dropout=False,
+        name="attn")(x, x, mask=mask, deterministic=deterministic)
     return x + nn.elu(h)
 
 
@@ -128,6 +139,8 @@ class UserTower(nn.Module):
   number within the row, equal ids attend to each other) and `positions` (index within the
   window): z at each position is then exactly that of the window on its own. `at` (int32[B])
   returns only z[:, at] -> [B, M, d] (one prefix per row; the encoder still runs on all).
+  `deterministic=False` (training) applies `dropout` after the embeddings and in every encoder
+  block (SASRec's places), with the "dropout" rng of `apply`; evaluation leaves it off.
   """
 
   num_items: int
@@ -141,41 +154,46 @@ class UserTower(nn.Module):
   embed_init: str = "default"
   encoder: str = "pre_ln"         # "pre_ln" (paper) | "tfrs" (the authors' code)
   interest_pool: str = "plain"    # "plain" | "scaled" (ParametricAttention.pool)
+  dropout: float = 0.0            # training only (deterministic=False)
 
   @nn.compact
-  def __call__(self, seq, segments=None, positions=None, at=None):
+  def __call__(self, seq, segments=None, positions=None, at=None, deterministic: bool = True):
     _, t = seq.shape
     x = nn.Embed(self.num_items + 1, self.embed_dim, embedding_init=embedding_init(self.embed_init),
                  name="item_embed")(seq)
     if self.encoder == "tfrs":
-      return self._tfrs(x, seq, at)
+      return self._tfrs(x, seq, at, deterministic)
     if self.positions:
       pos = self.param("pos_embed", nn.initializers.normal(stddev=0.02),
                        (self.max_len, self.embed_dim))
       x = x + (pos[None, :t] if positions is None else pos[positions])
+    x = nn.Dropout(self.dropout)(x, deterministic=deterministic)
     mask = nn.make_causal_mask(seq)                                   # [B, 1, T, T]
     if segments is not None:
       mask = nn.combine_masks(mask, nn.make_attention_mask(segments, segments, jnp.equal))
     for i in range(self.num_layers):
-      x = EncoderBlock(self.num_heads, self.mlp_ratio, name=f"block{i}")(x, mask)
+      x = EncoderBlock(self.num_heads, self.mlp_ratio, self.dropout, name=f"block{i}")(
+          x, mask, deterministic)
     h = nn.LayerNorm(name="ln_out")(x)
     return ParametricAttention(self.num_interests, self.interest_pool, name="interests")(
         h, segments, at)
 
-  def _tfrs(self, x, seq, at):
+  def _tfrs(self, x, seq, at, deterministic: bool):
     """The authors' encoder: Dense(sqrt(d) x embedding), then x + ELU(MHA(x)) per layer, no
     LayerNorm. Their windows are left-padded with the pads masked as keys, so every position
     attends to the whole prefix: with `at`, keys are the positions <= at[b], both ways; without
-    (init, every-prefix training) the mask is causal."""
+    (init, every-prefix training) the mask is causal. Dropout: after the input projection and
+    on the attention weights."""
     x = nn.Dense(self.embed_dim, kernel_init=nn.initializers.xavier_uniform(),
                  name="input_proj")(x * jnp.sqrt(jnp.float32(self.embed_dim)))
+    x = nn.Dropout(self.dropout)(x, deterministic=deterministic)
     if at is None:
       mask = nn.make_causal_mask(seq)
     else:
       visible = jnp.arange(seq.shape[1])[None, :] <= at[:, None]        # [B, T]
       mask = visible[:, None, None, :]              # [B, 1, 1, T(k)], broadcast over queries
     for i in range(self.num_layers):
-      x = TfrsBlock(self.num_heads, name=f"block{i}")(x, mask)
+      x = TfrsBlock(self.num_heads, self.dropout, name=f"block{i}")(x, mask, deterministic)
     return ParametricAttention(self.num_interests, self.interest_pool, name="interests")(
         x, None, at)
 
@@ -213,7 +231,8 @@ def make_towers(cfg, num_items: int, max_len: int) -> tuple[UserTower, ItemTower
                    num_layers=cfg.num_layers, num_heads=cfg.num_heads,
                    num_interests=cfg.num_interests, mlp_ratio=cfg.mlp_ratio,
                    positions=cfg.positions, embed_init=cfg.embedding_init,
-                   encoder=cfg.encoder, interest_pool=cfg.interest_pool)
+                   encoder=cfg.encoder, interest_pool=cfg.interest_pool,
+                   dropout=float(cfg.dropout))
   item = ItemTower(num_items=num_items, mlp_dims=tuple(cfg.item_mlp_dims),
                    embed_init=cfg.embedding_init, kind=cfg.item_tower)
   return user, item

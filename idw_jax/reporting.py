@@ -116,8 +116,8 @@ def results(cfg, run, data_report: dict, mesh) -> dict:
       "preset": cfg.preset,
       "seed": cfg.seed,
       "config": run.config,
-      "test": {"sampled": r["test"]["sampled"], "full": r["test"]["full"]},
-      "valid": {"sampled": r["valid"]["sampled"], "full": r["valid"]["full"]},
+      "test": _rankings(r["test"]),
+      "valid": _rankings(r["valid"]),
       # IDW with calibration: the test metrics before it (those of idw.calibrate=False).
       "test_before_calibration": log.test_before_calibration,
       "silhouette": r["silhouette"],
@@ -139,6 +139,13 @@ def results(cfg, run, data_report: dict, mesh) -> dict:
   }
 
 
+def _rankings(evaluation: dict) -> dict:
+  """results.json's block of one split: "sampled" and "full", and "full_no_history" where the
+  protocol has it (leave-one-out)."""
+  extra = {k: evaluation[k] for k in ("full_no_history",) if k in evaluation}
+  return {"sampled": evaluation["sampled"], "full": evaluation["full"], **extra}
+
+
 def write_results(workdir: Path, results: dict):
   """<workdir>/results.json, replaced in one step (a reader never sees half a file)."""
   tmp = Path(workdir) / "results.json.tmp"
@@ -149,12 +156,16 @@ def write_results(workdir: Path, results: dict):
 def results_table(results: dict) -> str:
   """Test metrics as a small text table: rows overall/head/tail, full and sampled ranking."""
   lines = []
-  for kind in ("full", "sampled"):
-    block = results["test"][kind]
+  negatives = (results.get("config") or {}).get("data", {}).get("protocol", {}).get(
+      "num_negatives", 99)
+  for kind in ("full", "full_no_history", "sampled"):
+    block = results["test"].get(kind)
     if block is None:
       continue
     keys = [k for k in block["overall"] if k != "count"]
-    title = "full-corpus ranking" if kind == "full" else "sampled (1 + 99) ranking"
+    title = {"full": "full-corpus ranking",
+             "full_no_history": "full-corpus ranking without the user's history",
+             "sampled": f"sampled (1 + {negatives}) ranking"}[kind]
     lines.append(f"test, {title} (%):")
     lines.append(f"  {'split':<9}{'count':>8}" + "".join(f"{k:>10}" for k in keys))
     for split in ("overall", "head", "tail"):

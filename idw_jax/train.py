@@ -103,6 +103,8 @@ class StepSpec:
   remove_accidental_hits: bool
   softmax_groups: int         # train.softmax_groups: in-batch softmaxes per step
   mesh: Mesh | None           # the 1-D "data" mesh batches are split over (None: one device)
+  held_out: int = 2           # items at a training window's end that are no targets
+                              # (Splits.held_out: 2 windows, 0 leave-one-out)
 
   @classmethod
   def from_config(cls, cfg, splits: Splits, mesh: Mesh | None) -> "StepSpec":
@@ -113,7 +115,13 @@ class StepSpec:
                affinity=cfg.model.affinity, temperature=float(cfg.model.temperature),
                item_norm=cfg.model.item_norm, use_logq=bool(cfg.loss.use_logq),
                remove_accidental_hits=bool(cfg.loss.remove_accidental_hits),
-               softmax_groups=int(cfg.train.softmax_groups), mesh=mesh)
+               softmax_groups=int(cfg.train.softmax_groups), mesh=mesh,
+               held_out=splits.held_out)
+
+  @property
+  def dropout(self) -> bool:
+    """Whether training draws dropout masks (model.dropout > 0)."""
+    return self.user.dropout > 0
 
 
 def item_embed(spec: StepSpec, item_params, ids, training: bool):
@@ -124,31 +132,43 @@ def item_embed(spec: StepSpec, item_params, ids, training: bool):
   return v
 
 
-def window_loss(spec: StepSpec, params, windows, lengths, tables: dict, focal_gamma: float):
-  """Every-prefix loss of a batch of windows [B, L] (one forward pass per window)."""
-  t_len = spec.max_len - 3                      # positions 0..L-4 predict 1..L-3
+def _user_apply(spec: StepSpec, params, *args, rngs=None, **kwargs):
+  """The user tower in training: dropout on where `rngs` ({"dropout": key}) is given."""
+  if rngs is None:
+    return spec.user.apply({"params": params["user"]}, *args, **kwargs)
+  return spec.user.apply({"params": params["user"]}, *args, **kwargs, deterministic=False,
+                         rngs=rngs)
+
+
+def window_loss(spec: StepSpec, params, windows, lengths, tables: dict, focal_gamma: float,
+                rngs=None):
+  """Every-prefix loss of a batch of windows [B, L] (one forward pass per window); a window's
+  last spec.held_out items are no targets. rngs: {"dropout": key} in training with dropout."""
+  h = spec.held_out
+  t_len = spec.max_len - 1 - h                  # positions 0..L-2-h predict 1..L-1-h
   inp, tgt = windows[:, :t_len], windows[:, 1:t_len + 1]
   if spec.train_targets == "every_prefix":
-    z = spec.user.apply({"params": params["user"]}, inp)   # [B, T, M, d]
+    z = _user_apply(spec, params, inp, rngs=rngs)   # [B, T, M, d]
     b, tt, m, d = z.shape
-    mask = jnp.arange(t_len)[None, :] <= lengths[:, None] - 4
+    mask = jnp.arange(t_len)[None, :] <= lengths[:, None] - 2 - h
     z = z.reshape(b * tt, m, d)
     tgt, mask = tgt.reshape(-1), mask.reshape(-1)
   else:
-    # One target per window (position n-3, predicted at n-4): pool only that prefix.
-    at = jnp.clip(lengths - 4, 0, t_len - 1)
-    z = spec.user.apply({"params": params["user"]}, inp, at=at)   # [B, M, d]
+    # One target per window (position n-1-h, predicted at n-2-h): pool only that prefix.
+    at = jnp.clip(lengths - 2 - h, 0, t_len - 1)
+    z = _user_apply(spec, params, inp, at=at, rngs=rngs)   # [B, M, d]
     tgt = jnp.take_along_axis(tgt, at[:, None], axis=1)[:, 0]
-    mask = lengths >= 4
+    mask = lengths >= 2 + h
   return _softmax_loss(spec, params, z, tgt, mask, tables, focal_gamma)
 
 
-def packed_loss(spec: StepSpec, params, rows: dict, tables: dict, focal_gamma: float):
+def packed_loss(spec: StepSpec, params, rows: dict, tables: dict, focal_gamma: float,
+                rngs=None):
   """Every-prefix loss of packed rows (`idw_jax.packing`): slot t predicts slot t + 1 of the
   same window; the examples and their user representations are those of `window_loss`."""
   seg = rows["segments"]
-  z = spec.user.apply({"params": params["user"]}, rows["tokens"][:, :-1],
-                      segments=seg[:, :-1], positions=rows["positions"][:, :-1])
+  z = _user_apply(spec, params, rows["tokens"][:, :-1], segments=seg[:, :-1],
+                  positions=rows["positions"][:, :-1], rngs=rngs)
   b, tt, m, d = z.shape
   mask = (seg[:, :-1] == seg[:, 1:]) & (seg[:, :-1] > 0)
   return _softmax_loss(spec, params, z.reshape(b * tt, m, d),
@@ -187,22 +207,35 @@ def _softmax_loss(spec: StepSpec, params, z, tgt, mask, tables: dict, focal_gamm
   return mean(loss), {"ce": mean(aux["ce"]), "count": jnp.sum(count)}
 
 
+# The run key's stream for dropout masks (init uses fold_in(key, 0), epochs 1 + phase id).
+DROPOUT_STREAM = 2 ** 31 - 1
+
+
+def dropout_key(run_key, phase_id: int) -> jax.Array:
+  """uint32 key data of a training phase's dropout masks: its step k (epoch * steps_per_epoch
+  + step) draws with fold_in(this, k), so a resumed run draws the masks it would have drawn."""
+  return jax.random.key_data(jax.random.fold_in(jax.random.fold_in(run_key, DROPOUT_STREAM),
+                                                phase_id))
+
+
 @functools.partial(jax.jit, static_argnames=("spec", "focal_gamma"))
-def train_call(state, data, perm, start, num_steps, tables, train_item, sched, phase_step, *,
-               spec: StepSpec, focal_gamma: float):
+def train_call(state, data, perm, start, num_steps, tables, train_item, sched, phase_step,
+               dropout=None, *, spec: StepSpec, focal_gamma: float):
   """num_steps (traced) Adam steps on batches perm[(start+s)*B:(start+s+1)*B].
 
   Step s runs at learning rate scheduled_lr(phase_step + s, sched) (phase_step: the phase's
-  step count at `start`). Returns the new state and {"loss_sum", "steps"}: the summed loss
-  of steps that had at least one training example (a window of length 3 has none) and
-  their number. Pure and module-level: one compilation per (spec, focal_gamma, shapes).
+  step count at `start`), with dropout masks from fold_in(dropout, phase_step + s) where
+  spec.dropout (dropout: `dropout_key`'s key data; None without). Returns the new state and
+  {"loss_sum", "steps"}: the summed loss of steps that had at least one training example (a
+  window of length 3 has none) and their number. Pure and module-level: one compilation per
+  (spec, focal_gamma, shapes).
   """
   opt = make_optimizer(0.0)  # the real learning rate lives in opt_state.hyperparams
   b = spec.batch_size
 
-  def update(params, opt_state, loss_sum, steps, loss_fn, *args):
+  def update(params, opt_state, loss_sum, steps, rngs, loss_fn, *args):
     (loss, aux), grads = jax.value_and_grad(loss_fn, argnums=1, has_aux=True)(
-        spec, params, *args, tables, focal_gamma)
+        spec, params, *args, tables, focal_gamma, rngs)
     updates, opt_state = opt.update(grads, opt_state, params)
     new = optax.apply_updates(params, updates)
     # Frozen item tower (calibration): keep the old values bit for bit.
@@ -215,15 +248,18 @@ def train_call(state, data, perm, start, num_steps, tables, train_item, sched, p
     lr = scheduled_lr(phase_step + s, sched)
     carry = (carry[0], carry[1]._replace(
         hyperparams={**carry[1].hyperparams, "learning_rate": lr}), *carry[2:])
+    rngs = None
+    if spec.dropout:
+      rngs = {"dropout": jax.random.fold_in(jax.random.wrap_key_data(dropout), phase_step + s)}
     if spec.packed:   # perm is the epoch's packed rows; steps past the last row are skipped
       rows = jax.tree.map(lambda x: sharding.constrain_batch(
           jax.lax.dynamic_slice_in_dim(x, (start + s) * b, b), spec.mesh), perm)
       return jax.lax.cond(jnp.any(rows["segments"] > 0),
-                          lambda c: update(*c, packed_loss, rows), lambda c: c, carry)
+                          lambda c: update(*c, rngs, packed_loss, rows), lambda c: c, carry)
     idx = jax.lax.dynamic_slice(perm, ((start + s) * b,), (b,))
     windows = sharding.constrain_batch(data["windows"][idx], spec.mesh)
     lengths = sharding.constrain_batch(data["lengths"][idx], spec.mesh)
-    return update(*carry, window_loss, windows, lengths)
+    return update(*carry, rngs, window_loss, windows, lengths)
 
   params, opt_state, loss_sum, steps = jax.lax.fori_loop(
       0, num_steps, step, (state["params"], state["opt_state"], jnp.float32(0), jnp.int32(0)))
@@ -249,10 +285,17 @@ class Trainer:
     # Packing (train.pack_windows) applies to every-prefix training; batch_size then counts
     # rows of max_len - 2 slots, each holding the training parts of several windows.
     self.packed = self.spec.packed
+    if self.packed and splits.held_out != 2:
+      raise ValueError("config.train.pack_windows: packs the windows split only, not "
+                       f"data.protocol.split={splits.split!r}")
     # Device-resident data, plus one all-padding window (index W) used to pad the last batch.
     pad = np.zeros((1, splits.max_len), np.int32)
     self.windows = self._replicate(np.concatenate([splits.windows, pad]))
     self.lengths = self._replicate(np.concatenate([splits.lengths, [0]]).astype(np.int32))
+    # Evaluation rows per split: the windows themselves, or leave-one-out's own rows.
+    self.query_windows = {s: self.windows if splits.loo_queries is None
+                          else self._replicate(splits.queries(s).windows)
+                          for s in ("valid", "test")}
     units = w if not self.packed else packing.rows_bound(
         packing.segment_lengths(splits.lengths), splits.max_len - 2)
     if self.batch_size > max(units, n_dev):
@@ -349,27 +392,37 @@ class Trainer:
     return jnp.concatenate([perm, jnp.full((pad,), w, jnp.int32)])
 
   def _train_args(self, state, perm, start, num_steps, tables: LossTables | dict, train_item,
-                  focal_gamma, schedule: Schedule | None, phase_step: int):
+                  focal_gamma, schedule: Schedule | None, phase_step: int, dropout=None):
     """(args, kwargs) of the jitted training call (tables: LossTables, or device_tables' dict;
-    schedule None: the state's learning rate, constant)."""
+    schedule None: the state's learning rate, constant; dropout: the phase's `dropout_key`,
+    None: that of phase 0 of a run at cfg.seed, where the model has dropout)."""
     if schedule is None:
       schedule = Schedule(peak=float(state["opt_state"].hyperparams["learning_rate"]))
     tab = tables if isinstance(tables, dict) else self.device_tables(tables)
     perm = self._replicate(perm)
     data = {"windows": self.windows, "lengths": self.lengths}   # arguments, not constants:
     sched = self._replicate(schedule.arrays())
-    return ((state, data, perm, jnp.int32(start),                  # the compiled code is reused
-             jnp.int32(num_steps), tab, jnp.bool_(train_item),      # across datasets (cache)
-             sched, jnp.int32(phase_step)),
-            {"spec": self.spec, "focal_gamma": float(focal_gamma)})
+    args = (state, data, perm, jnp.int32(start),                    # the compiled code is reused
+            jnp.int32(num_steps), tab, jnp.bool_(train_item),       # across datasets (cache)
+            sched, jnp.int32(phase_step))
+    if self.spec.dropout:
+      if dropout is None:
+        dropout = self.dropout_key(jax.random.key(self.cfg.seed), 0)
+      args = (*args, self._replicate(dropout))
+    return args, {"spec": self.spec, "focal_gamma": float(focal_gamma)}
+
+  def dropout_key(self, run_key, phase_id: int):
+    """`dropout_key` of the phase where the model has dropout, else None."""
+    return dropout_key(run_key, phase_id) if self.spec.dropout else None
 
   def train_steps(self, state, perm, start: int, num_steps: int, tables: LossTables | dict,
                   train_item: bool = True, focal_gamma: float = 0.0,
-                  schedule: Schedule | None = None, phase_step: int = 0):
+                  schedule: Schedule | None = None, phase_step: int = 0, dropout=None):
     """Runs steps [start, start + num_steps) of the epoch given by perm; the learning rate of
-    each is `schedule` at phase_step + (its index in this call)."""
+    each is `schedule` at phase_step + (its index in this call). dropout: the phase's
+    `dropout_key` (where the model has dropout; None: that of phase 0 of a run at cfg.seed)."""
     args, kwargs = self._train_args(state, perm, start, num_steps, tables, train_item,
-                                    focal_gamma, schedule, phase_step)
+                                    focal_gamma, schedule, phase_step, dropout)
     return train_call(*args, **kwargs)
 
   def train_steps_hlo(self, state, perm, tables: LossTables, train_item: bool = True,
@@ -395,25 +448,28 @@ class Trainer:
     return sharding.map_blocks(one_block, self.mesh, block, (idx, positions),
                                (user_params, windows))
 
-  def _eval_layout(self) -> tuple[int, int]:
-    """(block, padded W): evaluation blocks of eval.block_users windows on every device."""
-    return sharding.block_layout(self.splits.num_windows, self.cfg.eval.block_users, self.mesh)
+  def _eval_layout(self, n: int) -> tuple[int, int]:
+    """(block, padded n): evaluation blocks of eval.block_users queries on every device."""
+    return sharding.block_layout(n, self.cfg.eval.block_users, self.mesh)
 
   def _sharded_rows(self, x: np.ndarray, padded: int) -> jax.Array:
     """Host rows x[W, ...] padded to [padded, ...] and split over the mesh."""
     return sharding.shard_leading(sharding.pad_rows(np.asarray(x), padded), self.mesh)
 
   def user_reps(self, params, split: str) -> jax.Array:
-    """[W, M, d] user representation predicting each window's valid/test target.
+    """[Q, M, d] user representation predicting each valid/test query's target (a window's, or
+    a leave-one-out user's).
 
-    One jitted call: blocks of eval.block_users windows under `lax.map`, the windows split
+    One jitted call: blocks of eval.block_users queries under `lax.map`, the queries split
     over the mesh's devices where there are several.
     """
-    w = self.splits.num_windows
-    block, padded = self._eval_layout()
+    positions = self.splits.eval_positions(split)
+    w = positions.size
+    block, padded = self._eval_layout(w)
     idx = self._sharded_rows(np.arange(w, dtype=np.int32), padded)
-    pos = self._sharded_rows(self.splits.eval_positions(split).astype(np.int32), padded)
-    return self._user_reps(params["user"], self.windows, idx, pos, block=block)[:w]
+    pos = self._sharded_rows(positions.astype(np.int32), padded)
+    return self._user_reps(params["user"], self.query_windows[split], idx, pos,
+                           block=block)[:w]
 
   def _sampled_impl(self, z, cand, item_emb, *, block: int):
     """z[Wp, M, d], cand int32[Wp, 1 + K] (column 0 the target) -> int32[Wp] sampled ranks."""
@@ -422,11 +478,13 @@ class Trainer:
       return metrics.sampled_ranks(affinity_lib.affinity_rows(zb, emb[cb], kind))
     return sharding.map_blocks(one_block, self.mesh, block, (z, cand), (item_emb,))
 
-  def _sampled_ranks(self, z: jax.Array, item_emb: jax.Array, targets: np.ndarray) -> np.ndarray:
-    """z[W, M, d], item_emb[N+1, d] -> int32[W] rank of each target among its sampled negatives."""
-    w = self.splits.num_windows
-    block, padded = self._eval_layout()
-    negs = self.splits.negatives[self.splits.window_user]
+  def _sampled_ranks(self, z: jax.Array, item_emb: jax.Array, targets: np.ndarray,
+                     user: np.ndarray) -> np.ndarray:
+    """z[Q, M, d], item_emb[N+1, d] -> int32[Q] rank of each target among its user's sampled
+    negatives."""
+    w = targets.size
+    block, padded = self._eval_layout(w)
+    negs = self.splits.negatives[user]
     cand = np.concatenate([targets[:, None], negs], axis=1).astype(np.int32)
     zp = sharding.shard_leading(sharding.pad_rows(z, padded), self.mesh)
     item_emb = self._replicate(item_emb)
@@ -435,27 +493,40 @@ class Trainer:
 
   def evaluate(self, params, split: str, primary_only: bool = False,
                return_ranks: bool = False) -> dict:
-    """HR@K / NDCG@K, overall/head/tail, full corpus and (catalogue > 100) sampled.
+    """HR@K / NDCG@K, overall/head/tail, full corpus and (catalogue > 100) sampled; for the
+    leave-one-out split also "full_no_history", the full-corpus ranking without the items the
+    user had before the target (the target itself stays).
 
-    primary_only skips the full-corpus ranking where the sampled protocol exists (used for
+    primary_only skips the full-corpus rankings where the sampled protocol exists (used for
     per-epoch validation, where only the early-stopping metric is needed). return_ranks adds
-    "ranks": {"full", "sampled"} (int[W] per window, None where not computed), for paired
-    tests between runs.
+    "ranks": {"full", "sampled"[, "full_no_history"]} (int[Q] per query, None where not
+    computed), for paired tests between runs.
     """
     z = self.user_reps(params, split)
     item_emb = self.item_embeddings(params, training=False)
-    targets = self.splits.eval_targets(split)
+    queries = self.splits.queries(split)
+    targets = queries.targets
     ks = tuple(self.cfg.eval.ks)
     out = {"full": None}
     ranks = {"full": None, "sampled": None}
-    if not (primary_only and self.splits.negatives is not None):
+    full = not (primary_only and self.splits.negatives is not None)
+    if full:
       ranks["full"] = np.asarray(metrics.full_corpus_ranks(
           z, item_emb, targets, self._score_fn, block_q=self.cfg.eval.block_users,
           block_items=self.cfg.eval.block_items, mesh=self.mesh))
       out["full"] = metrics.split_metrics(ranks["full"], targets, self.splits.is_head, ks,
                                           self.splits.is_head_cluster)
+    if queries.history is not None:
+      out["full_no_history"] = ranks["full_no_history"] = None
+      if full:
+        ranks["full_no_history"] = np.asarray(metrics.full_corpus_ranks(
+            z, item_emb, targets, self._score_fn, block_q=self.cfg.eval.block_users,
+            block_items=self.cfg.eval.block_items, mesh=self.mesh, exclude=queries.history))
+        out["full_no_history"] = metrics.split_metrics(
+            ranks["full_no_history"], targets, self.splits.is_head, ks,
+            self.splits.is_head_cluster)
     if self.splits.negatives is not None:
-      ranks["sampled"] = self._sampled_ranks(z, item_emb, targets)
+      ranks["sampled"] = self._sampled_ranks(z, item_emb, targets, queries.user)
       out["sampled"] = metrics.split_metrics(ranks["sampled"], targets, self.splits.is_head, ks,
                                              self.splits.is_head_cluster)
     else:

@@ -182,9 +182,9 @@ def test_upgrade_fills_added_fields_with_their_old_behaviour():
                 "pack_windows": False},                   # today's default
       "idw": {"calibration_patience": 2, "eta": 1e-3,
               "wake_patience": 5},                        # was train.patience
-      "model": {"embed_dim": 4, "encoder": "pre_ln"}}     # dropout 0.0 (never applied) dropped
+      "model": {"embed_dim": 4, "dropout": 0.0, "encoder": "pre_ln"}}   # a field again
   assert (saved, defaults) == before                      # inputs untouched
-  saved["model"]["dropout"] = 0.5                         # a dropout that did something stays
+  saved["model"]["dropout"] = 0.5                         # a stored value stays
   assert config_upgrade.upgrade(saved, defaults)["model"]["dropout"] == 0.5
 
 

@@ -65,4 +65,5 @@ def make_splits(data_cfg, seqs: UserSequences) -> protocol.Splits:
       seqs, max_len=p.max_len, stride=p.stride, tail_window=p.tail_window,
       train_targets=p.train_targets, num_negatives=p.num_negatives,
       negative_sampler=p.negative_sampler, min_count=p.min_count,
-      head_fraction=p.head_fraction, seed=data_cfg.seed)
+      head_fraction=p.head_fraction, seed=data_cfg.seed, split=p.split,
+      max_users=p.max_users)

@@ -1,15 +1,28 @@
-"""The sequence protocol of Sec. 4.1-4.2: windows, leave-one-out splits, negatives, head items.
+"""The sequence protocols of Sec. 4.1-4.2 and SASRec's: windows, leave-one-out, negatives, heads.
 
-A user's time-ordered sequence is cut into windows of at most `max_len` items. In every
+`data.protocol.split` picks how a user's time-ordered sequence becomes training and evaluation:
+
+"windows" (the paper): the sequence is cut into windows of at most `max_len` items. In every
 window the last item is the test target, the second last the validation target and the rest
 the training part (Sec. 4.2, applied per window: docs/design.md). Training targets are every
 prefix of the training part (`train_targets="every_prefix"`, the paper) or the single item at
-position -3 (`"last"`, the authors' code). Everything is vectorised numpy over int32 arrays.
-
-Window layout, for a window w of length n (right-padded with 0 to max_len):
+position -3 (`"last"`, the authors' code). Window layout, for a window w of length n
+(right-padded with 0 to max_len):
   training:   inputs w[0..t], target w[t+1], t = 0..n-4   (every prefix) or t = n-4 (last)
   validation: inputs w[0..n-3], target w[n-2]
   test:       inputs w[0..n-2], target w[n-1]
+
+"leave_one_out" (SASRec, Kang & McAuley, ICDM 2018): per user, the last item is the test
+target, the one before it the validation target, the rest the training part (a user of fewer
+than 3 items trains on all of them and is not evaluated). The training part is cut into windows
+of at most `max_len` items from its end backwards, consecutive windows sharing one item, so
+every training item but the user's first is a target once (every prefix; "last": each window's
+last item) and each is predicted from at most max_len - 1 items before it; the most recent
+window is SASRec's training sequence. Evaluation reads the last max_len - 1 items before the
+target: the training part for validation, the training part and the validation item for test
+(`Queries`). SASRec's maxlen = 200 inputs is max_len = 201 here.
+
+Everything is vectorised numpy over int32 arrays.
 """
 
 from __future__ import annotations
@@ -24,6 +37,31 @@ MIN_WINDOW = 3  # a window needs one input item, a validation and a test target
 TAIL_WINDOWS = ("remainder", "end_aligned")
 TRAIN_TARGETS = ("every_prefix", "last")
 NEGATIVE_SAMPLERS = ("uniform", "popularity")
+SPLITS = ("windows", "leave_one_out")
+
+
+@dataclasses.dataclass(frozen=True)
+class Queries:
+  """The queries of one evaluation split (validation or test).
+
+  Attributes:
+    windows: int32[Q, L] the items the user tower reads, then the target (right-padded with 0).
+    positions: int32[Q] the user-tower output that predicts the target (its index - 1).
+    targets: int32[Q] target items.
+    user: int32[Q] the query's user, a row of `Splits.negatives`.
+    history: CSR (offsets int64[Q+1], items int32[E]) of every item the user had before the
+      target (leave-one-out: the ranking without them), or None.
+  """
+
+  windows: np.ndarray
+  positions: np.ndarray
+  targets: np.ndarray
+  user: np.ndarray
+  history: tuple[np.ndarray, np.ndarray] | None = None
+
+  @property
+  def size(self) -> int:
+    return int(self.targets.size)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +84,9 @@ class Splits:
     report: counts of what the protocol built and dropped.
     item_ids: optional [N+1] raw id of each dense id (index 0 unused) after the item filter:
       the run's vocabulary (idw_jax/data/vocab.py); None for data without raw ids (synthetic).
+    split: "windows" or "leave_one_out" (data.protocol.split).
+    loo_queries: leave-one-out only: {"valid": Queries, "test": Queries}; the windows split's
+      queries are its windows (`queries`).
   """
 
   windows: np.ndarray
@@ -60,6 +101,8 @@ class Splits:
   report: dict
   is_head_cluster: np.ndarray | None = None
   item_ids: np.ndarray | None = None
+  split: str = "windows"
+  loo_queries: dict | None = None
 
   @property
   def num_windows(self) -> int:
@@ -78,14 +121,33 @@ class Splits:
     """float64[N+1] p(y): frequency among training targets (logQ, Eq. 2, and w(0), Alg. 1)."""
     return self.train_counts / max(self.train_counts.sum(), 1)
 
+  @property
+  def held_out(self) -> int:
+    """Items at the end of each training window that are not training targets: the windows
+    split's validation and test targets (2); leave-one-out's training windows hold none (0)."""
+    return 0 if self.split == "leave_one_out" else 2
+
   def eval_targets(self, split: str) -> np.ndarray:
-    """int32[W] validation (w[n-2]) or test (w[n-1]) target of each window."""
+    """int32[Q] validation or test targets: each window's w[n-2] or w[n-1] (windows split),
+    each evaluated user's second last or last item (leave-one-out)."""
+    if self.loo_queries is not None:
+      return self.loo_queries[split].targets
     offset = {"valid": 2, "test": 1}[split]
     return self.windows[np.arange(self.num_windows), self.lengths - offset]
 
   def eval_positions(self, split: str) -> np.ndarray:
-    """int32[W] position of the user-tower output that predicts the eval target."""
+    """int32[Q] position of the user-tower output that predicts the eval target."""
+    if self.loo_queries is not None:
+      return self.loo_queries[split].positions
     return self.lengths - {"valid": 3, "test": 2}[split]
+
+  def queries(self, split: str) -> Queries:
+    """The validation or test queries: the windows themselves (windows split), or the
+    leave-one-out rows."""
+    if self.loo_queries is not None:
+      return self.loo_queries[split]
+    return Queries(self.windows, self.eval_positions(split), self.eval_targets(split),
+                   self.window_user)
 
 
 def window_bounds(lengths: np.ndarray, max_len: int, stride: int,
@@ -281,11 +343,87 @@ def head_items(target_counts, fraction: float = 0.2) -> np.ndarray:
   return head
 
 
+def first_users(seqs: UserSequences, max_users: int) -> tuple[UserSequences, dict]:
+  """The first `max_users` users of `seqs` (0: all), for small runs; and a report."""
+  if not 0 < max_users < seqs.num_users:
+    return seqs, {}
+  end = int(seqs.offsets[max_users])
+  out = dataclasses.replace(seqs, items=seqs.items[:end], offsets=seqs.offsets[:max_users + 1],
+                            user_ids=None if seqs.user_ids is None else seqs.user_ids[:max_users])
+  return out, {"users_kept": max_users}
+
+
+def _rows(seqs: UserSequences, user: np.ndarray, start: np.ndarray, end: np.ndarray,
+          width: int) -> np.ndarray:
+  """int32[R, width]: items start..end-1 of each row's user, right-padded with 0."""
+  pos = np.arange(width)
+  idx = seqs.offsets[user][:, None] + start[:, None] + pos[None, :]
+  valid = pos[None, :] < (end - start)[:, None]
+  return np.where(valid, seqs.items[np.minimum(idx, max(seqs.items.size - 1, 0))],
+                  0).astype(np.int32)
+
+
+def loo_window_bounds(train_len: np.ndarray, max_len: int) -> tuple[np.ndarray, ...]:
+  """(user, start, end) of the leave-one-out training windows, oldest first per user.
+
+  Each user's training part of n items is cut from its end: window k (k = 0 the latest) ends at
+  n - k (max_len - 1) and holds at most max_len items, so consecutive windows share one item
+  and every item but the first is a target of exactly one window; a window needs 2 items.
+  """
+  n = np.asarray(train_len, np.int64)
+  step = max_len - 1
+  count = np.where(n >= 2, (n - 2) // step + 1, 0)
+  user = np.repeat(np.arange(n.size), count)
+  j = np.arange(user.size) - np.repeat(np.cumsum(count) - count, count)   # 0 = oldest
+  end = n[user] - (count[user] - 1 - j) * step
+  return user, np.maximum(end - max_len, 0), end
+
+
+def loo_queries(seqs: UserSequences, users: np.ndarray, offset: int, width: int) -> Queries:
+  """The query of each of `users` whose target is its item at index n - offset (1: test, the
+  last; 2: validation): the up to width - 1 items before it, then the target."""
+  n = seqs.lengths[users].astype(np.int64)
+  end = n - offset + 1                       # one past the target
+  start = np.maximum(end - width, 0)
+  rows = _rows(seqs, users, start, end, width)
+  hist_len = end - 1
+  hist_off = np.concatenate([[0], np.cumsum(hist_len)]).astype(np.int64)
+  within = np.arange(hist_off[-1]) - np.repeat(hist_off[:-1], hist_len)
+  hist = seqs.items[np.repeat(seqs.offsets[users], hist_len) + within].astype(np.int32)
+  return Queries(windows=rows, positions=(end - start - 2).astype(np.int32),
+                 targets=seqs.items[seqs.offsets[users] + end - 1].astype(np.int32),
+                 user=users.astype(np.int32), history=(hist_off, hist))
+
+
+def _leave_one_out(seqs: UserSequences, max_len: int, train_targets: str):
+  """(windows, lengths, window user, target mask over positions 1.., queries, report)."""
+  n = seqs.lengths.astype(np.int64)
+  evaluated = np.flatnonzero(n >= 3)
+  train_len = np.where(n >= 3, n - 2, n)
+  user, start, end = loo_window_bounds(train_len, max_len)
+  lengths = (end - start).astype(np.int32)
+  width = int(min(max_len, max(int(lengths.max(initial=0)), int(n.max(initial=0)), 2)))
+  windows = _rows(seqs, user, start, end, width)
+  tpos = np.arange(1, width)
+  if train_targets == "every_prefix":
+    tmask = tpos[None, :] <= (lengths[:, None] - 1)
+  else:
+    tmask = tpos[None, :] == (lengths[:, None] - 1)
+  queries = {"valid": loo_queries(seqs, evaluated, 2, width),
+             "test": loo_queries(seqs, evaluated, 1, width)}
+  report = {"users_not_evaluated": int(seqs.num_users - evaluated.size)}
+  return windows, lengths, user, tmask, queries, report
+
+
 def build_splits(seqs: UserSequences, *, max_len: int = 30, stride: int | None = None,
                  tail_window: str = "remainder", train_targets: str = "every_prefix",
                  num_negatives: int = 99, negative_sampler: str = "uniform",
-                 min_count: int = 0, head_fraction: float = 0.2, seed: int = 0) -> Splits:
-  """Applies the protocol of Sec. 4.1-4.2 (defaults: the `paper` preset, docs/design.md)."""
+                 min_count: int = 0, head_fraction: float = 0.2, seed: int = 0,
+                 split: str = "windows", max_users: int = 0) -> Splits:
+  """Applies the protocol of Sec. 4.1-4.2, or leave-one-out (defaults: the `paper` preset,
+  docs/design.md). max_users > 0 keeps only the first users (before the item filter)."""
+  if split not in SPLITS:
+    raise ValueError(f"data.protocol.split must be one of {SPLITS}, got {split!r}")
   if max_len < MIN_WINDOW + 1:
     raise ValueError(f"data.protocol.max_len must be >= {MIN_WINDOW + 1}, got {max_len}")
   stride = max_len if not stride else stride
@@ -299,8 +437,16 @@ def build_splits(seqs: UserSequences, *, max_len: int = 30, stride: int | None =
                      f"got {negative_sampler!r}")
   report = {"users_in": seqs.num_users, "items_in": seqs.num_items,
             "interactions_in": seqs.num_interactions}
+  seqs, users_report = first_users(seqs, max_users)
+  report.update(users_report)
   seqs, filter_report = item_filter(seqs, min_count)
   report.update(filter_report)
+  if split == "leave_one_out":
+    windows, lengths, user, tmask, queries, loo_report = _leave_one_out(seqs, max_len,
+                                                                         train_targets)
+    report.update(loo_report)
+    return _finish(seqs, windows, lengths, user, tmask, report, num_negatives,
+                   negative_sampler, head_fraction, seed, train_targets, split, queries)
   user, start, end, dropped = window_bounds(seqs.lengths, max_len, stride, tail_window)
   report["short_windows_dropped"] = dropped
   report["users_without_window"] = int(seqs.num_users - np.unique(user).size)
@@ -318,6 +464,13 @@ def build_splits(seqs: UserSequences, *, max_len: int = 30, stride: int | None =
     tmask = tpos[None, :] <= (lengths[:, None] - 3)
   else:
     tmask = tpos[None, :] == (lengths[:, None] - 3)
+  return _finish(seqs, windows, lengths, user, tmask, report, num_negatives, negative_sampler,
+                 head_fraction, seed, train_targets, split, None)
+
+
+def _finish(seqs, windows, lengths, user, tmask, report, num_negatives, negative_sampler,
+            head_fraction, seed, train_targets, split, queries) -> Splits:
+  """Training-target counts, negatives, head items and the report: the Splits."""
   train_counts = np.bincount(windows[:, 1:][tmask], minlength=seqs.num_items + 1).astype(np.int64)
   train_counts[0] = 0
 
@@ -331,18 +484,20 @@ def build_splits(seqs: UserSequences, *, max_len: int = 30, stride: int | None =
                                  rng)
   report.update({"windows": int(windows.shape[0]),
                  "train_examples": int(train_counts.sum()),
-                 "eval_examples_per_split": int(windows.shape[0]),
+                 "eval_examples_per_split": int(windows.shape[0] if queries is None
+                                                else queries["test"].size),
                  "sampled_protocol": negatives is not None})
   if report["train_examples"] == 0:
     counts = ", ".join(f"{k} {v}" for k, v in report.items() if k != "sampled_protocol")
-    raise ValueError(
-        f"data: nothing to train on after the protocol ({counts}); a window needs at least "
-        f"{MIN_WINDOW + 1} items to hold a training target (its last two are validation and "
-        "test)")
+    need = (f"a window needs at least {MIN_WINDOW + 1} items to hold a training target (its last "
+            "two are validation and test)" if queries is None else
+            "a user needs at least 4 items to hold a training target besides its validation "
+            "and test items")
+    raise ValueError(f"data: nothing to train on after the protocol ({counts}); {need}")
   return Splits(windows=windows, lengths=lengths, window_user=user.astype(np.int32),
                 num_items=seqs.num_items, train_counts=train_counts, negatives=negatives,
                 is_head=head_items(train_counts, head_fraction), clusters=seqs.clusters,
                 train_targets=train_targets, report=report,
                 is_head_cluster=None if seqs.clusters is None else head_clusters(
                     train_counts, seqs.clusters, head_fraction),
-                item_ids=seqs.item_ids)
+                item_ids=seqs.item_ids, split=split, loo_queries=queries)
