@@ -118,7 +118,8 @@ def _towers(workdir: Path, cfg, kept: dict, params):
   as evaluation ranks them)."""
   n, max_len = kept["num_items"], kept["max_len"]
   shape = types.SimpleNamespace(num_items=n, max_len=max_len,
-                                train_targets=cfg.data.protocol.train_targets)
+                                train_targets=cfg.data.protocol.train_targets,
+                                held_out=0 if cfg.data.protocol.split == "leave_one_out" else 2)
   spec = train.StepSpec.from_config(cfg, shape, None)
   want = jax.eval_shape(lambda: models.init_params(jax.random.key(0), spec.user, spec.item))
   if jax.tree.map(lambda x: tuple(x.shape), want) != jax.tree.map(lambda x: tuple(x.shape), params):
