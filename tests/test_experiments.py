@@ -398,3 +398,12 @@ def test_grid_reuses_the_base_runs_pretraining(tmp_path):
   # Cached on the next call although its config names where the pretraining came from.
   assert [r.status for r in grid.run_grid(specs, tmp_path, echo=lines.append,
                                           write_tables=False)] == ["cached", "cached"]
+
+
+def test_a_config_arg_variant_the_grid_cannot_apply_is_refused():
+  # configs/ml1m_loo.py:sasrec in a grid used to run the paper variant silently.
+  from idw_jax.experiments import cli as exp_cli
+  assert exp_cli.fixed_overrides("mur,paper", {"seed": 1}) == {"seed": 1}
+  assert exp_cli.fixed_overrides("tiny", {})["train.max_epochs"] == 2
+  with pytest.raises(ValueError, match="not 'sasrec'"):
+    exp_cli.fixed_overrides("sur,sasrec", {})

@@ -77,6 +77,12 @@ def fixed_overrides(arg: str | None, overrides: dict[str, Any]) -> dict[str, Any
   `config.TINY`), then the --config.a.b=v flags. The specs are built from the config file
   alone, so without this `--config=configs/synthetic.py:mur,tiny` would drop the `tiny`."""
   parts = [p.strip() for p in (arg or "").split(",") if p.strip()]
+  other = [p for p in parts if p not in config_lib.METHODS and p not in config_lib.PRESETS
+           and p != "tiny"]
+  if other:   # e.g. configs/ml1m_loo.py:sasrec: the specs would silently run without it
+    raise ValueError(f"--config: the grid applies a config arg's method, preset and 'tiny' only, "
+                     f"not {', '.join(map(repr, other))}; set its fields with --config.a.b=v "
+                     "(the config file's docstring lists them) or run launch.py")
   return {**(config_lib.TINY if "tiny" in parts else {}), **overrides}
 
 
