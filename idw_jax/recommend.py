@@ -87,9 +87,9 @@ def load_run(workdir, data_root: str | None = None, echo=None,
   since. A run made before runs kept one has it rebuilt from its data file (`data_root`: where
   that lies now), checked against the run's data fingerprint, else its counts; one line on
   stderr says so. prog names the command in those lines."""
-  echo = echo or (lambda msg, **_: print(msg, file=sys.stderr, flush=True))
+  echo = echo or (lambda msg: print(msg, file=sys.stderr, flush=True))
   workdir = Path(workdir)
-  meta, load = checkpoints.read_finished_run(workdir, "--workdir", echo)
+  meta, load = checkpoints.read_finished_run(workdir, "--workdir", lambda msg, **_: echo(msg))
   if meta["phase"] != run_state.DONE:
     echo(f"{prog}: {workdir} has not finished (phase {meta['phase']!r}); using the "
          "parameters of its latest checkpoint")

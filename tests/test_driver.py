@@ -269,6 +269,10 @@ def test_run_state_round_trips_through_checkpoint_json():
                           save_log=([1, "epoch_end", "pretrain", 0],)))
   back = RunState.from_json(json.loads(json.dumps(s.to_json())))
   assert back == s
+  # The data fingerprint: a top-level key of the flat JSON beside "data" (none: no key).
+  s = RunState(s.config, s.data, s.cursor, s.log, data_fingerprint="sha256:" + "ab" * 32)
+  assert s.to_json()["data_fingerprint"] == "sha256:" + "ab" * 32
+  assert RunState.from_json(json.loads(json.dumps(s.to_json()))) == s
 
 
 def test_an_old_flat_checkpoint_loads_into_the_cursor_and_the_log():
