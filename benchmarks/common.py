@@ -19,9 +19,9 @@ import time
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout, uninstalled
 
-import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
+import jax  # noqa: E402  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from idw_jax import config as config_lib  # pylint: disable=wrong-import-position
+from idw_jax import config as config_lib  # noqa: E402  # pylint: disable=wrong-import-position
 
 
 def define_config_flags(default: str) -> None:

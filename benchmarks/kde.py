@@ -1,9 +1,10 @@
-"""Times the blocked KDE of the sleep phase (every item against every item) and prints one JSON line.
+"""Times the blocked KDE of the sleep phase (every item against every item) and prints one JSON
+line.
 
   python benchmarks/kde.py --items 200000 --dim 16 [--block_q 2048 --block_n 2048 --repeats 1]
 
-Compilation is timed separately (ahead-of-time lower + compile); `seconds` is the best of --repeats calls
-of the compiled function (block_until_ready).
+Compilation is timed separately (ahead-of-time lower + compile); `seconds` is the best of --repeats
+calls of the compiled function (block_until_ready).
 
 Flags (absl, `--help` lists them): --items, --dim, --block_q / --block_n (also --block-q /
 --block-n; default density.default_blocks()), --repeats, --impl (xla or pallas), --seed.
@@ -22,7 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 from absl import flags
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
+# Run from a checkout, uninstalled.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from idw_jax import density  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
@@ -80,7 +82,8 @@ def main(argv) -> int:
       "block_n": block_n,
       "impl": args.impl,
       "seconds": round(seconds, 4),
-      "cpu_seconds": round(min(cpu_times), 4),  # process CPU time of the best call: robust to a busy host
+      # Process CPU time of the best call: robust to a busy host.
+      "cpu_seconds": round(min(cpu_times), 4),
       "compile_seconds": round(compile_seconds, 4),
       "pairs_per_s": float(f"{args.items**2 / seconds:.4g}"),
       "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

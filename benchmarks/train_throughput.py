@@ -79,8 +79,8 @@ def main() -> dict:
   top_ops = None
   if args.trace:
     jax.profiler.stop_trace()
-    top_ops = common.trace_top_ops(args.trace, steps * args.repeats,
-                                   sources=common.hlo_sources(tr.train_steps_hlo(state, perm, tables)))
+    sources = common.hlo_sources(tr.train_steps_hlo(state, perm, tables))
+    top_ops = common.trace_top_ops(args.trace, steps * args.repeats, sources=sources)
   t, start = best
   b = tr.batch_size
   if tr.packed:   # perm holds the epoch's packed rows; count their windows and examples

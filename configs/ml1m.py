@@ -1,4 +1,5 @@
-"""MovieLens-1M (Table 1, 2, 4). Arg: method[,preset][,tiny], e.g. `:mur_idw` or `:mur,authors_code`.
+"""MovieLens-1M (Table 1, 2, 4). Arg: method[,preset][,tiny], e.g. `:mur_idw` or
+`:mur,authors_code`.
 
 data.path points at either the GroupLens `ratings.dat` (data.source=movielens; published at
 https://grouplens.org/datasets/movielens/1m/) or a time-ordered `user item item ...` file

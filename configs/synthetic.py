@@ -1,4 +1,5 @@
-"""Synthetic HMM benchmark (paper Appendix A). Arg: method[,preset][,tiny], e.g. `:mur_idw` or `:sur`.
+"""Synthetic HMM benchmark (paper Appendix A). Arg: method[,preset][,tiny], e.g. `:mur_idw` or
+`:sur`.
 
   python launch.py --config=configs/synthetic.py:mur --config.data.synthetic.cluster_exponent=2
 """

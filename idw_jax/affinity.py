@@ -12,7 +12,8 @@ AFFINITIES = ("mixture", "max")
 
 
 def _scores_bmc(z: jax.Array, v: jax.Array) -> jax.Array:
-  """[B, M, C] layout: the reduction over M runs over contiguous C-vectors (faster on CPU: fewer strided reads)."""
+  """[B, M, C] layout: the reduction over M runs over contiguous C-vectors (faster on CPU: fewer
+  strided reads)."""
   return jnp.einsum("bmd,cd->bmc", z, v, precision=jax.lax.Precision.HIGHEST)
 
 

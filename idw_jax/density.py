@@ -1,26 +1,29 @@
 """The sleep phase of IDW (paper Sec. 3.3, Alg. 2): item weights from a kernel density.
 
-Pipeline: item embeddings v[N, d] and current weights w[N] -> weighted isotropic Gaussian KDE of every item
-under all items (Eq. 7, Scott's rule bandwidth) -> relative density p' (Eq. 8) -> h = 1 - p' -> momentum
-update w <- m w + (1 - m) h / sum(h) (Eq. 9).
+Pipeline: item embeddings v[N, d] and current weights w[N] -> weighted isotropic Gaussian KDE of
+every item under all items (Eq. 7, Scott's rule bandwidth) -> relative density p' (Eq. 8) ->
+h = 1 - p' -> momentum update w <- m w + (1 - m) h / sum(h) (Eq. 9).
 
-Item convention: `item_emb` holds the real items only. Dense item ids run 1..N (id 0 is the padding id), and
-row r of `item_emb` (and entry r of `w`) belongs to item id r + 1.
+Item convention: `item_emb` holds the real items only. Dense item ids run 1..N (id 0 is the padding
+id), and row r of `item_emb` (and entry r of `w`) belongs to item id r + 1.
 
-The KDE is exact and tiled on both axes: query blocks are mapped with `lax.map`, point blocks are streamed
-with `lax.fori_loop`, so memory is O(block_q x block_n), never Q x N. With several devices the query axis is
-split across a 1-D mesh with axis "data" (`jax.shard_map`); points are replicated. An optional fused
-Pallas (Triton) kernel, `impl="pallas"`, keeps each tile on chip on GPUs; the blocked XLA version stays the
-reference and the default (the Pallas kernel is tested here in interpret mode only).
+The KDE is exact and tiled on both axes: query blocks are mapped with `lax.map`, point blocks are
+streamed with `lax.fori_loop`, so memory is O(block_q x block_n), never Q x N. With several devices
+the query axis is split across a 1-D mesh with axis "data" (`jax.shard_map`); points are
+replicated. An optional fused Pallas (Triton) kernel, `impl="pallas"`, keeps each tile on chip on
+GPUs; the blocked XLA version stays the reference and the default (the Pallas kernel is tested here
+in interpret mode only).
 
 Numerics (float32 throughout, tested against a float64 numpy loop):
 - the data are centred on the points' mean and scaled by 1 / bandwidth before the
-  |q|^2 + |v|^2 - 2 q.v expansion, which keeps cancellation small; the squared distance is clamped at >= 0;
+  |q|^2 + |v|^2 - 2 q.v expansion, which keeps cancellation small; the squared distance is clamped
+  at >= 0;
 - q.v uses `precision=HIGHEST` (the TF32 default on GPUs gave 2% error);
-- the Gaussian normaliser (2 pi l^2)^(-d/2) under- or overflows float32 easily (d = 16, l = 1e-3 gives
-  4e41), so it is kept in log space: `kernel_sums` returns S(q) = sum_k w_k exp(-|q - v_k|^2 / 2l^2) / sum_k
-  w_k in [0, 1], `log_kde` = log S - (d/2) log(2 pi l^2), and `kde` = exp(log_kde). The relative density
-  of Eq. 8 is invariant to the normaliser, so the paper's sleep phase uses S directly and never sees it.
+- the Gaussian normaliser (2 pi l^2)^(-d/2) under- or overflows float32 easily (d = 16, l = 1e-3
+  gives 4e41), so it is kept in log space: `kernel_sums` returns
+  S(q) = sum_k w_k exp(-|q - v_k|^2 / 2l^2) / sum_k w_k in [0, 1],
+  `log_kde` = log S - (d/2) log(2 pi l^2), and `kde` = exp(log_kde). The relative density of Eq. 8
+  is invariant to the normaliser, so the paper's sleep phase uses S directly and never sees it.
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ DATA_AXIS = sharding.DATA_AXIS
 # so each streamed step has enough work (8192 x 4096 float32 = 128 MB).
 _DEFAULT_BLOCKS = {"cpu": (2048, 1024)}
 _ACCELERATOR_BLOCKS = (8192, 4096)
-_PALLAS_BLOCKS = (128, 128)  # per-program register tile of the fused kernel (flash-attention-like sizes)
+# Per-program register tile of the fused kernel (flash-attention-like sizes).
+_PALLAS_BLOCKS = (128, 128)
 IMPLS = ("xla", "pallas", "pallas_interpret")
 _MIN_BANDWIDTH = 1e-15  # keeps 1 / (2 l^2) finite in float32 when every embedding coincides.
 
@@ -72,7 +76,8 @@ def _static_kwargs(block_q, block_n, mesh, impl) -> dict[str, Any]:
 def _check_shapes(queries, points, weights) -> None:
   """queries[Q, d], points[N, d], weights[N] or None; raises ValueError naming the mismatch."""
   if queries.ndim != 2 or points.ndim != 2 or queries.shape[1] != points.shape[1]:
-    raise ValueError(f"kde wants queries [Q, d] and points [N, d], got {queries.shape}, {points.shape}")
+    raise ValueError(f"kde wants queries [Q, d] and points [N, d], got {queries.shape}, "
+                     f"{points.shape}")
   if weights is not None and jnp.shape(weights) != (points.shape[0],):
     raise ValueError(f"kde weights must be [{points.shape[0]}], got {jnp.shape(weights)}")
 
@@ -94,8 +99,10 @@ def _log_normalizer(bandwidth: jax.Array, d: int) -> jax.Array:
   return -0.5 * d * (math.log(2.0 * math.pi) + 2.0 * jnp.log(l))
 
 
-def _blocked_sums(q: jax.Array, v: jax.Array, w: jax.Array, block_q: int, block_n: int) -> jax.Array:
-  """sum_k w_k exp(-|q - v_k|^2 / 2) for pre-scaled q[Q, d], v[N, d], w[N] -> [Q], tiled on both axes."""
+def _blocked_sums(q: jax.Array, v: jax.Array, w: jax.Array, block_q: int,
+                  block_n: int) -> jax.Array:
+  """sum_k w_k exp(-|q - v_k|^2 / 2) for pre-scaled q[Q, d], v[N, d], w[N] -> [Q], tiled on both
+  axes."""
   n_q, d = q.shape
   n_p = v.shape[0]
   block_q = min(block_q, n_q)
@@ -117,13 +124,15 @@ def _blocked_sums(q: jax.Array, v: jax.Array, w: jax.Array, block_q: int, block_
       log_k = jnp.minimum(qv - half_qq[:, None] - half_vv[i][None, :], 0.0)
       return acc + jnp.dot(jnp.exp(log_k), w[i], precision=lax.Precision.HIGHEST)
 
-    return lax.fori_loop(0, nn, point_block, jnp.zeros_like(half_qq))  # zeros_like keeps shard_map's vma
+    # zeros_like keeps shard_map's vma
+    return lax.fori_loop(0, nn, point_block, jnp.zeros_like(half_qq))
 
   return lax.map(query_block, q).reshape(-1)[:n_q]
 
 
 def _pallas_sums(q, v, w, block_q, block_n, interpret):
-  """Fused Pallas (Triton) version of `_blocked_sums`: one program per query block, point blocks looped.
+  """Fused Pallas (Triton) version of `_blocked_sums`: one program per query block, point blocks
+  looped.
 
   The [block_q, block_n] tile lives in registers/SRAM only. Triton wants power-of-two tiles, so d is
   zero-padded to a power of two >= 16 and the block sizes are rounded up to powers of two.
@@ -222,17 +231,21 @@ def kernel_sums(
     mesh: Mesh | None = None,
     impl: str = "xla",
 ) -> jax.Array:
-  """S(q) = sum_k w_k exp(-|q - v_k|^2 / (2 l^2)) / sum_k w_k, in [0, 1]: the KDE without its normaliser.
+  """S(q) = sum_k w_k exp(-|q - v_k|^2 / (2 l^2)) / sum_k w_k, in [0, 1]: the KDE without its
+  normaliser.
 
   Args:
     queries: [Q, d] points at which to evaluate.
     points: [N, d] kernel centres v_k.
     weights: [N] non-negative weights w_k with a positive sum, or None for uniform.
     bandwidth: scalar l > 0.
-    block_q, block_n: tile sizes (static); None picks `default_blocks()`. Memory is O(block_q x block_n).
-    mesh: 1-D mesh with axis "data" to split queries over; None uses all devices when there are several.
-    impl: "xla" (blocked lax.map x fori_loop; the reference and default), "pallas" (fused Triton kernel
-      for GPUs, optional) or "pallas_interpret" (the same kernel interpreted, for testing on CPU).
+    block_q, block_n: tile sizes (static); None picks `default_blocks()`. Memory is
+      O(block_q x block_n).
+    mesh: 1-D mesh with axis "data" to split queries over; None uses all devices when there are
+      several.
+    impl: "xla" (blocked lax.map x fori_loop; the reference and default), "pallas" (fused Triton
+      kernel for GPUs, optional) or "pallas_interpret" (the same kernel interpreted, for testing on
+      CPU).
 
   Returns:
     [Q] float32.
@@ -263,10 +276,10 @@ def kde(
 ) -> jax.Array:
   """Exact weighted isotropic Gaussian KDE (paper Eq. 7), queries[Q, d] -> p[Q].
 
-  p(q) = sum_k w_k N(q; v_k, l^2 I) / sum_k w_k, a probability density in q (it integrates to 1): Eq. 7
-  with the weights normalised and the full Gaussian normaliser (2 pi l^2)^(-d/2) in place of 1 / l.
-  The normaliser is applied in log space; the result is float32 and is inf where the density exceeds
-  float32 (use `log_kde` then). Arguments as in `kernel_sums`.
+  p(q) = sum_k w_k N(q; v_k, l^2 I) / sum_k w_k, a probability density in q (it integrates to 1):
+  Eq. 7 with the weights normalised and the full Gaussian normaliser (2 pi l^2)^(-d/2) in place of
+  1 / l. The normaliser is applied in log space; the result is float32 and is inf where the density
+  exceeds float32 (use `log_kde` then). Arguments as in `kernel_sums`.
   """
   return jnp.exp(log_kde(
       queries, points, weights, bandwidth, block_q=block_q, block_n=block_n, mesh=mesh, impl=impl))
@@ -327,8 +340,8 @@ def whitening(points: jax.Array, weights: jax.Array):
 def relative_density(p: jax.Array) -> jax.Array:
   """Eq. 8: min-max normalised density p' = (p - min p) / (max p - min p) in [0, 1], p[N] -> [N].
 
-  When max p == min p (every item equally dense) there is nothing to rank: returns zeros, so h = 1 - p'
-  is uniform.
+  When max p == min p (every item equally dense) there is nothing to rank: returns zeros, so
+  h = 1 - p' is uniform.
   """
   lo, hi = jnp.min(p), jnp.max(p)
   span = hi - lo
@@ -336,7 +349,8 @@ def relative_density(p: jax.Array) -> jax.Array:
 
 
 def weight_change(w_new: jax.Array, w_old: jax.Array, norm: str = "l2") -> jax.Array:
-  """||w_new - w_old|| for the stopping rule of Alg. 1 line 6: "l2" (paper) or "inf" (authors' code)."""
+  """||w_new - w_old|| for the stopping rule of Alg. 1 line 6: "l2" (paper) or "inf" (authors'
+  code)."""
   diff = (w_new - w_old).astype(jnp.float32)
   if norm == "l2":
     return jnp.sqrt(jnp.sum(diff * diff))
@@ -364,18 +378,19 @@ def sleep_update(
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
   """One sleep phase (Alg. 2): item_emb[N, d], w[N] -> (w_new[N], info).
 
-  Paper (defaults): p = KDE of every item under all items weighted by w (Eq. 7), p' = relative density
-  (Eq. 8), h = 1 - p', w_new = m w + (1 - m) h / sum(h) (Eq. 9). w_new sums to 1 when w does (w is not
-  renormalised). Row r of item_emb / w is item id r + 1 (the padding id 0 is excluded).
+  Paper (defaults): p = KDE of every item under all items weighted by w (Eq. 7), p' = relative
+  density (Eq. 8), h = 1 - p', w_new = m w + (1 - m) h / sum(h) (Eq. 9). w_new sums to 1 when w does
+  (w is not renormalised). Row r of item_emb / w is item id r + 1 (the padding id 0 is excluded).
 
-  Authors' released code (options): `sample_size > 0` fits the KDE on `sample_size` items drawn with
-  replacement with probability proportional to w, plus N(0, noise_std^2) noise, with uniform weights and
-  Scott's bandwidth of that sample (needs `key`); `weighting="inverse"` uses h = 1 / (p + inverse_eps)
-  with p the normalised density of `kde`; `covariance="full"` replaces the isotropic kernel by
-  scipy.stats.gaussian_kde's (`whitening`: the weighted covariance of the KDE's points times
-  Scott's factor of their effective n; bandwidth 1 after whitening); `support` (bool[N]) keeps
-  the new weight h on those items only (the authors define weights on training targets alone),
-  and the KDE sample is drawn from them. block_q, block_n, mesh, impl: as in `kernel_sums`.
+  Authors' released code (options): `sample_size > 0` fits the KDE on `sample_size` items drawn
+  with replacement with probability proportional to w, plus N(0, noise_std^2) noise, with uniform
+  weights and Scott's bandwidth of that sample (needs `key`); `weighting="inverse"` uses
+  h = 1 / (p + inverse_eps) with p the normalised density of `kde`; `covariance="full"` replaces
+  the isotropic kernel by scipy.stats.gaussian_kde's (`whitening`: the weighted covariance of the
+  KDE's points times Scott's factor of their effective n; bandwidth 1 after whitening); `support`
+  (bool[N]) keeps the new weight h on those items only (the authors define weights on training
+  targets alone), and the KDE sample is drawn from them. block_q, block_n, mesh, impl: as in
+  `kernel_sums`.
 
   Info: bandwidth, log_normalizer, log_density_min/max (of the evaluated KDE), density_min/max,
   relative_density_mean, num_kde_points.
@@ -397,8 +412,8 @@ def sleep_update(
 @functools.partial(jax.jit, static_argnames=(
     "weighting", "sample_size", "noise_std", "inverse_eps", "covariance", "block_q", "block_n",
     "mesh", "impl"))
-def _sleep_update(item_emb, w, momentum, key, support, *, weighting, sample_size, noise_std, inverse_eps,
-                  covariance, block_q, block_n, mesh, impl):
+def _sleep_update(item_emb, w, momentum, key, support, *, weighting, sample_size, noise_std,
+                  inverse_eps, covariance, block_q, block_n, mesh, impl):
   """Jitted body of `sleep_update`."""
   item_emb = item_emb.astype(jnp.float32)
   w = w.astype(jnp.float32)

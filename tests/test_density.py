@@ -132,7 +132,8 @@ def test_kde_integrates_to_one():
 
 
 def test_tiny_bandwidth_stays_finite_in_log_space():
-  """(2 pi l^2)^(-d/2) overflows float32 for l = 1e-3, d = 16; log_kde and the sleep phase do not."""
+  """(2 pi l^2)^(-d/2) overflows float32 for l = 1e-3, d = 16; log_kde and the sleep phase do
+  not."""
   x = _embeddings(n=50, d=16, seed=6) * 1e-3
   l = 1e-3
   log_p = np.asarray(density.log_kde(x, x, None, l))
@@ -164,7 +165,8 @@ def test_relative_density_by_hand():
 
 
 def _far_apart():
-  """Three items at 0 and one at 1000 (1-D): two distinct kernel sums, S = [.6 + .4e] * 3 + [.4 + .6e]."""
+  """Three items at 0 and one at 1000 (1-D): two distinct kernel sums,
+  S = [.6 + .4e] * 3 + [.4 + .6e]."""
   x = np.array([[0.0], [0.0], [0.0], [1000.0]], np.float32)
   w = np.array([0.1, 0.2, 0.3, 0.4], np.float32)
   return x, w
@@ -220,7 +222,8 @@ def test_sampling_option_is_deterministic_given_key():
 
 
 def test_sampling_without_noise_approaches_weighted_kde():
-  """Items drawn proportional to w with uniform weights estimate the w-weighted KDE (same bandwidth)."""
+  """Items drawn proportional to w with uniform weights estimate the w-weighted KDE (same
+  bandwidth)."""
   x = _embeddings(n=200, d=2, seed=8)
   w = _power_law_weights(n=200)
   key = jax.random.key(3)
@@ -274,6 +277,7 @@ _MULTI_DEVICE_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow      # a subprocess with 4 devices
 def test_four_devices_match_one():
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
   repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -1,4 +1,9 @@
-"""The IDW state machine end to end through launch.py: phases, results.json, kill and resume."""
+"""The IDW state machine end to end: phases, results.json, resume and its checks.
+
+The finished runs are the session's (tests/conftest.py: mur_idw_run, mur_run, made in this
+process); what only a process can show (killed and resumed, one-line errors) runs launch.py with
+the same config (tests.tiny.RUN_OVERRIDES), so its numbers equal the in-process run's bit for bit.
+"""
 
 import json
 import os
@@ -9,10 +14,12 @@ from pathlib import Path
 import jax
 import pytest
 
-from tests.tiny import TINY_OVERRIDES
+from tests.tiny import RUN_OVERRIDES
+from tests.tiny import copy_run
+from tests.tiny import tiny_run
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMON = TINY_OVERRIDES + ["--config.checkpoint.every_steps=2"]
+COMMON = RUN_OVERRIDES
 
 
 def _launch(workdir, *extra, check=True):
@@ -33,12 +40,10 @@ def _metrics(workdir):
                          for h in r["history"]]}
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-  """An uninterrupted tiny MUR-IDW run."""
-  wd = tmp_path_factory.mktemp("ref")
-  proc = _launch(wd)
-  return wd, proc.stdout
+@pytest.fixture
+def reference(mur_idw_run):
+  """An uninterrupted tiny MUR-IDW run (the session's, in process): its folder and output."""
+  return mur_idw_run.workdir, mur_idw_run.stdout
 
 
 def test_run_has_every_phase_and_results(reference):
@@ -69,54 +74,81 @@ def _first(save_log, event, phase=None):
   return next(s[0] for s in save_log if s[1] == event and (phase is None or s[2] == phase))
 
 
+def _kill(workdir, k, *extra):
+  """launch.py of the reference's config (and `extra` flags) in `workdir`, killed as a crash
+  would kill it: os._exit right after checkpoint k (debug.exit_after_save)."""
+  proc = _launch(workdir, f"--config.debug.exit_after_save={k}", *extra, check=False)
+  assert proc.returncode == 42, proc.stderr[-2000:]
+  assert not (Path(workdir) / "results.json").exists()
+
+
+@pytest.fixture(scope="module")
+def killed_after_sleep(mur_idw_run, tmp_path_factory):
+  """The reference's run killed right after the first sleep's checkpoint k: (folder, k). Copy
+  the folder to resume or damage it."""
+  k = _first(mur_idw_run.results["save_log"], "sleep")
+  wd = tmp_path_factory.mktemp("killed")
+  _kill(wd, k)
+  return wd, k
+
+
+# A killed run is a launch.py process; its resume runs here (tests.tiny.tiny_run: the same
+# config and code path as launch.py without a debug exit).
+@pytest.mark.slow      # a launch.py process, killed
 @pytest.mark.parametrize("where", ["sleep", "mid_epoch_wake", "during_save"])
-def test_killed_run_resumes_to_identical_metrics(reference, tmp_path, where):
+def test_killed_run_resumes_to_identical_metrics(reference, tmp_path, where, request):
   ref_wd, _ = reference
   r, want = _metrics(ref_wd)
   log = r["save_log"]
   if where == "sleep":
-    k, extra = _first(log, "sleep"), []
+    copy_run(request.getfixturevalue("killed_after_sleep")[0], tmp_path / "run")
   elif where == "mid_epoch_wake":
-    k, extra = _first(log, "mid_epoch", "wake"), []
+    _kill(tmp_path / "run", _first(log, "mid_epoch", "wake"))
   else:
-    k, extra = _first(log, "epoch_end", "pretrain") + 1, ["--config.debug.exit_during_save=True"]
-  proc = _launch(tmp_path, f"--config.debug.exit_after_save={k}", *extra, check=False)
-  assert proc.returncode == 42, proc.stderr[-2000:]
-  assert not (tmp_path / "results.json").exists()
-  proc = _launch(tmp_path)                                  # resume: same config, no debug exit
+    _kill(tmp_path / "run", _first(log, "epoch_end", "pretrain") + 1,
+          "--config.debug.exit_during_save=True")
+  run = tiny_run("mur_idw", tmp_path / "run")               # resume: same config, no debug exit
 
-  assert "resuming" in proc.stdout
-  _, got = _metrics(tmp_path)
+  assert "resuming" in run.stdout
+  _, got = _metrics(tmp_path / "run")
   assert got == want
 
 
+# train.valid_every / idw.validate_wakes on the reference's config.
+SPARSE = {"train.valid_every": 2, "idw.validate_wakes": False, "idw.wake_max_epochs": 1,
+          "idw.max_iterations": 2}
+
+
+@pytest.fixture(scope="module")
+def sparse_run(tmp_path_factory):
+  """An uninterrupted run validating sparsely (SPARSE), in process."""
+  return tiny_run("mur_idw", tmp_path_factory.mktemp("sparse"), **SPARSE)
+
+
+@pytest.mark.slow      # a launch.py process, killed
 @pytest.mark.parametrize("where", ["unvalidated_pretrain_epoch", "unvalidated_wake"])
-def test_sparse_validation_resumes_to_identical_metrics(tmp_path, where):
+def test_sparse_validation_resumes_to_identical_metrics(sparse_run, tmp_path, where):
   # train.valid_every / idw.validate_wakes: a run killed right after an epoch that was not
   # validated resumes to the uninterrupted run's numbers (history rows with valid None too).
-  sparse = ["--config.train.valid_every=2", "--config.idw.validate_wakes=False",
-            "--config.idw.wake_max_epochs=1", "--config.idw.max_iterations=2"]
-  _launch(tmp_path / "ref", *sparse)
-  r, want = _metrics(tmp_path / "ref")
+  sparse = [f"--config.{k}={v}" for k, v in SPARSE.items()]
+  r, want = _metrics(sparse_run.workdir)
   assert [h["valid"] is None for h in r["history"]] == [True, False, True, True, False]
   # A save is logged as [save, event, phase, iteration] with the phase after it: wake 1's only
   # epoch_end under ("sleep", 1); pretraining's first (unvalidated) epoch under "pretrain".
   log = r["save_log"]
   k = (_first(log, "epoch_end", "pretrain") if where.endswith("epoch") else
        next(s[0] for s in log if s[1:] == ["epoch_end", "sleep", 1]))
-  proc = _launch(tmp_path / "run", *sparse, f"--config.debug.exit_after_save={k}", check=False)
-  assert proc.returncode == 42, proc.stderr[-2000:]
-  proc = _launch(tmp_path / "run", *sparse)
-  assert "resuming" in proc.stdout
+  _kill(tmp_path / "run", k, *sparse)
+  run = tiny_run("mur_idw", tmp_path / "run", **SPARSE)
+  assert "resuming" in run.stdout
   assert _metrics(tmp_path / "run")[1] == want
 
 
-def test_finished_workdir_reprints_and_other_config_is_an_error(reference):
-  wd, _ = reference
-  proc = _launch(wd)
-  assert "HR@20" in proc.stdout
-  proc = _launch(wd, "--config.seed=7", check=False)
-  assert proc.returncode != 0 and "seed" in proc.stderr
+def test_finished_workdir_reprints_and_other_config_is_an_error(reference, tmp_path):
+  wd = copy_run(reference[0], tmp_path / "run")
+  assert "HR@20" in tiny_run("mur_idw", wd).stdout
+  with pytest.raises(ValueError, match="another config.*seed"):
+    tiny_run("mur_idw", wd, seed=7)
 
 
 def test_mistyped_field_is_an_error(tmp_path):
@@ -127,59 +159,43 @@ def test_mistyped_field_is_an_error(tmp_path):
 def test_workdir_in_use_by_another_run_is_an_error(tmp_path):
   import fcntl
   with open(tmp_path / ".lock", "w") as fh:               # another run holds the workdir
-    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    fh.write("12345")
+    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)        # (flock: per open file, so this
+    fh.write("12345")                                     # process's run is refused too)
     fh.flush()
-    proc = _launch(tmp_path, check=False)
-  assert proc.returncode != 0 and "in use by another run (pid 12345" in proc.stderr
+    with pytest.raises(RuntimeError, match=r"in use by another run \(pid 12345"):
+      tiny_run("mur_idw", tmp_path)
   assert not (tmp_path / "results.json").exists()
 
 
-def _launch_method(workdir, method, *extra, check=True):
-  """Like _launch for another method of the same tiny config."""
-  cmd = [sys.executable, str(ROOT / "launch.py"), f"--workdir={workdir}",
-         "--config=" + str(ROOT / "configs/synthetic.py") + f":{method}", *COMMON, *extra]
-  proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
-                        env={**os.environ, "JAX_PLATFORMS": "cpu"}, timeout=600)
-  if check and proc.returncode != 0:
-    raise AssertionError(f"launch failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-  return proc
-
-
-@pytest.fixture(scope="module")
-def mur_run(tmp_path_factory):
-  """A finished tiny MUR run: MUR-IDW's pretraining, run as a method of its own."""
-  wd = tmp_path_factory.mktemp("mur")
-  _launch_method(wd, "mur")
-  return wd
-
-
+@pytest.mark.slow      # the sleep, wake and calibration phases of a run
 def test_reused_pretraining_gives_the_standalone_numbers(reference, mur_run, tmp_path):
   """MUR-IDW started from a finished MUR run ends with the uninterrupted MUR-IDW's numbers."""
   _, want = _metrics(reference[0])
-  proc = _launch(tmp_path, f"--config.idw.pretrained_workdir={mur_run}")
-  assert "pretraining reused from" in proc.stdout
+  mur = str(mur_run.workdir)
+  run = tiny_run("mur_idw", tmp_path, **{"idw.pretrained_workdir": mur})
+  assert "pretraining reused from" in run.stdout
   r, got = _metrics(tmp_path)
   assert got == want
-  assert r["pretrained_from"] == str(mur_run)
+  assert r["pretrained_from"] == mur
   assert [p["phase"] for p in r["phases"]] == ["pretrain", "sleep 0", "wake 1", "sleep 1",
                                                "calibrate", "evaluate"]
   # Resuming ignores where the pretraining came from (it no longer matters).
-  assert "HR@20" in _launch(tmp_path).stdout
+  assert "HR@20" in tiny_run("mur_idw", tmp_path).stdout
 
 
 def test_reused_pretraining_must_match(reference, mur_run, tmp_path):
-  proc = _launch(tmp_path / "a", f"--config.idw.pretrained_workdir={mur_run}",
-                 "--config.seed=3", check=False)
-  assert proc.returncode != 0 and "pretrained_workdir" in proc.stderr and "seed" in proc.stderr
-  proc = _launch(tmp_path / "b", f"--config.idw.pretrained_workdir={reference[0]}", check=False)
-  assert proc.returncode != 0 and "'mur_idw' run" in proc.stderr
-  proc = _launch(tmp_path / "c", f"--config.idw.pretrained_workdir={tmp_path / 'none'}",
-                 check=False)
-  assert proc.returncode != 0 and "no checkpoint" in proc.stderr
-  proc = _launch_method(tmp_path / "d", "mur", f"--config.idw.pretrained_workdir={mur_run}",
-                        check=False)
-  assert proc.returncode != 0 and "only IDW methods" in proc.stderr
+  def reuse(workdir, source, **fields):
+    return tiny_run("mur_idw", tmp_path / workdir,
+                    **{"idw.pretrained_workdir": str(source), **fields})
+  with pytest.raises(ValueError, match="pretrained_workdir.*seed"):
+    reuse("a", mur_run.workdir, seed=3)
+  with pytest.raises(ValueError, match="'mur_idw' run"):
+    reuse("b", reference[0])
+  with pytest.raises(ValueError, match="no checkpoint"):
+    reuse("c", tmp_path / "none")
+  assert not any((tmp_path / w / "results.json").exists() for w in "abc")
+  with pytest.raises(ValueError, match="only IDW methods"):
+    tiny_run("mur", tmp_path / "d", **{"idw.pretrained_workdir": str(mur_run.workdir)})
 
 
 def _corrupt(folder: Path):
@@ -190,14 +206,13 @@ def _corrupt(folder: Path):
       f.write_bytes(data[:len(data) // 2])
 
 
+@pytest.mark.slow      # a launch.py process, killed
 @pytest.mark.parametrize("part", ["state", "everything", "array data"])
-def test_damaged_latest_checkpoint_is_set_aside_and_the_run_ends_the_same(reference, tmp_path,
-                                                                          part):
-  r, want = _metrics(reference[0])
-  k = _first(r["save_log"], "sleep")
-  proc = _launch(tmp_path, f"--config.debug.exit_after_save={k}", check=False)
-  assert proc.returncode == 42, proc.stderr[-2000:]
-  newest = tmp_path / "checkpoints" / str(k)
+def test_damaged_latest_checkpoint_is_set_aside_and_the_run_ends_the_same(
+    reference, killed_after_sleep, tmp_path, part):
+  _, want = _metrics(reference[0])
+  wd, k = copy_run(killed_after_sleep[0], tmp_path / "run"), killed_after_sleep[1]
+  newest = wd / "checkpoints" / str(k)
   assert newest.is_dir()
   if part == "array data":   # readable metadata, one array's data gone (Orbax's error
     chunks = sorted((newest / "state").rglob("d/*"))   # then names shapes: not changed data)
@@ -205,25 +220,32 @@ def test_damaged_latest_checkpoint_is_set_aside_and_the_run_ends_the_same(refere
     max(chunks, key=lambda f: f.stat().st_size).unlink()
   else:
     _corrupt(newest / "state" if part == "state" else newest)
-  proc = _launch(tmp_path)
-  assert f"checkpoint {newest} cannot be read" in proc.stdout
-  assert any(p.name.startswith(f"{k}-") for p in (tmp_path / "damaged_checkpoints").iterdir())
-  _, got = _metrics(tmp_path)
+  run = tiny_run("mur_idw", wd)                              # resume
+  assert f"checkpoint {newest} cannot be read" in run.stdout
+  assert any(p.name.startswith(f"{k}-") for p in (wd / "damaged_checkpoints").iterdir())
+  _, got = _metrics(wd)
   assert got == want
 
 
-def test_no_readable_checkpoint_is_one_line(reference, tmp_path):
-  r, _ = _metrics(reference[0])
-  k = _first(r["save_log"], "sleep")
-  assert _launch(tmp_path, f"--config.debug.exit_after_save={k}", check=False).returncode == 42
-  _corrupt(tmp_path / "checkpoints")
-  proc = _launch(tmp_path, check=False)
+@pytest.mark.slow      # launch.py processes: one killed, one that finds nothing to resume
+def test_no_readable_checkpoint_is_one_line(killed_after_sleep, tmp_path):
+  wd = copy_run(killed_after_sleep[0], tmp_path / "run")
+  _corrupt(wd / "checkpoints")
+  proc = _launch(wd, check=False)
   assert proc.returncode == 1 and "Traceback" not in proc.stderr
   assert "no readable checkpoint in" in proc.stderr.strip().splitlines()[0]
 
 
-def test_resuming_with_other_shapes_names_the_fields_before_restoring(reference):
-  wd, _ = reference
+def test_resuming_with_other_shapes_names_the_fields_before_restoring(reference, tmp_path):
+  wd = copy_run(reference[0], tmp_path / "run")
+  with pytest.raises(ValueError, match="another config") as error:
+    tiny_run("sur", wd)
+  assert "method" in str(error.value) and "num_interests" in str(error.value)
+
+
+@pytest.mark.slow      # a launch.py process: what the user sees of that error
+def test_resuming_with_other_shapes_is_one_line_and_ends_cleanly(reference, tmp_path):
+  wd = copy_run(reference[0], tmp_path / "run")
   proc = _launch(wd, "--config.method=sur", check=False)
   assert proc.returncode == 1
   assert "Traceback" not in proc.stderr and "Event loop" not in proc.stderr

@@ -248,29 +248,29 @@ def test_grid_config_arg_tiny_reaches_every_run():
   assert exp_cli.fixed_overrides("mur,authors_code", {}) == {}
 
 
-def test_grid_finds_a_record_by_its_config_under_another_name(tmp_path):
+def test_grid_finds_a_record_by_its_config_under_another_name(tiny_grid, tmp_path):
   """Run names follow the preset's defaults: a record written under another name (e.g. before
   a preset change) is found by its config; a stale record of the run's own name yields to it;
   with no record of the config the stale one is still reported, and nothing is recomputed."""
   (spec,) = specs_lib.make_specs(SYNTHETIC, ["mur"], [0], fixed=TINY)
-  (first,) = grid.run_grid([spec], tmp_path, write_tables=False)
-  assert first.status == "done"
-  folder = tmp_path / "records"
-  shutil.rmtree(tmp_path / "runs")                        # a fresh clone: records only
-  (folder / f"{first.name}.json").rename(folder / "mur-old-name.json")
+  name = specs_lib.run_name(spec)
+  made = records.record_path(tiny_grid[0], name)          # the session grid ran this spec
+  folder = tmp_path / "records"                           # a fresh clone: records only
+  folder.mkdir()
+  shutil.copy(made, folder / "mur-old-name.json")
   (rec,) = grid.run_grid([spec], tmp_path, max_new_runs=0, write_tables=False)
   assert (rec.status, rec.name) == ("cached", "mur-old-name")
-  assert rec.results["test"] == first.results["test"]
+  assert rec.results["test"] == json.loads(made.read_text())["test"]
 
   other = json.loads((folder / "mur-old-name.json").read_text())
   other["config"]["train"]["max_epochs"] += 1             # another config under the run's name
-  (folder / f"{first.name}.json").write_text(json.dumps(other))
+  (folder / f"{name}.json").write_text(json.dumps(other))
   (rec,) = grid.run_grid([spec], tmp_path, max_new_runs=0, write_tables=False)
   assert (rec.status, rec.name) == ("cached", "mur-old-name")
 
   (folder / "mur-old-name.json").unlink()
   (rec,) = grid.run_grid([spec], tmp_path, max_new_runs=0, write_tables=False)
-  assert (rec.status, rec.name) == ("stale", first.name) and "max_epochs" in rec.error
+  assert (rec.status, rec.name) == ("stale", name) and "max_epochs" in rec.error
   assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
@@ -279,6 +279,7 @@ def _mtime(path: Path) -> int:
   return path.stat().st_mtime_ns
 
 
+@pytest.mark.slow      # the grid command, killed inside its second run, then rerun
 def test_grid_interrupted_and_rerun(tmp_path):
   """Kill the grid CLI inside its second run, rerun: finished runs are not recomputed."""
   out = tmp_path / "grid"
@@ -340,7 +341,10 @@ def tiny_ctx(tmp_path_factory):
   return figures.Context(config_file=SYNTHETIC, tiny=True, out=out, echo=lambda s: None)
 
 
-@pytest.mark.parametrize("name", list(figures.FIGURES))
+# The figures over sweeps of runs are slow; the others share those runs when both run.
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.slow) if n in ("fig1", "fig3", "fig6") else n
+    for n in figures.FIGURES])
 def test_figure_tiny(name, tiny_ctx):
   paths = figures.FIGURES[name](tiny_ctx)
   png = [p for p in paths if p.suffix == ".png"]
@@ -353,6 +357,7 @@ def test_figure_tiny(name, tiny_ctx):
   assert not (tiny_ctx.runs_dir() / "grid.json").exists()
 
 
+@pytest.mark.slow      # fig3's runs and as many control runs
 def test_fig3_controls_hold_the_weights_for_as_many_wake_phases(tiny_ctx):
   """--controls adds, per IDW run, the m = 1 control: the same seed and skew, as many wake
   phases, and weights that never move (so its wake phases are plain training)."""
@@ -360,7 +365,8 @@ def test_fig3_controls_hold_the_weights_for_as_many_wake_phases(tiny_ctx):
   figures.fig3(ctx)
   drawn = json.loads(ctx.path("fig3", "json").read_text())
   assert set(drawn) == {"mur_idw", "mur_idw_control"}
-  assert drawn["mur_idw_control"]["overall/HR@20"].keys() == drawn["mur_idw"]["overall/HR@20"].keys()
+  assert (drawn["mur_idw_control"]["overall/HR@20"].keys()
+          == drawn["mur_idw"]["overall/HR@20"].keys())
   key = "data.synthetic.cluster_exponent"
   runs = ctx.run(["mur_idw"], {key: [0.0, 2.0]})
   controls = figures._controls(ctx, runs, key)
@@ -375,6 +381,7 @@ def test_fig3_controls_hold_the_weights_for_as_many_wake_phases(tiny_ctx):
     assert any(t["weight_change"] > 0.0 for t in run.results["idw_trace"])
 
 
+@pytest.mark.slow      # the figures command end to end (fig9 itself: test_figure_tiny)
 def test_figures_cli_fig9(tmp_path):
   proc = subprocess.run(
       [sys.executable, "-m", "idw_jax.experiments.figures", "fig9", "--tiny", f"--out={tmp_path}",

@@ -10,7 +10,7 @@ from tests.conftest_data import shared_data_dir
 SEQUENCES = "ml-1m/ml-1m_user_sequences.txt.gz"
 PARTIAL_RATINGS = "ml-1m/partial_raw_users_1-2999/ratings.dat.gz"
 
-pytestmark = pytest.mark.realdata
+pytestmark = [pytest.mark.realdata, pytest.mark.slow]   # ML-1M from disk: slow
 
 
 def _assert_paper_counts(seqs):

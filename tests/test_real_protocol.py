@@ -7,7 +7,7 @@ from idw_jax import config as config_lib
 from idw_jax.data import pipeline
 from tests.conftest_data import shared_data_dir
 
-pytestmark = pytest.mark.realdata
+pytestmark = [pytest.mark.realdata, pytest.mark.slow]   # ML-1M from disk: slow
 
 
 def _config(module, arg, root):

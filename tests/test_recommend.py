@@ -25,7 +25,7 @@ from idw_jax import models
 from idw_jax import recommend
 from idw_jax.data import pipeline
 from idw_jax.train import Trainer
-from tests.tiny import TINY_OVERRIDES
+from tests.tiny import tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "JAX_PLATFORMS": "cpu"}
@@ -37,15 +37,12 @@ def _run(*args, **kw):
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-  """A finished tiny MUR run (M = 5, 50 synthetic items, window 19), its Recommender, its
-  export folder and the evaluation path's Trainer and parameters."""
-  wd = tmp_path_factory.mktemp("mur")
-  proc = _run(str(ROOT / "launch.py"), f"--workdir={wd}",
-              "--config=" + str(ROOT / "configs/synthetic.py") + ":mur", *TINY_OVERRIDES)
-  assert proc.returncode == 0, proc.stderr[-2000:]
+def run(mur_run, tmp_path_factory):
+  """A finished tiny MUR run (the session's: M = 5, 50 synthetic items, window 19), its
+  Recommender, its export folder and the evaluation path's Trainer and parameters."""
+  wd = mur_run.workdir
   rec = recommend.load_run(wd)
-  out = wd / "export"
+  out = tmp_path_factory.mktemp("export") / "export"
   export.write(rec, out)
   meta, load = checkpoints.read_finished_run(wd, "test")
   cfg = ml_collections.ConfigDict(config_lib.backfill(meta["config"]))
@@ -237,6 +234,7 @@ def test_max_affinity_and_single_interest_without_a_run(tmp_path):
   assert "interest" not in export.format_rows([row])
 
 
+@pytest.mark.slow      # the recommend command, a subprocess
 def test_cli_prints_k_rows_with_the_interest(run):
   proc = _run("-m", "idw_jax.recommend", f"--workdir={run['workdir']}", "--history=1 2 3 4 x9",
               "-k", "7")
@@ -252,6 +250,7 @@ def test_cli_prints_k_rows_with_the_interest(run):
   assert "x9" in proc.stdout and "1 unknown id" in proc.stderr
 
 
+@pytest.mark.slow      # the recommend command, a subprocess
 def test_cli_input_file_writes_json_lines(run, tmp_path):
   path = tmp_path / "histories.txt"
   path.write_text("1 2 3\n\n7 bad 8 bad2\n")
@@ -265,6 +264,7 @@ def test_cli_input_file_writes_json_lines(run, tmp_path):
   assert all("interest" in e and "attends_to" in e for e in rows[0]["items"])
 
 
+@pytest.mark.slow      # a fresh interpreter, to see what it imports
 def test_the_loader_needs_only_numpy_and_jax(run):
   code = ("import sys; from idw_jax import export; r = export.load(sys.argv[1]); "
           "print(len(r.top_k(['1 2 3'], k=3).rows()[0]['items'])); "
@@ -283,14 +283,14 @@ def test_the_loader_needs_only_numpy_and_jax(run):
   assert vocab["dense_to_raw"][:3] == [None, 1, 2] and vocab["raw_to_dense"]["50"] == 50
 
 
+@pytest.mark.slow      # a whole run of the authors' preset
 def test_authors_towers_serve_with_their_pooling_weights(tmp_path):
   """The authors' preset (tfrs encoder without a final LayerNorm, scaled pooling): the served
   representations equal UserTower.apply(..., at=), and the attention returned is the pooling's,
   learned scale included (z = sum_i a_i x_i over the encoder output x)."""
+  from idw_jax import driver
   wd = tmp_path / "authors"
-  proc = _run(str(ROOT / "launch.py"), f"--workdir={wd}",
-              "--config=" + str(ROOT / "configs/synthetic.py") + ":mur,authors_code,tiny")
-  assert proc.returncode == 0, proc.stderr[-2000:]
+  driver.run(tiny_config("mur,authors_code"), wd)   # configs/synthetic.py:mur,authors_code,tiny
   meta, load = checkpoints.read_finished_run(wd, "test")
   cfg = ml_collections.ConfigDict(config_lib.backfill(meta["config"]))
   assert cfg.model.encoder == "tfrs" and cfg.model.interest_pool == "scaled"

@@ -3,7 +3,8 @@
 A clone has the committed records and grid.json but no runs/ (git-ignored): the grid must treat
 a record as a finished run, rebuild the same tables from it, report a record of another config
 as stale, and let an IDW run whose base run is only a record pretrain itself. The training tests
-share one tiny grid (config_lib.TINY_SWEEP) and JAX's persistent compilation cache.
+share the session's tiny grid (tests/conftest.py: config_lib.TINY_SWEEP) and JAX's persistent
+compilation cache.
 """
 
 from __future__ import annotations
@@ -34,13 +35,11 @@ def _clone(out: Path, to: Path) -> Path:
   return to
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-  """A finished tiny grid (sur and mur, seed 0): its folder and specs."""
-  out = tmp_path_factory.mktemp("grid")
-  specs = specs_lib.make_specs(SYNTHETIC, ["sur", "mur"], [0], fixed=TINY)
-  recs = grid.run_grid(specs, out, echo=lambda s: None)
-  assert [r.status for r in recs] == ["done", "done"], [r.error for r in recs]
+@pytest.fixture
+def finished(tiny_grid):
+  """A finished tiny grid (the session's: sur and mur, seed 0): its folder and specs."""
+  out, specs = tiny_grid
+  assert specs == specs_lib.make_specs(SYNTHETIC, ["sur", "mur"], [0], fixed=TINY)
   return out, specs
 
 
@@ -141,7 +140,8 @@ def test_a_record_carries_both_ranks_files_of_its_run(tmp_path):
   run = tmp_path / "run"
   run.mkdir()
   np.savez_compressed(run / "test_ranks.npz", sampled=np.array([0, 3], np.uint16))
-  np.savez_compressed(run / "test_ranks_before_calibration.npz", sampled=np.array([1, 2], np.uint16))
+  np.savez_compressed(run / "test_ranks_before_calibration.npz",
+                      sampled=np.array([1, 2], np.uint16))
   path = records.write_record(tmp_path / "out", "a", {"test": {}}, run)
   for name in ("test_ranks", "test_ranks_before_calibration"):
     copy = path.with_name(f"a.{name}.npz")

@@ -11,6 +11,13 @@ import pytest
 from tests.tiny import TINY_OVERRIDES
 
 ROOT = Path(__file__).resolve().parents[1]
+# Every case is a subprocess of its command (what the user sees); the fast subset (-m "not slow")
+# keeps a few of each kind, the full suite runs them all.
+slow = pytest.mark.slow
+
+
+def _slow(*args):
+  return pytest.param(*args, marks=slow)
 
 
 def _launch(workdir, *extra):
@@ -20,6 +27,7 @@ def _launch(workdir, *extra):
   return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
 
 
+@slow
 def test_divergence_stops_the_run_and_names_where(tmp_path):
   proc = _launch(tmp_path, "--config.train.learning_rate=1e6")
   assert proc.returncode == 1, proc.stderr[-2000:]
@@ -29,6 +37,7 @@ def test_divergence_stops_the_run_and_names_where(tmp_path):
   assert not (tmp_path / "results.json").exists()
 
 
+@slow
 def test_data_with_nothing_to_train_on_is_refused_with_counts(tmp_path):
   # Also reproduces: refused data left the (empty) workdir it had created behind.
   proc = _launch(tmp_path / "new" / "run", "--config.data.synthetic.seq_len=3")
@@ -43,15 +52,15 @@ def test_data_with_nothing_to_train_on_is_refused_with_counts(tmp_path):
 @pytest.mark.parametrize("flag,words", [
     ("--config.model.num_interestz=3", ("num_interestz", "Did you mean", "num_interests")),
     ("--config.model.num_interests=0", ("config.model.num_interests", "must be >= 1")),
-    ("--config=configs/nope.py", ("configs/nope.py",)),
-    ("--config=configs/synthetic.py:nope", ("config arg 'nope' is neither a method",)),
-    ("--config.model.num_heads=0", ("config.model.num_heads", "must be >= 1")),
-    ("--config.data.synthetic.num_clusters=0", ("config.data.synthetic.num_clusters",)),
-    ("--config.idw.kde_sample_size=-3", ("config.idw.kde_sample_size", "must be >= 0")),
+    _slow("--config=configs/nope.py", ("configs/nope.py",)),
+    _slow("--config=configs/synthetic.py:nope", ("config arg 'nope' is neither a method",)),
+    _slow("--config.model.num_heads=0", ("config.model.num_heads", "must be >= 1")),
+    _slow("--config.data.synthetic.num_clusters=0", ("config.data.synthetic.num_clusters",)),
+    _slow("--config.idw.kde_sample_size=-3", ("config.idw.kde_sample_size", "must be >= 0")),
     # Reproduces: a mistyped field with no near name printed only "'weight_decay'".
     ("--config.train.weight_decay=0.1", (("config.train.weight_decay: the config has no such "
                                           "field (--config.train.weight_decay=0.1)"),)),
-    ("--config.idw.etaa=1", ("config.idw.etaa", "Did you mean config.idw.eta?")),
+    _slow("--config.idw.etaa=1", ("config.idw.etaa", "Did you mean config.idw.eta?")),
 ])
 def test_user_errors_are_one_line(tmp_path, flag, words):
   proc = _launch(tmp_path, flag)
@@ -63,6 +72,7 @@ def test_user_errors_are_one_line(tmp_path, flag, words):
   assert "Traceback" in debug.stderr
 
 
+@slow
 def test_a_batch_larger_than_the_data_and_a_stride_past_the_window_are_config_errors(tmp_path):
   proc = _launch(tmp_path, "--config.train.batch_size=100000")
   assert proc.returncode == 1
@@ -73,8 +83,9 @@ def test_a_batch_larger_than_the_data_and_a_stride_past_the_window_are_config_er
       proc.stderr.splitlines()[0])
 
 
-@pytest.mark.parametrize("module", ["idw_jax.experiments.grid", "idw_jax.experiments.figures",
-                                    "idw_jax.experiments.search"])
+@pytest.mark.parametrize("module", ["idw_jax.experiments.grid",
+                                    _slow("idw_jax.experiments.figures"),
+                                    _slow("idw_jax.experiments.search")])
 def test_experiment_commands_report_a_mistyped_field_in_one_line(module):
   proc = subprocess.run([sys.executable, "-m", module, "--config.model.num_interestz=3"],
                         cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -83,6 +94,7 @@ def test_experiment_commands_report_a_mistyped_field_in_one_line(module):
   assert len(lines) == 1 and "Did you mean" in lines[0] and "Traceback" not in proc.stderr
 
 
+@slow
 def test_a_workdir_that_cannot_hold_a_run_is_named_before_the_data_is_read(tmp_path):
   a_file = tmp_path / "a_file"
   a_file.write_text("")
@@ -112,22 +124,23 @@ def _fake_grid(folder: Path):
 
 @pytest.mark.parametrize("args,words,code", [
     (("idw_jax.experiments.tables", "{tmp}/none"), ("grid.json", "not found"), 2),
-    (("idw_jax.experiments.significance", "{tmp}/none"), ("grid.json", "not found"), 2),
-    (("idw_jax.experiments.significance", "{tmp}/g", "--against=nope"),
-     ("--against='nope'", "finished: mur"), 2),
-    (("idw_jax.experiments.significance", "{tmp}/g", "--metirc=HR@20"),
-     ("unknown option '--metirc=HR@20'",), 2),
-    (("idw_jax.experiments.grid", "--seeds=3-1", "--max_new_runs=0", "--out={tmp}/o"),
-     ("--seeds", "'3-1' is empty"), 1),
-    (("idw_jax.experiments.grid", "--seeds=abc", "--max_new_runs=0", "--out={tmp}/o"),
-     ("--seeds: 'abc' is not a seed",), 1),
-    (("idw_jax.experiments.grid", "--set=model.embed_dim=abc", "--max_new_runs=0",
-      "--out={tmp}/o"), ("config.model.embed_dim", "'abc' is not of type int"), 1),
-    (("idw_jax.experiments.search", "--momenta=abc", "--max_new_runs=0", "--out={tmp}/o"),
-     ("--momenta: 'abc' is not a number",), 1),
-    (("idw_jax.recommend", "--workdir={tmp}/none", "--history=1 2"), ("holds no checkpoint",), 1),
-    (("idw_jax.export", "--workdir={tmp}/none", "--out={tmp}/e", "--platforms=nope"),
-     ("--platforms: nope is not one of",), 1),
+    _slow(("idw_jax.experiments.significance", "{tmp}/none"), ("grid.json", "not found"), 2),
+    _slow(("idw_jax.experiments.significance", "{tmp}/g", "--against=nope"),
+          ("--against='nope'", "finished: mur"), 2),
+    _slow(("idw_jax.experiments.significance", "{tmp}/g", "--metirc=HR@20"),
+          ("unknown option '--metirc=HR@20'",), 2),
+    _slow(("idw_jax.experiments.grid", "--seeds=3-1", "--max_new_runs=0", "--out={tmp}/o"),
+          ("--seeds", "'3-1' is empty"), 1),
+    _slow(("idw_jax.experiments.grid", "--seeds=abc", "--max_new_runs=0", "--out={tmp}/o"),
+          ("--seeds: 'abc' is not a seed",), 1),
+    _slow(("idw_jax.experiments.grid", "--set=model.embed_dim=abc", "--max_new_runs=0",
+           "--out={tmp}/o"), ("config.model.embed_dim", "'abc' is not of type int"), 1),
+    _slow(("idw_jax.experiments.search", "--momenta=abc", "--max_new_runs=0", "--out={tmp}/o"),
+          ("--momenta: 'abc' is not a number",), 1),
+    _slow(("idw_jax.recommend", "--workdir={tmp}/none", "--history=1 2"),
+          ("holds no checkpoint",), 1),
+    _slow(("idw_jax.export", "--workdir={tmp}/none", "--out={tmp}/e", "--platforms=nope"),
+          ("--platforms: nope is not one of",), 1),
 ])
 def test_experiment_and_serving_commands_end_user_errors_in_one_line(tmp_path, args, words, code):
   _fake_grid(tmp_path / "g")

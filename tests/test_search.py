@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from idw_jax import config as config_lib
 from idw_jax.experiments import plotting
@@ -147,6 +148,7 @@ def test_fig7_draws_an_eta_sweep_and_a_momentum_sweep_as_one_line_each():
   assert valid[1].series[0].ys == [28.0, 31.0, 27.0] and valid[0].title == "MUR-IDW, validation"
 
 
+@pytest.mark.slow      # the search command end to end: IDW runs and their controls
 def test_search_cli_writes_the_table(tmp_path):
   overrides = [f"--config.{k}={v}" for k, v in config_lib.TINY_SWEEP.items()
                if not k.startswith("idw.max_iterations")]

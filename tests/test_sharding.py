@@ -113,6 +113,7 @@ def _worker() -> dict:
   return out
 
 
+# The 4-device checks run in a subprocess (this file as a script) or launch.py: slow tests.
 @pytest.fixture(scope="module")
 def worker_result():
   proc = subprocess.run([sys.executable, __file__, "worker"], env=_env(NUM_DEVICES), cwd=REPO,
@@ -121,6 +122,7 @@ def worker_result():
   return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow      # the worker subprocess
 def test_mesh_matches_one_device(worker_result):
   one, mesh = worker_result["runs"]["one"], worker_result["runs"]["mesh"]
   assert mesh["mesh"] == {"data": NUM_DEVICES}
@@ -136,6 +138,7 @@ def test_mesh_matches_one_device(worker_result):
       np.testing.assert_allclose(mesh[kind][k], v, rtol=1e-5, err_msg=f"{kind} {k}")
 
 
+@pytest.mark.slow      # the worker subprocess
 def test_packed_training_on_mesh_matches_one_device(worker_result):
   one, mesh = worker_result["runs"]["one_packed"], worker_result["runs"]["mesh_packed"]
   assert one["packed"] and mesh["packed"]
@@ -144,6 +147,7 @@ def test_packed_training_on_mesh_matches_one_device(worker_result):
   np.testing.assert_allclose(mesh["param_sum"], one["param_sum"], rtol=1e-5)
 
 
+@pytest.mark.slow      # the worker subprocess
 def test_full_corpus_ranks_on_mesh(worker_result):
   from tests.test_metrics import brute_force_ranks
   rng = np.random.default_rng(0)
@@ -177,6 +181,7 @@ def test_full_corpus_ranks_fallback():
   np.testing.assert_array_equal(ranks, beats.sum(1))
 
 
+@pytest.mark.slow      # launch.py on 4 devices, a whole run
 def test_launch_on_four_devices(tmp_path):
   """A tiny MUR-IDW run (pretrain, a sleep, calibration) via launch.py on 4 devices."""
   workdir = tmp_path / "run"

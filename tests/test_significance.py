@@ -139,7 +139,8 @@ def test_cli_compares_two_sets_of_records_paired_by_seed(tmp_path, capsys):
   out = capsys.readouterr().out
   want = 100.0 * (1 - 1 / math.log2(3)) / 2
   assert code == 0 and (f"| IDW | 2 | +{want:.2f} | 0.500 | 0.500 | [+{want:.2f}, +{want:.2f}] "
-                        f"| [+0.00, +{2 * want:.2f}] |") in out   # seeds resampled: 0, 1 or 2 of seed 1
+                        f"| [+0.00, +{2 * want:.2f}] |") in out
+  # (the second interval: seeds resampled, 0, 1 or 2 of seed 1)
 
 
 @pytest.mark.parametrize("case", ["no match", "same seed", "no common seed", "same label",

@@ -69,7 +69,8 @@ def test_posthoc_item_norm_changes_only_evaluation():
 
 def test_item_norm_normalises_in_training():
   cfg = tiny_config("item_norm")
-  assert cfg.model.item_norm == "train_eval" and cfg.model.temperature == cfg.loss.item_norm_temperature
+  assert cfg.model.item_norm == "train_eval"
+  assert cfg.model.temperature == cfg.loss.item_norm_temperature
   tr = _trainer(cfg)
   v = tr.item_embed(tr.init_params(jax.random.key(0))["item"], np.arange(1, 6), training=True)
   np.testing.assert_allclose(np.linalg.norm(np.asarray(v), axis=1), 1.0, rtol=1e-5)
@@ -248,6 +249,7 @@ def test_a_phase_ends_with_its_best_or_its_last_epoch(tmp_path, restore_best):
   assert final == (max(scores) if restore_best else scores[-1])
 
 
+@pytest.mark.slow      # two whole runs of up to 10 epochs
 def test_validating_every_k_epochs_trains_the_same_and_stops_by_epochs(tmp_path):
   # train.valid_every = k validates epochs k, 2k, ... and the budget's last. Training is that of
   # a run validating every epoch; patience still counts epochs (checked at validations), and the
@@ -284,6 +286,7 @@ def test_validating_every_k_epochs_trains_the_same_and_stops_by_epochs(tmp_path)
   assert sparse["valid"]["full"]["overall"]["NDCG@20"] == best
 
 
+@pytest.mark.slow      # two whole MUR-IDW runs
 def test_unvalidated_wake_phases_train_and_end_the_same(tmp_path):
   # idw.validate_wakes=False skips the validation of one-epoch wake phases (and the sleep's
   # after them): the run's weights, parameters and metrics are those of the validated run.
@@ -303,18 +306,39 @@ def test_unvalidated_wake_phases_train_and_end_the_same(tmp_path):
   assert len(wakes) == 3 and all(mine is None and want for mine, want in wakes)
 
 
-def test_test_before_calibration_is_the_uncalibrated_runs_test(tmp_path):
+# Two sleeps and calibration (eta 0: the weight change never stops the loop early).
+TWO_SLEEPS = {"idw.max_iterations": 2, "idw.eta": 0.0}
+
+
+@pytest.fixture(scope="module")
+def two_sleeps(tmp_path_factory):
+  """A tiny MUR-IDW run of TWO_SLEEPS, in process: (folder, results, the item weights of each
+  Trainer.tables call, None for the unweighted tables of Eq. 3)."""
+  from idw_jax import driver, train
+  calls, tables = [], train.Trainer.tables
+  def counting(self, item_weight=None, margin=False):
+    calls.append(None if item_weight is None else np.array(item_weight))
+    return tables(self, item_weight, margin)
+  workdir = tmp_path_factory.mktemp("two_sleeps")
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setattr(train.Trainer, "tables", counting)
+    results = driver.run(tiny_config("mur_idw", **TWO_SLEEPS), workdir)
+  return workdir, results, calls
+
+
+@pytest.mark.slow      # a second whole MUR-IDW run
+def test_test_before_calibration_is_the_uncalibrated_runs_test(two_sleeps, tmp_path):
   # A calibrated IDW run scores the test set before calibration too: the parameters there are
   # those an idw.calibrate=False run evaluates, so its "test_before_calibration" (and ranks)
   # must equal that run's "test" bit for bit, and calibration must change the final test.
   from idw_jax import driver
-  fields = {"idw.max_iterations": 2, "idw.eta": 0.0}
-  cal = driver.run(tiny_config("mur_idw", **fields), tmp_path / "cal")
-  raw = driver.run(tiny_config("mur_idw", **fields, **{"idw.calibrate": False}), tmp_path / "raw")
+  cal_dir, cal, _ = two_sleeps
+  raw = driver.run(tiny_config("mur_idw", **TWO_SLEEPS, **{"idw.calibrate": False}),
+                   tmp_path / "raw")
   assert raw["test_before_calibration"] is None
   assert cal["test_before_calibration"] == raw["test"]
   assert cal["test"] != raw["test"]
-  before = np.load(tmp_path / "cal" / "test_ranks_before_calibration.npz")
+  before = np.load(cal_dir / "test_ranks_before_calibration.npz")
   after = np.load(tmp_path / "raw" / "test_ranks.npz")
   assert set(before.files) == set(after.files)
   for k in before.files:
@@ -322,25 +346,19 @@ def test_test_before_calibration_is_the_uncalibrated_runs_test(tmp_path):
   assert not (tmp_path / "raw" / "test_ranks_before_calibration.npz").exists()
 
 
-def test_loss_tables_are_made_once_a_phase_from_the_sleeps_weights(tmp_path, monkeypatch):
+def test_loss_tables_are_made_once_a_phase_from_the_sleeps_weights(two_sleeps):
   # A training phase's loss tables (float64 on the host) are made when the phase starts, not
   # every epoch: one Trainer.tables call per training phase. A wake's are made from the weights
   # its sleep left, which embeddings/sleep<t>.npz (saved by sleep t before its update) holds for
   # wake t: equal bit for bit.
-  from idw_jax import driver, train
-  calls, tables = [], train.Trainer.tables
-  def counting(self, item_weight=None, margin=False):
-    calls.append(None if item_weight is None else np.array(item_weight))
-    return tables(self, item_weight, margin)
-  monkeypatch.setattr(train.Trainer, "tables", counting)
-  r = driver.run(tiny_config("mur_idw", **{"idw.max_iterations": 2, "idw.eta": 0.0}), tmp_path)
+  workdir, r, calls = two_sleeps
   training = [p["phase"] for p in r["phases"] if "steps" in p]
   assert training == ["pretrain", "wake 1", "wake 2", "calibrate"]
   assert len(r["history"]) == 7 and len(calls) == 4        # 7 epochs, 4 phases
   assert calls[0] is None and calls[3] is None             # pretraining, calibration: Eq. 3
   for t in (1, 2):
     np.testing.assert_array_equal(
-        calls[t][1:], np.load(tmp_path / "embeddings" / f"sleep{t}.npz")["item_weight"])
+        calls[t][1:], np.load(workdir / "embeddings" / f"sleep{t}.npz")["item_weight"])
   assert not np.array_equal(calls[1], calls[2])
 
 
@@ -377,7 +395,8 @@ def test_backfill_keeps_old_runs_meaning():
   assert out["idw"]["kde_covariance"] == "isotropic" and out["train"]["shuffle"] is True
 
 
-@pytest.mark.parametrize("groups,n", [(2, 24), (3, 360)])   # 360 / 3 > 52: merged columns
+@pytest.mark.parametrize("groups,n", [
+    (2, 24), pytest.param(3, 360, marks=pytest.mark.slow)])   # 360 / 3 > 52: merged columns
 def test_softmax_groups_are_separate_in_batch_softmaxes(groups, n):
   """train.softmax_groups = G: the loss is the count-weighted mean of G in-batch softmaxes,
   each against its own group's targets only (float64 loop of tests/test_losses.py)."""

@@ -292,7 +292,8 @@ def item_filter(seqs: UserSequences, min_count: int) -> tuple[UserSequences, dic
             "filter_events_dropped": int((~keep).sum()),
             "filter_items_dropped": int(seqs.num_items - kept_items.size),
             "filter_users_dropped": int((~keep_user).sum())}
-  out = UserSequences(items=remap[seqs.items[keep]], offsets=offsets, num_items=int(kept_items.size),
+  out = UserSequences(items=remap[seqs.items[keep]], offsets=offsets,
+                      num_items=int(kept_items.size),
                       user_ids=None if seqs.user_ids is None else seqs.user_ids[keep_user],
                       item_ids=item_ids, clusters=clusters, report={**seqs.report, **report})
   return out, report

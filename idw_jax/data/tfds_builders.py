@@ -2,8 +2,8 @@
 
 Nothing is downloaded: every builder reads a raw file that the user obtained (see each builder's
 `MANUAL_DOWNLOAD_INSTRUCTIONS`) through `idw_jax.data.readers`, so a built dataset holds exactly
-what the direct reader returns. Works without TensorFlow (docs/design.md, "Data"): ArrayRecord files, read
-back with `as_data_source`.
+what the direct reader returns. Works without TensorFlow (docs/design.md, "Data"): ArrayRecord
+files, read back with `as_data_source`.
 
 Record (one per user): {"index": int64 position of the user in the reader's order,
 "user": original user id as text, "items": int64[n] dense item ids, oldest first}.
