@@ -176,7 +176,8 @@ def no_such_field(e: BaseException, argv: Sequence[str]) -> str | None:
     if over and name in over.group(1).split("."):
       path, like = over.group(1), re.search(r'Did you mean "([\w-]+)"', rest)
       parent = path.rpartition(".")[0]
-      tip = f"; Did you mean config.{parent + '.' if parent else ''}{like.group(1)}?" if like else ""
+      where = parent + "." if parent else ""
+      tip = f"; Did you mean config.{where}{like.group(1)}?" if like else ""
       return f"config.{path}: the config has no such field ({arg}){tip}"
   return None
 

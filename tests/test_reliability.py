@@ -169,7 +169,8 @@ def _in_a_full_disk(tmp_path, *args):
   disk.mkdir()
   script = (f"mount -t tmpfs -o size=600k tmpfs {disk} || exit 99; exec {sys.executable} "
             f"{ROOT / 'launch.py'} --workdir={disk / 'run'} "
-            f"--config={ROOT / 'configs/synthetic.py'}:mur_idw " + " ".join(TINY_OVERRIDES + list(args)))
+            f"--config={ROOT / 'configs/synthetic.py'}:mur_idw "
+            + " ".join(TINY_OVERRIDES + list(args)))
   return subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
                         cwd=ROOT, capture_output=True, text=True, timeout=600,
                         env={**os.environ, "JAX_PLATFORMS": "cpu"})
