@@ -68,20 +68,29 @@ def disk_full(e: BaseException | None) -> bool:
 class _QuietDiskFull(logging.Filter):
   """Drops the log records (and unraisable-exception printouts) that a full disk sets off in
   Orbax's background threads: a traceback per array and thread, hundreds of lines, before and
-  after the one line the command ends with. Everything else passes; once a full disk has been
-  seen, so do the 'Event loop is closed' errors its cancelled writes leave behind."""
+  after the one line the command ends with. Everything else passes. The 'Event loop is closed'
+  errors that its cancelled writes leave behind may come before the full disk is seen: they are
+  held back, dropped once a full disk has been seen, and shown at exit when none was."""
 
   seen = False
+  held: list = []   # (emit, item) of 'Event loop is closed' seen before any full disk
 
   def noise(self, exc: BaseException | None, text: str = "") -> bool:
     if disk_full(exc) or "No space left on device" in text:
       _QuietDiskFull.seen = True
+      _QuietDiskFull.held.clear()
       return True
-    return self.seen and "Event loop is closed" in f"{exc} {text}"
+    return "Event loop is closed" in f"{exc} {text}"
 
   def filter(self, record: logging.LogRecord) -> bool:
+    if getattr(record, "released", False):
+      return True
     exc = record.exc_info[1] if record.exc_info else None
-    return not self.noise(exc, record.getMessage())
+    if not self.noise(exc, record.getMessage()):
+      return True
+    if not self.seen and not any(item is record for _, item in self.held):
+      self.held.append((logging.getLogger(record.name).handle, record))
+    return False
 
   def unraisablehook(self, hook):
     """sys.unraisablehook `hook` that skips the noise (tensorstore reports a write that ends
@@ -89,13 +98,25 @@ class _QuietDiskFull(logging.Filter):
     def quiet_hook(unraisable):
       if not self.noise(unraisable.exc_value):
         hook(unraisable)
+      elif not self.seen:
+        self.held.append((hook, unraisable))
     quiet_hook.quiet_disk_full = True
     return quiet_hook
+
+  @classmethod
+  def release(cls):
+    """At exit: shows what was held back unless a full disk explained it."""
+    held, cls.held = list(cls.held), []
+    for emit, item in held if not cls.seen else ():
+      if isinstance(item, logging.LogRecord):
+        item.released = True
+      emit(item)
 
 
 def quiet_disk_full():
   """Keeps Orbax's tracebacks of a full disk off stderr (absl's log handler, the root logger's
   handlers, unraisable exceptions): the command's own one-line error says it."""
+  import atexit
   from absl import logging as absl_logging
   quiet = _QuietDiskFull()
   for handler in {absl_logging.get_absl_handler(), *logging.getLogger().handlers}:
@@ -103,6 +124,7 @@ def quiet_disk_full():
       handler.addFilter(quiet)
   if not getattr(sys.unraisablehook, "quiet_disk_full", False):
     sys.unraisablehook = quiet.unraisablehook(sys.unraisablehook)
+    atexit.register(_QuietDiskFull.release)
 
 
 def _name() -> str:
