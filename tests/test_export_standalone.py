@@ -29,17 +29,17 @@ ALLOWED = ("jax", "jaxlib", "ml_dtypes", "opt_einsum", "scipy", "numpy", "flatbu
 ABSENT = ("idw_jax", "flax", "optax", "orbax", "ml_collections", "tensorflow",
           "tensorflow_datasets", "chex", "absl")
 
-# Run in the standalone interpreter: proves the absent packages cannot be found, then loads the
-# folder through its own loader and prints the top-k (and which top-level modules it imported).
-SCRIPT = """
+# Run in the standalone interpreter around README.txt's lines: proves the absent packages cannot
+# be found, loads the folder as its README says, prints the top-k (and the modules imported).
+PRELUDE = """
 import importlib.util, json, sys
-folder, history, k, absent = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].split(",")
+DIR, history, k, absent = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].split(",")
 found = [name for name in absent if importlib.util.find_spec(name) is not None]
 if found:
   sys.exit(f"installed in the standalone environment: {', '.join(found)}")
-sys.path.insert(0, folder)
-import idw_export
-r = idw_export.load(folder).top_k([history], k=k)
+"""
+EPILOGUE = """
+r = rec.top_k([history], k=k)
 print(json.dumps({"items": r.items.tolist(), "scores": r.scores.tolist(),
                   "loader": idw_export.__file__,
                   "modules": sorted({m.split(".")[0] for m in sys.modules})}))
@@ -80,7 +80,9 @@ def test_an_export_loads_and_ranks_with_jax_numpy_and_flatbuffers_alone(mur_run,
   export.write(served, folder)
   # The shipped loader is the package's module, byte for byte: no second copy to drift.
   assert (folder / "idw_export.py").read_bytes() == Path(export.__file__).read_bytes()
-  assert "import idw_export" in (folder / "README.txt").read_text()
+  readme = (folder / "README.txt").read_text().splitlines()
+  assert 3 <= len(readme) <= 5
+  code = "\n".join(line.strip() for line in readme if line.startswith("  "))   # its Python
   history, k = "7 3 41 12 30", 10      # synthetic data: raw id k is dense id k
   want = recommend.top_k(mur_run.workdir, [history], k=k)      # the full environment
 
@@ -89,7 +91,8 @@ def test_an_export_loads_and_ranks_with_jax_numpy_and_flatbuffers_alone(mur_run,
   env["JAX_PLATFORMS"] = "cpu"
   cwd = tmp_path / "elsewhere"                                     # outside the repository
   cwd.mkdir()
-  proc = subprocess.run([str(python), "-I", "-c", SCRIPT, str(folder), history, str(k),
+  script = "\n".join([PRELUDE, code, EPILOGUE])
+  proc = subprocess.run([str(python), "-I", "-c", script, str(folder), history, str(k),
                          ",".join(ABSENT)], cwd=cwd, env=env, capture_output=True, text=True,
                         timeout=120)
   assert proc.returncode == 0, proc.stderr[-3000:]
