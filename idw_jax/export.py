@@ -1,7 +1,7 @@
 """Serving a trained model without the training code: the export folder, its loader, top-K.
 
   python -m idw_jax.export --workdir=W --out=DIR       # write DIR from a finished run
-  rec = idw_jax.export.load(DIR)                       # numpy + jax only (jax.export)
+  rec = idw_jax.export.load(DIR)                       # or, without idw_jax: DIR/README.txt
   rec.user_reps(["1193 661 914"]); rec.top_k(["1193 661 914"], k=20).rows()
 
 Flags of the writer (`python -m idw_jax.export`):
@@ -14,7 +14,9 @@ Flags of the writer (`python -m idw_jax.export`):
   --debug      the full traceback of a user error instead of one line
 
 This module imports only numpy and jax (and flatbuffers through jax.export), nothing of
-idw_jax, so it can be copied beside the folder and used alone. The writer reads the run with
+idw_jax: the writer copies it into the folder as idw_export.py, byte for byte (one source, no
+second loader to keep in step), so the folder loads where only jax, numpy and flatbuffers are
+installed (`import idw_export; idw_export.load(DIR)`, README.txt). The writer reads the run with
 the training code: its command is `idw_jax.recommend.export_main`, which the `__main__` block
 below hands over to.
 `Recommender` is shared: `idw_jax.recommend` builds one from a run's checkpoint and in-process
@@ -29,6 +31,8 @@ The folder:
                    tower; b symbolic; the parameters are constants inside
   affinity.jax     jax.export of (z float32[b, M, d], v float32[c, d]) -> s float32[b, c], the
                    run's affinity (mixture or max, idw_jax/affinity.py); b and c symbolic
+  idw_export.py    this module (its loader, `load`), for loading without idw_jax
+  README.txt       how to load the folder (a few lines)
 
 Ranking (`blocked_top_k`): exact over all N items, in blocks of items (a running top-K merged
 with each block's scores, so memory is O(users x block), never users x N). Ties are broken by
@@ -56,7 +60,8 @@ FORMAT = "idw-jax-export"
 PLATFORMS = ("cpu", "cuda", "rocm", "tpu")   # what jax.export lowers for
 VERSION = 1
 FILES = {"items": "items.npy", "vocab": "vocab.json", "model": "model.json",
-         "user_tower": "user_tower.jax", "affinity": "affinity.jax"}
+         "user_tower": "user_tower.jax", "affinity": "affinity.jax", "loader": "idw_export.py",
+         "readme": "README.txt"}
 TIE_RULE = "equal scores: the smaller dense item id first"
 
 Tower = Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
@@ -529,11 +534,25 @@ def _write_files(rec: Recommender, out: Path, platforms: Sequence[str]) -> dict:
                          "first, right-padded with 0; at: position of the last item",
            "affinity_fn": f"(z float32[b, {m}, {d}], v float32[c, {d}]) -> float32[b, c]"}
   (out / FILES["model"]).write_text(json.dumps(facts, indent=1))
+  (out / FILES["loader"]).write_bytes(Path(__file__).read_bytes())
+  (out / FILES["readme"]).write_text(_readme(rec.vocab, facts))
   return facts
 
 
+def _readme(vocab: Vocabulary, facts: dict) -> str:
+  """README.txt: how to load the folder with jax, numpy and flatbuffers (no idw_jax)."""
+  example = " ".join(str(r) for r in vocab.dense_to_raw[1:4])
+  return (f"An idw-jax export ({facts['num_items']} items): it loads with jax, numpy and "
+          f"flatbuffers only (no idw_jax; written with jax {facts['jax_version']}).\n"
+          "  import sys; sys.path.insert(0, DIR); import idw_export  # DIR: this folder's path\n"
+          "  rec = idw_export.load(DIR)\n"
+          f"  rec.top_k([\"{example}\"], k=20).rows()  # histories of raw item ids, oldest first\n"
+          "model.json: the model's facts; idw_export.py: the loader (rec.user_reps, .top_k).\n")
+
+
 def load(folder) -> Recommender:
-  """A Recommender from an export folder, with numpy and jax only (jax.export.deserialize)."""
+  """A Recommender from an export folder, with jax, numpy and flatbuffers only
+  (jax.export.deserialize); the same function as the folder's idw_export.load."""
   folder = Path(folder)
   facts = json.loads((folder / FILES["model"]).read_text())
   if facts.get("format") != FORMAT or facts.get("version") != VERSION:
@@ -548,8 +567,8 @@ def load(folder) -> Recommender:
 
 if __name__ == "__main__":
   # Writing a folder reads a run with the training code (idw_jax.recommend.load_run), which
-  # serving never needs: the command lives there, so that this module stays numpy + jax for
-  # everyone who imports it.
+  # serving never needs: the command lives there, so that this module (and the folder's copy,
+  # idw_export.py) stays jax + numpy for everyone who imports it.
   from idw_jax import cli
   from idw_jax import recommend
   recommend.define_export_flags()

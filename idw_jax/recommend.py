@@ -271,7 +271,8 @@ def export_main(argv) -> int:
   facts = export.write(rec, f.out, platforms, force=f.force)
   print(f"exported {f.workdir} -> {f.out}: {facts['num_items']} items, "
         f"M={facts['num_interests']}, d={facts['embed_dim']}, window {facts['window']}, "
-        f"affinity {facts['affinity']}, platforms {','.join(facts['platforms'])}")
+        f"affinity {facts['affinity']}, platforms {','.join(facts['platforms'])}; it loads "
+        f"with jax, numpy and flatbuffers alone: {Path(f.out) / export.FILES['readme']}")
   return 0
 
 

@@ -71,7 +71,9 @@ class Schedule:
 def scheduled_lr(step, sched: dict):
   """Linear warm-up to sched["peak"] over sched["warmup"] steps, then cosine decay to
   peak * sched["final"] at step sched["total"] (held there after). total = 0 gives the peak at
-  every step, bit for bit (the constant schedule). Pure; step and the fields may be traced."""
+  every step, bit for bit (the constant schedule). Pure; step and the fields may be traced.
+  Not optax.warmup_cosine_decay_schedule: its warm-up counts from step 0 (rate 0 there), ours
+  from 1 (peak / warmup), and even its cosine differs in the last bit: runs would change."""
   step = jnp.asarray(step, jnp.float32)
   warmup, total = sched["warmup"].astype(jnp.float32), sched["total"].astype(jnp.float32)
   warm = jnp.where(warmup > 0, jnp.minimum(1.0, (step + 1.0) / jnp.maximum(warmup, 1.0)), 1.0)

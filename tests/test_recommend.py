@@ -264,6 +264,18 @@ def test_cli_input_file_writes_json_lines(run, tmp_path):
   assert all("interest" in e and "attends_to" in e for e in rows[0]["items"])
 
 
+def test_the_export_folder_carries_its_loader_and_how_to_load_it(run):
+  """idw_export.py is idw_jax/export.py byte for byte (a loader that drifted fails here; the
+  standalone load: test_export_standalone.py); README.txt names the three packages and a history
+  of the run's own raw ids."""
+  folder = run["export"]
+  assert sorted(p.name for p in folder.iterdir()) == sorted(export.FILES.values())
+  assert (folder / "idw_export.py").read_bytes() == Path(export.__file__).read_bytes()
+  readme = (folder / "README.txt").read_text()
+  assert "loads with jax, numpy and flatbuffers only (no idw_jax" in readme
+  assert "rec = idw_export.load(DIR)" in readme and 'rec.top_k(["1 2 3"], k=20)' in readme
+
+
 @pytest.mark.slow      # a fresh interpreter, to see what it imports
 def test_the_loader_needs_only_numpy_and_jax(run):
   code = ("import sys; from idw_jax import export; r = export.load(sys.argv[1]); "
