@@ -108,7 +108,8 @@ def test_gzip_and_plain_agree_and_dispatch():
     a, b = readers.read(fmt, FIXTURES / name), readers.read(fmt, FIXTURES / f"{name}.gz")
     assert np.array_equal(a.items, b.items) and np.array_equal(a.offsets, b.offsets)
     assert np.array_equal(a.user_ids, b.user_ids) and np.array_equal(a.item_ids, b.item_ids)
-  assert set(readers.FORMATS) == {"movielens", "amazon", "user_item_timestamp", "user_sequences"}
+  assert set(readers.FORMATS) == {"movielens", "amazon", "user_item_timestamp", "user_sequences",
+                                  "delimited", "recbole"}
   with pytest.raises(ValueError, match="unknown data format"):
     readers.read("csv", FIXTURES / "ratings.dat")
 

@@ -20,6 +20,8 @@ WHERE_PUBLISHED = {
               "https://nijianmo.github.io/amazon/index.html",
     "user_item_timestamp": "a `user item timestamp` file (e.g. the authors' user_item_mapped.txt)",
     "user_sequences": "a `user item item ...` file, one time-ordered user per line",
+    "delimited": "your CSV/TSV file of events (columns: config.data.columns)",
+    "recbole": "a RecBole atomic .inter file (https://recbole.io/dataset_list.html)",
 }
 
 
@@ -52,10 +54,12 @@ def load_sequences(data_cfg, tfds_dir: str | None = None) -> UserSequences:
   path = resolve_path(data_cfg)
   if not path.is_file():
     raise FileNotFoundError(missing_data_message(data_cfg, path))
+  from idw_jax.data import delimited
+  options = delimited.options(data_cfg)
   if data_cfg.use_tfds and tfds_dir:
     from idw_jax.data import tfds_builders
-    return tfds_builders.load_via_tfds(data_cfg.source, path, tfds_dir)
-  return readers.read(data_cfg.source, path)
+    return tfds_builders.load_via_tfds(data_cfg.source, path, tfds_dir, options)
+  return readers.read(data_cfg.source, path, **options)
 
 
 def make_splits(data_cfg, seqs: UserSequences) -> protocol.Splits:
