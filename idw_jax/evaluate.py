@@ -248,7 +248,10 @@ def _training_counts(workdir: Path, num_items: int) -> tuple[np.ndarray, np.ndar
 def main(argv) -> int:
   """python -m idw_jax.evaluate (the flags in the module docstring and --help)."""
   from absl import flags
+  from absl import logging
   f = flags.FLAGS
+  if not f["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)   # Orbax logs every checkpoint it opens at INFO
   if len(argv) > 1:
     raise ValueError(f"unexpected argument(s) {argv[1:]}; the file is --data")
   overrides = {name: getattr(f, flag) for flag, name in _OVERRIDE_FLAGS.items()

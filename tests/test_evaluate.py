@@ -109,3 +109,17 @@ def test_config_of_a_synthetic_run_picks_the_reader_by_name():
   for name, source in (("a.csv", "delimited"), ("a.inter.gz", "recbole"),
                        ("a.txt", "user_item_timestamp")):
     assert evaluate.reader_config(run_data, Path(name), None).source == source
+
+
+def test_leave_one_out_run_on_its_own_data(tmp_path):
+  """A leave-one-out run with sampled negatives (200 items): its own data gives its test
+  metrics, the ranking without history and the sampled one included, bit for bit."""
+  from tests.tiny import tiny_run
+  run = tiny_run("sur", tmp_path / "run", **{"data.protocol.split": "leave_one_out",
+                                             "data.synthetic.num_items": 200,
+                                             "train.max_epochs": 1})
+  out = evaluate.evaluate_run(run.workdir, _own_data_file(run, tmp_path / "own.csv"),
+                              echo=lambda msg: None)
+  assert set(out["test"]) == {"sampled", "full", "full_no_history"}
+  assert out["test"] == run.results["test"]
+  assert out["queries"]["split"] == "leave_one_out"
