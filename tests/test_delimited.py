@@ -185,3 +185,14 @@ def test_fingerprint_follows_the_file(tmp_path):
 def test_formats_are_the_config_choices():
   assert {"delimited", "recbole"} <= set(readers.FORMATS)
   assert config_lib.specs()["data.source"].choices == ("synthetic",) + readers.FORMATS
+
+
+def test_vocabulary_keeps_the_files_raw_ids(tmp_path):
+  from idw_jax.data import vocab
+  for items, raw in (([30, 7, 12, 7], [None, 7, 12, 30]),
+                     ([30, 7, "x9", 12, 7], [None, "7", "12", "30", "x9"])):  # x9: all text
+    path = _write(tmp_path / "e.csv", "user,item,timestamp\n" + "".join(
+        f"1,{i},{t}\n" for t, i in enumerate(items)))
+    cfg = _cfg(path, **{"data.protocol.num_negatives": 0})
+    splits = pipeline.make_splits(cfg.data, pipeline.load_sequences(cfg.data))
+    assert vocab.dense_to_raw(splits) == raw
