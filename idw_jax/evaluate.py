@@ -84,7 +84,8 @@ def evaluate_run(workdir, path, *, data_overrides: dict | None = None, echo=None
   if queries.size == 0:
     echo(f"evaluate: no query of {path} can be scored (see 'unknown' and 'queries')")
     return out
-  trainer = train.Trainer(_eval_config(cfg), splits, mesh=sharding.data_mesh())
+  mesh = sharding.data_mesh()
+  trainer = train.Trainer(_eval_config(cfg, sharding.num_devices(mesh)), splits, mesh=mesh)
   params = jax.tree.map(trainer._replicate, load(None)["params"])
   test = trainer.evaluate(params, "test")
   out["test"] = {k: test[k] for k in ("sampled", "full", "full_no_history") if k in test}
@@ -212,10 +213,11 @@ def eval_splits(cfg, queries: protocol.Queries, known: UserSequences, counts: np
       split=p.split, loo_queries={"valid": queries, "test": queries})
 
 
-def _eval_config(cfg):
-  """The run's config for a Trainer that only evaluates: any batch fits, nothing packed."""
+def _eval_config(cfg, devices: int):
+  """The run's config for a Trainer that only evaluates: the smallest batch (one window a
+  device: any data fits), nothing packed."""
   c = ml_collections.ConfigDict(cfg.to_dict())
-  c.train.batch_size, c.train.pack_windows = 1, False
+  c.train.batch_size, c.train.pack_windows = devices, False
   return c
 
 
