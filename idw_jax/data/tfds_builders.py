@@ -159,7 +159,7 @@ def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
-# One builder per dataset, and two for the generic text formats.
+# One builder per dataset, and one per generic format (text, delimited, RecBole).
 
 
 class IdwMovielens1m(_UserSequencesBuilder):
