@@ -29,8 +29,12 @@ them. Head and tail items are the run's (its training-target counts,
 <workdir>/embeddings/final.npz, and data.protocol.head_fraction).
 
 Output (JSON): {"test": {"sampled", "full"[, "full_no_history"]}: each {"overall", "head",
-"tail": {HR@K, NDCG@K, count}} as in results.json, "unknown": counts and the first unknown ids,
-"queries": the protocol's counts, "data": the reader's report, the run and the file}.
+"tail": {HR@K, NDCG@K, count}} as in results.json (None when no query is scored); "unknown":
+{"items", "events": the file's items the run never saw and their events, "first_items": the
+first 20 of them, "queries_target_unknown", "queries_without_known_history": test queries not
+scored, "history_items_dropped": unknown items left out of the other queries' histories};
+"queries": the protocol's counts ("test_queries", "scored", ...); "data": the reader's report;
+the run, the file and the protocol}.
 """
 
 from __future__ import annotations
@@ -73,8 +77,8 @@ def evaluate_run(workdir, path, *, data_overrides: dict | None = None, echo=None
   data_cfg = reader_config(cfg.data, path, data_overrides)
   seqs = readers.read(data_cfg.source, path, **delimited.options(data_cfg))
   dense, unknown = map_items(seqs, kept["dense_to_raw"])
-  queries, known, query_report = test_queries(seqs, dense, cfg.data.protocol, kept["max_len"],
-                                               kept["num_items"])
+  queries, known, query_report = scored_queries(seqs, dense, cfg.data.protocol,
+                                                 kept["max_len"], kept["num_items"])
   unknown.update(query_report.pop("unknown"))
   splits = eval_splits(cfg, queries, known, counts, clusters)
   out = {"workdir": str(workdir.absolute()), "data_file": str(path.absolute()),
@@ -120,7 +124,7 @@ def map_items(seqs: UserSequences, dense_to_raw: list) -> tuple[np.ndarray, dict
   dense = table[seqs.items]
   missing = np.flatnonzero(table[1:] == 0)
   return dense, {"items": int(missing.size), "events": int((dense == 0).sum()),
-                 "first_items": [x for x in file_ids[missing[:SHOWN_UNKNOWN]].tolist()]}
+                 "first_items": file_ids[missing[:SHOWN_UNKNOWN]].tolist()}
 
 
 def _known_sequences(seqs: UserSequences, dense: np.ndarray, num_items: int) -> UserSequences:
@@ -133,7 +137,7 @@ def _known_sequences(seqs: UserSequences, dense: np.ndarray, num_items: int) -> 
                        num_items=num_items, user_ids=seqs.user_ids)
 
 
-def test_queries(seqs: UserSequences, dense: np.ndarray, p, width: int,
+def scored_queries(seqs: UserSequences, dense: np.ndarray, p, width: int,
                  num_items: int) -> tuple[protocol.Queries, UserSequences, dict]:
   """(the scored test queries of the file in the run's dense ids, the known sequences, counts
   of the protocol and of the unknown items it met). p: the run's data.protocol; width: the
