@@ -196,3 +196,10 @@ def test_vocabulary_keeps_the_files_raw_ids(tmp_path):
     cfg = _cfg(path, **{"data.protocol.num_negatives": 0})
     splits = pipeline.make_splits(cfg.data, pipeline.load_sequences(cfg.data))
     assert vocab.dense_to_raw(splits) == raw
+
+
+def test_the_fixtures_hold_the_user_item_timestamp_fixture():
+  fixtures = Path(__file__).resolve().parent / "data" / "readers"
+  ref = readers.read_user_item_timestamp(fixtures / "user_item_timestamp.txt")
+  for fmt, name in (("delimited", "events.csv"), ("recbole", "events.inter")):
+    _same(readers.read(fmt, fixtures / name), ref)

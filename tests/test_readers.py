@@ -137,7 +137,8 @@ def test_summary_table():
 TEXT_FORMATS = ["movielens", "user_item_timestamp", "user_sequences"]
 FIXTURE_NAMES = {"movielens": "ratings.dat", "amazon": "amazon_reviews.json",
                  "user_item_timestamp": "user_item_timestamp.txt",
-                 "user_sequences": "user_sequences.txt"}
+                 "user_sequences": "user_sequences.txt", "delimited": "events.csv",
+                 "recbole": "events.inter"}
 
 
 def _events_text(fmt: str, events) -> str:
@@ -223,7 +224,7 @@ def test_text_ids_survive_tfds(tmp_path):
 @pytest.mark.parametrize("gz", [False, True])
 def test_bom_is_stripped_and_counted(tmp_path, fmt, gz):
   data = (FIXTURES / FIXTURE_NAMES[fmt]).read_bytes()
-  path = tmp_path / "bom.txt"
+  path = tmp_path / f"bom{Path(FIXTURE_NAMES[fmt]).suffix}"   # .csv: the separator
   path.write_bytes(_gzip_bytes(b"\xef\xbb\xbf" + data) if gz else b"\xef\xbb\xbf" + data)
   plain, bom = readers.read(fmt, FIXTURES / FIXTURE_NAMES[fmt]), readers.read(fmt, path)
   _same_data(plain, bom)
@@ -253,7 +254,7 @@ def test_bom_inside_the_file_is_an_error(tmp_path, fmt):
 def test_blank_lines_are_skipped_and_counted(tmp_path, fmt):
   lines = _lines((FIXTURES / FIXTURE_NAMES[fmt]).read_text(encoding="utf-8"))
   # A blank line inside, one of spaces, then a trailing blank line (CRLF).
-  path = _write(tmp_path, "blank.txt",
+  path = _write(tmp_path, f"blank{Path(FIXTURE_NAMES[fmt]).suffix}",
                 lines[0] + "\n" + "".join(lines[1:-1]) + " \t \n" + lines[-1] + "\r\n")
   clean, blank = readers.read(fmt, FIXTURES / FIXTURE_NAMES[fmt]), readers.read(fmt, path)
   _same_data(clean, blank)

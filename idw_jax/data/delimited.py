@@ -77,7 +77,8 @@ def _records(path: Path, text: str, delimiter: str,
       except csv.Error as err:
         raise _error(path, end + 1, f"not a valid {delimiter!r}-separated row ({err})") from None
       start, end = end + 1, reader.line_num
-      if not row or (len(row) == 1 and not row[0].strip()):
+      # A blank line: empty, or whitespace and (whitespace) separators only.
+      if not row or ((len(row) == 1 or delimiter.isspace()) and not "".join(row).strip()):
         blank += end - start + 1
         continue
       rows.append(row)
