@@ -27,7 +27,7 @@ import ml_collections
 from idw_jax import config_spec, config_upgrade
 from idw_jax import methods as methods_lib
 from idw_jax.config_spec import Spec, from_table, one_of, within
-from idw_jax.data import protocol, readers
+from idw_jax.data import formats, protocol
 
 METHODS = methods_lib.NAMES                       # Table 1 rows (idw_jax/methods.py)
 IDW_METHODS = tuple(m.name for m in methods_lib.TABLE if m.is_idw)
@@ -184,7 +184,7 @@ def _declared() -> ml_collections.ConfigDict:
 
   c.data = ml_collections.ConfigDict()
   c.data.name = "synthetic"     # a label for results and tables; TABLE's dataset columns
-  c.data.source = one_of(("synthetic",) + readers.FORMATS, "synthetic")  # "synthetic" or a
+  c.data.source = one_of(("synthetic",) + formats.FORMATS, "synthetic")  # "synthetic" or a
   #                               reader format: movielens, amazon, user_item_timestamp,
   #                               user_sequences, delimited (CSV/TSV), recbole (.inter)
   c.data.root = default_data_root()  # base folder for a relative data.path

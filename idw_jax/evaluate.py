@@ -52,7 +52,7 @@ from idw_jax import config as config_lib
 from idw_jax import run_state
 from idw_jax import sharding
 from idw_jax import train
-from idw_jax.data import delimited, protocol, readers
+from idw_jax.data import delimited, formats, protocol
 from idw_jax.data import vocab as vocab_lib
 from idw_jax.data.types import UserSequences
 
@@ -75,7 +75,7 @@ def evaluate_run(workdir, path, *, data_overrides: dict | None = None, echo=None
   kept = _vocabulary(workdir, cfg, meta)
   counts, clusters = _training_counts(workdir, kept["num_items"])
   data_cfg = reader_config(cfg.data, path, data_overrides)
-  seqs = readers.read(data_cfg.source, path, **delimited.options(data_cfg))
+  seqs = formats.read(data_cfg.source, path, **delimited.options(data_cfg))
   dense, unknown = map_items(seqs, kept["dense_to_raw"])
   queries, known, query_report = scored_queries(seqs, dense, cfg.data.protocol,
                                                  kept["max_len"], kept["num_items"])
@@ -110,7 +110,7 @@ def reader_config(run_data, path: Path, overrides: dict | None):
   config_lib.specs()["data.source"].check("data.source", data_cfg.source)
   if data_cfg.source == "synthetic":
     raise ValueError("data.source: a file is read by a reader, not 'synthetic'; name one of "
-                     f"{readers.FORMATS}")
+                     f"{formats.FORMATS}")
   return data_cfg
 
 
@@ -294,7 +294,7 @@ def define_flags():
                       required=True)
   flags.DEFINE_string("data", None, "The interaction file to score the run on.", required=True)
   flags.DEFINE_string("output", "-", "Where the results JSON goes (- = stdout).")
-  flags.DEFINE_enum("source", None, list(readers.FORMATS), "The file's reader (default: the "
+  flags.DEFINE_enum("source", None, list(formats.FORMATS), "The file's reader (default: the "
                     "run's data.source).")
   flags.DEFINE_string("delimiter", None, "delimited: the separator (default: the run's).")
   flags.DEFINE_bool("header", None, "delimited: whether the first row names the columns "

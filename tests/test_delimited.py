@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from idw_jax import config as config_lib
-from idw_jax.data import delimited, pipeline, readers
+from idw_jax.data import delimited, formats, pipeline, readers
 from idw_jax.data.readers import DataError
 
 # The same five events (one a duplicate) in every format; by hand: users 7 and u2 (integers
@@ -54,8 +54,8 @@ def test_csv_inter_and_user_item_timestamp_agree(tmp_path, gz):
   _by_hand(uit)
   inter = "user_id:token\titem_id:token\trating:float\ttimestamp:float\n" + "".join(
       f"{u}\t{i}\t4.5\t{t}\n" for u, i, t in ROWS)
-  csv_ = readers.read("delimited", _write(tmp_path / "e.csv.gz", _csv(ROWS), gz))
-  rec = readers.read("recbole", _write(tmp_path / "e.inter", inter, gz))
+  csv_ = formats.read("delimited", _write(tmp_path / "e.csv.gz", _csv(ROWS), gz))
+  rec = formats.read("recbole", _write(tmp_path / "e.inter", inter, gz))
   for seqs in (csv_, rec):
     _same(seqs, uit)
     assert seqs.report["lines"] == 7 and seqs.report["header_lines"] == 1
@@ -63,8 +63,8 @@ def test_csv_inter_and_user_item_timestamp_agree(tmp_path, gz):
 
 def test_columns_in_any_order_tsv_and_no_header(tmp_path):
   ref = readers.read_user_item_timestamp(_write(tmp_path / "e.txt", UIT))
-  shuffled = readers.read("delimited", _write(tmp_path / "e.csv", _csv(ROWS, (2, 0, 1))))
-  tsv = readers.read("delimited", _write(tmp_path / "e.tsv", _csv(ROWS, (1, 2, 0), sep="\t")))
+  shuffled = formats.read("delimited", _write(tmp_path / "e.csv", _csv(ROWS, (2, 0, 1))))
+  tsv = formats.read("delimited", _write(tmp_path / "e.tsv", _csv(ROWS, (1, 2, 0), sep="\t")))
   bare = _write(tmp_path / "e.dat", _csv(ROWS, (1, 2, 0), sep=";").split("\n", 1)[1])
   no_header = delimited.read_delimited(bare, delimiter=";", header=False, user="2", item="0",
                                        time="1")
@@ -80,14 +80,14 @@ def test_columns_in_any_order_tsv_and_no_header(tmp_path):
 def test_quoted_fields_follow_the_csv_module(tmp_path):
   text = ('user,item,timestamp,review\n"a,b",10,1,"good, ""really"""\n'
           '"a,b","x\ny",2,"two\nlines"\nc,10,3,\n')
-  seqs = readers.read("delimited", _write(tmp_path / "q.csv", text))
+  seqs = formats.read("delimited", _write(tmp_path / "q.csv", text))
   assert seqs.user_ids.tolist() == ["a,b", "c"]
   assert seqs.item_ids[1:].tolist() == ["10", "x\ny"]
   assert [seqs.sequence(u).tolist() for u in range(2)] == [[1, 2], [1]]
   assert seqs.report["lines"] == 6        # a quoted line break is a line of the file
   bad = _write(tmp_path / "bad.csv", 'user,item,timestamp\na,1,1\n"b"x,2,2\n')
   with pytest.raises(DataError, match=re.escape(f"{bad}, line 3:")):
-    readers.read("delimited", bad)
+    formats.read("delimited", bad)
 
 
 def test_without_a_time_column_the_file_order_is_the_time_order(tmp_path):
@@ -101,7 +101,7 @@ def test_without_a_time_column_the_file_order_is_the_time_order(tmp_path):
 
 def test_bom_and_blank_lines_are_counted(tmp_path):
   text = "\ufeffuser,item,timestamp\n\n1,10,1\n   \n1,11,2\n\n"
-  seqs = readers.read("delimited", _write(tmp_path / "b.csv", text))
+  seqs = formats.read("delimited", _write(tmp_path / "b.csv", text))
   assert seqs.report["bom_stripped"] == 1 and seqs.report["blank_lines_skipped"] == 3
   assert seqs.report["lines"] == 6 and seqs.sequence(0).tolist() == [1, 2]
 
@@ -117,19 +117,19 @@ def test_a_bad_line_names_the_file_and_line(tmp_path, name, text, line, what):
   path = _write(tmp_path / name, text)
   fmt = "recbole" if name.endswith(".inter") else "delimited"
   with pytest.raises(DataError, match=re.escape(f"{path}, line {line}:") + ".*" + what):
-    readers.read(fmt, path)
+    formats.read(fmt, path)
 
 
 def test_a_missing_column_is_one_line_naming_the_file_and_header(tmp_path):
   path = _write(tmp_path / "e.csv", "userId,movieId,timestamp\n1,2,3\n")
   with pytest.raises(DataError) as err:
-    readers.read("delimited", path)
+    formats.read("delimited", path)
   msg = str(err.value)
   assert "\n" not in msg and str(path) in msg and "'user'" in msg
   assert "['userId', 'movieId', 'timestamp']" in msg and "config.data.columns.user" in msg
   inter = _write(tmp_path / "e.inter", "user_id:token\titem_id:token\n1\t2\n")
   with pytest.raises(DataError, match="no column 'timestamp' for the time"):
-    readers.read("recbole", inter)
+    formats.read("recbole", inter)
   with pytest.raises(DataError, match="0-based index below 3"):
     delimited.read_delimited(path, header=False, time="3")
 
@@ -183,8 +183,10 @@ def test_fingerprint_follows_the_file(tmp_path):
 
 
 def test_formats_are_the_config_choices():
-  assert {"delimited", "recbole"} <= set(readers.FORMATS)
-  assert config_lib.specs()["data.source"].choices == ("synthetic",) + readers.FORMATS
+  assert formats.FORMATS == readers.FORMATS + ("delimited", "recbole")
+  assert config_lib.specs()["data.source"].choices == ("synthetic",) + formats.FORMATS
+  with pytest.raises(ValueError, match="unknown data format 'csv'"):
+    formats.read("csv", "x.csv")
 
 
 def test_vocabulary_keeps_the_files_raw_ids(tmp_path):
@@ -202,4 +204,4 @@ def test_the_fixtures_hold_the_user_item_timestamp_fixture():
   fixtures = Path(__file__).resolve().parent / "data" / "readers"
   ref = readers.read_user_item_timestamp(fixtures / "user_item_timestamp.txt")
   for fmt, name in (("delimited", "events.csv"), ("recbole", "events.inter")):
-    _same(readers.read(fmt, fixtures / name), ref)
+    _same(formats.read(fmt, fixtures / name), ref)

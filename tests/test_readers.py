@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from idw_jax.data import readers, summary
+from idw_jax.data import formats, readers, summary
 from idw_jax.data.readers import DataError
 
 FIXTURES = Path(__file__).resolve().parent / "data" / "readers"
@@ -108,8 +108,7 @@ def test_gzip_and_plain_agree_and_dispatch():
     a, b = readers.read(fmt, FIXTURES / name), readers.read(fmt, FIXTURES / f"{name}.gz")
     assert np.array_equal(a.items, b.items) and np.array_equal(a.offsets, b.offsets)
     assert np.array_equal(a.user_ids, b.user_ids) and np.array_equal(a.item_ids, b.item_ids)
-  assert set(readers.FORMATS) == {"movielens", "amazon", "user_item_timestamp", "user_sequences",
-                                  "delimited", "recbole"}
+  assert set(readers.FORMATS) == {"movielens", "amazon", "user_item_timestamp", "user_sequences"}
   with pytest.raises(ValueError, match="unknown data format"):
     readers.read("csv", FIXTURES / "ratings.dat")
 
@@ -220,13 +219,13 @@ def test_text_ids_survive_tfds(tmp_path):
              tb.load_via_tfds("user_sequences", path, tmp_path / "tfds"))
 
 
-@pytest.mark.parametrize("fmt", readers.FORMATS)
+@pytest.mark.parametrize("fmt", formats.FORMATS)
 @pytest.mark.parametrize("gz", [False, True])
 def test_bom_is_stripped_and_counted(tmp_path, fmt, gz):
   data = (FIXTURES / FIXTURE_NAMES[fmt]).read_bytes()
   path = tmp_path / f"bom{Path(FIXTURE_NAMES[fmt]).suffix}"   # .csv: the separator
   path.write_bytes(_gzip_bytes(b"\xef\xbb\xbf" + data) if gz else b"\xef\xbb\xbf" + data)
-  plain, bom = readers.read(fmt, FIXTURES / FIXTURE_NAMES[fmt]), readers.read(fmt, path)
+  plain, bom = formats.read(fmt, FIXTURES / FIXTURE_NAMES[fmt]), formats.read(fmt, path)
   _same_data(plain, bom)
   assert plain.report["bom_stripped"] == 0 and bom.report["bom_stripped"] == 1
   assert {**plain.report, "file": "", "bom_stripped": 1} == {**bom.report, "file": ""}
@@ -250,13 +249,13 @@ def test_bom_inside_the_file_is_an_error(tmp_path, fmt):
     _read(fmt, path)
 
 
-@pytest.mark.parametrize("fmt", readers.FORMATS)
+@pytest.mark.parametrize("fmt", formats.FORMATS)
 def test_blank_lines_are_skipped_and_counted(tmp_path, fmt):
   lines = _lines((FIXTURES / FIXTURE_NAMES[fmt]).read_text(encoding="utf-8"))
   # A blank line inside, one of spaces, then a trailing blank line (CRLF).
   path = _write(tmp_path, f"blank{Path(FIXTURE_NAMES[fmt]).suffix}",
                 lines[0] + "\n" + "".join(lines[1:-1]) + " \t \n" + lines[-1] + "\r\n")
-  clean, blank = readers.read(fmt, FIXTURES / FIXTURE_NAMES[fmt]), readers.read(fmt, path)
+  clean, blank = formats.read(fmt, FIXTURES / FIXTURE_NAMES[fmt]), formats.read(fmt, path)
   _same_data(clean, blank)
   assert clean.report["blank_lines_skipped"] == 0 and blank.report["blank_lines_skipped"] == 3
   assert blank.report["lines"] == clean.report["lines"] + 3

@@ -1,6 +1,6 @@
 """Readers of any interaction table: delimited text (CSV, TSV) and RecBole atomic `.inter` files.
 
-Formats (readers.FORMATS):
+Formats (formats.FORMATS):
   delimited:  one event a row, the separator given (`delimiter`) or taken from the file name
               (.csv: ",", .tsv / .tab: tab; a .gz suffix is ignored), quoted fields as Python's
               csv module reads them ("a,b" is one field, "" inside quotes one quote, a quoted

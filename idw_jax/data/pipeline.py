@@ -47,9 +47,9 @@ def load_sequences(data_cfg, tfds_dir: str | None = None) -> UserSequences:
         gamma=s.gamma, epsilon=s.epsilon, cluster_exponent=s.cluster_exponent,
         item_exponent=s.item_exponent, seed=data_cfg.seed, mean_len=s.mean_len,
         min_len=s.min_len)
-  from idw_jax.data import readers
-  if data_cfg.source not in readers.FORMATS:
-    raise ValueError(f"config.data.source must be 'synthetic' or one of {readers.FORMATS}, "
+  from idw_jax.data import formats
+  if data_cfg.source not in formats.FORMATS:
+    raise ValueError(f"config.data.source must be 'synthetic' or one of {formats.FORMATS}, "
                      f"got {data_cfg.source!r}")
   path = resolve_path(data_cfg)
   if not path.is_file():
@@ -59,7 +59,7 @@ def load_sequences(data_cfg, tfds_dir: str | None = None) -> UserSequences:
   if data_cfg.use_tfds and tfds_dir:
     from idw_jax.data import tfds_builders
     return tfds_builders.load_via_tfds(data_cfg.source, path, tfds_dir, options)
-  return readers.read(data_cfg.source, path, **options)
+  return formats.read(data_cfg.source, path, **options)
 
 
 def make_splits(data_cfg, seqs: UserSequences) -> protocol.Splits:

@@ -6,8 +6,8 @@ Formats (`FORMATS`):
                         with the authors' filters (time threshold, single-pass < 5 filter).
   user_item_timestamp:  `user item timestamp` per line (the authors' `user_item_mapped.txt`).
   user_sequences:       `user item item ...` per line, already oldest first.
-  delimited, recbole:   CSV/TSV and RecBole `.inter` files, columns named in the config
-                        (idw_jax/data/delimited.py).
+(CSV/TSV and RecBole `.inter` files: delimited.py, on these conventions; every format:
+formats.py.)
 
 Every file may be gzipped (detected by its magic bytes, not its name). Conventions shared by all
 readers, so that any two of them agree on the same data:
@@ -57,7 +57,7 @@ import numpy as np
 
 from idw_jax.data.types import UserSequences
 
-FORMATS = ("movielens", "amazon", "user_item_timestamp", "user_sequences", "delimited", "recbole")
+FORMATS = ("movielens", "amazon", "user_item_timestamp", "user_sequences")
 
 # The authors' Amazon preprocessing (multiple_user_representations/colabs/
 # Preprocessing_AmazonDataset.ipynb): reviews before 2002-07-17 are ignored, then any review whose
@@ -563,9 +563,6 @@ _READERS = {
 def read(format: str, path: _PathLike,  # pylint: disable=redefined-builtin
          **kwargs) -> UserSequences:
   """Reads `path` with the reader of `format` (one of FORMATS); kwargs go to that reader."""
-  if format in ("delimited", "recbole"):
-    from idw_jax.data import delimited   # it builds on this module
-    return getattr(delimited, f"read_{format}")(path, **kwargs)
   if format not in _READERS:
     raise ValueError(f"unknown data format {format!r}; expected one of {FORMATS}")
   return _READERS[format](path, **kwargs)

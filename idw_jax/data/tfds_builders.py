@@ -36,7 +36,7 @@ from absl import logging
 from tensorflow_datasets.proto import tf_example_pb2
 
 from idw_jax import logs
-from idw_jax.data import readers
+from idw_jax.data import formats
 from idw_jax.data.types import UserSequences
 
 GROUPLENS_ML1M_URL = "https://grouplens.org/datasets/movielens/1m/"
@@ -48,7 +48,7 @@ _READ_BATCH = 1 << 16
 
 @dataclasses.dataclass(eq=False)
 class RawFileConfig(tfds.core.BuilderConfig):
-  """Which raw file of `manual_dir` to read, and as which format (`readers.FORMATS`).
+  """Which raw file of `manual_dir` to read, and as which format (`formats.FORMATS`).
 
   filename None: the builder looks for its known file names (`RAW_FILES`), first found wins.
   options: the reader's keyword arguments as sorted (name, value) pairs (delimited, recbole:
@@ -112,7 +112,7 @@ class _UserSequencesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=T
     except (AssertionError, ValueError):  # TFDS: manual_dir missing or empty.
       manual_dir = getattr(dl_manager, "_manual_dir", None) or "<manual_dir not set>"
     path, fmt = self.raw_file(manual_dir)
-    seqs = readers.read(fmt, path, **dict(self.builder_config.options))
+    seqs = formats.read(fmt, path, **dict(self.builder_config.options))
     self.info.metadata.update(_metadata(seqs, path, fmt))
     return {_SPLIT: self._generate_examples(seqs)}
 
@@ -305,7 +305,7 @@ def load_via_tfds(format: str, path: str | os.PathLike,  # pylint: disable=redef
   """Builds `path` (a raw file of `format`, read with the reader's `options`) under data_dir
   with TFDS if needed; reads it back."""
   if format not in BUILDER_FOR_FORMAT:
-    raise ValueError(f"unknown data format {format!r}; expected one of {readers.FORMATS}")
+    raise ValueError(f"unknown data format {format!r}; expected one of {formats.FORMATS}")
   path = Path(path).expanduser()
   builder_cls = BUILDER_FOR_FORMAT[format]
   if not path.is_file():
