@@ -27,7 +27,7 @@ import ml_collections
 from idw_jax import config_spec, config_upgrade
 from idw_jax import methods as methods_lib
 from idw_jax.config_spec import Spec, from_table, one_of, within
-from idw_jax.data import protocol, readers
+from idw_jax.data import formats, protocol
 
 METHODS = methods_lib.NAMES                       # Table 1 rows (idw_jax/methods.py)
 IDW_METHODS = tuple(m.name for m in methods_lib.TABLE if m.is_idw)
@@ -184,14 +184,24 @@ def _declared() -> ml_collections.ConfigDict:
 
   c.data = ml_collections.ConfigDict()
   c.data.name = "synthetic"     # a label for results and tables; TABLE's dataset columns
-  c.data.source = one_of(("synthetic",) + readers.FORMATS, "synthetic")  # "synthetic" or a
+  c.data.source = one_of(("synthetic",) + formats.FORMATS, "synthetic")  # "synthetic" or a
   #                               reader format: movielens, amazon, user_item_timestamp,
-  #                               user_sequences
+  #                               user_sequences, delimited (CSV/TSV), recbole (.inter)
   c.data.root = default_data_root()  # base folder for a relative data.path
   c.data.path = ""              # raw file (absolute, or relative to data.root)
   c.data.use_tfds = True        # real data: build/read through the TFDS builder (array_record)
   c.data.tfds_dir = ""          # TFDS data_dir; "" = <workdir>/../tfds (shared by a grid)
   c.data.seed = 0               # synthetic generator and evaluation negatives
+  c.data.delimiter = ""         # delimited: the separator, one character or "tab"; "" = by the
+  #                               file name (.csv ",", .tsv tab); idw_jax/data/delimited.py
+  c.data.header = True          # delimited: the first row names the columns
+  c.data.columns = ml_collections.ConfigDict()   # delimited, recbole: which columns hold the
+  #                               events; "" = the default: user, item, timestamp (a header's
+  #                               names), user_id, item_id, timestamp (recbole), 0, 1, 2
+  #                               (0-based, delimited without a header)
+  c.data.columns.user = ""
+  c.data.columns.item = ""
+  c.data.columns.time = ""      # "none": no time column, each user's events in file order
   c.data.synthetic = ml_collections.ConfigDict()
   s = c.data.synthetic          # Appendix A, Table 3 (+ the authors' generator, docs/design.md)
   s.num_users = 10_000          # |U|
@@ -535,6 +545,9 @@ def _check_relations(c):
            f"alpha + gamma must be <= 1, got {s.alpha}, {s.gamma}")
   else:
     _check(bool(c.data.path), "data.path", "must name the raw data file for a real dataset")
+    d = c.data.delimiter
+    _check(len(d) <= 1 or d in ("tab", "\\t"), "data.delimiter",
+           f"must be one character, 'tab' or '' (by the file name), got {d!r}")
 
 
 def get_config_for(dataset_defaults: dict, arg: str | None) -> ml_collections.ConfigDict:

@@ -16,7 +16,7 @@ The layers, bottom to top; a module imports modules of its own layer or lower on
   2 setup         config, workdir
   3 training      train, checkpoints, reporting
   4 the run       driver
-  5 applications  recommend, experiments.*
+  5 applications  recommend, evaluate, experiments.*
 and inside experiments, bottom to top:
   0 records (the record files), specs (run specs and names), plotting (draws numbers only)
   1 cache (which runs are finished), cli (the commands' shared flags), tables
@@ -45,7 +45,7 @@ LAYERS = (
     {"config", "workdir"},
     {"train", "reporting", "sleep", "epochs", "run_data", "checkpoints", "observers", "phases"},
     {"driver"},
-    {"recommend", "experiments.*"},
+    {"recommend", "evaluate", "experiments.*"},
 )
 EXPERIMENT_LAYERS = (
     {"records", "specs", "plotting"},

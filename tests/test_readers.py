@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from idw_jax.data import readers, summary
+from idw_jax.data import formats, readers, summary
 from idw_jax.data.readers import DataError
 
 FIXTURES = Path(__file__).resolve().parent / "data" / "readers"
@@ -136,7 +136,8 @@ def test_summary_table():
 TEXT_FORMATS = ["movielens", "user_item_timestamp", "user_sequences"]
 FIXTURE_NAMES = {"movielens": "ratings.dat", "amazon": "amazon_reviews.json",
                  "user_item_timestamp": "user_item_timestamp.txt",
-                 "user_sequences": "user_sequences.txt"}
+                 "user_sequences": "user_sequences.txt", "delimited": "events.csv",
+                 "recbole": "events.inter"}
 
 
 def _events_text(fmt: str, events) -> str:
@@ -218,13 +219,13 @@ def test_text_ids_survive_tfds(tmp_path):
              tb.load_via_tfds("user_sequences", path, tmp_path / "tfds"))
 
 
-@pytest.mark.parametrize("fmt", readers.FORMATS)
+@pytest.mark.parametrize("fmt", formats.FORMATS)
 @pytest.mark.parametrize("gz", [False, True])
 def test_bom_is_stripped_and_counted(tmp_path, fmt, gz):
   data = (FIXTURES / FIXTURE_NAMES[fmt]).read_bytes()
-  path = tmp_path / "bom.txt"
+  path = tmp_path / f"bom{Path(FIXTURE_NAMES[fmt]).suffix}"   # .csv: the separator
   path.write_bytes(_gzip_bytes(b"\xef\xbb\xbf" + data) if gz else b"\xef\xbb\xbf" + data)
-  plain, bom = readers.read(fmt, FIXTURES / FIXTURE_NAMES[fmt]), readers.read(fmt, path)
+  plain, bom = formats.read(fmt, FIXTURES / FIXTURE_NAMES[fmt]), formats.read(fmt, path)
   _same_data(plain, bom)
   assert plain.report["bom_stripped"] == 0 and bom.report["bom_stripped"] == 1
   assert {**plain.report, "file": "", "bom_stripped": 1} == {**bom.report, "file": ""}
@@ -248,13 +249,13 @@ def test_bom_inside_the_file_is_an_error(tmp_path, fmt):
     _read(fmt, path)
 
 
-@pytest.mark.parametrize("fmt", readers.FORMATS)
+@pytest.mark.parametrize("fmt", formats.FORMATS)
 def test_blank_lines_are_skipped_and_counted(tmp_path, fmt):
   lines = _lines((FIXTURES / FIXTURE_NAMES[fmt]).read_text(encoding="utf-8"))
   # A blank line inside, one of spaces, then a trailing blank line (CRLF).
-  path = _write(tmp_path, "blank.txt",
+  path = _write(tmp_path, f"blank{Path(FIXTURE_NAMES[fmt]).suffix}",
                 lines[0] + "\n" + "".join(lines[1:-1]) + " \t \n" + lines[-1] + "\r\n")
-  clean, blank = readers.read(fmt, FIXTURES / FIXTURE_NAMES[fmt]), readers.read(fmt, path)
+  clean, blank = formats.read(fmt, FIXTURES / FIXTURE_NAMES[fmt]), formats.read(fmt, path)
   _same_data(clean, blank)
   assert clean.report["blank_lines_skipped"] == 0 and blank.report["blank_lines_skipped"] == 3
   assert blank.report["lines"] == clean.report["lines"] + 3

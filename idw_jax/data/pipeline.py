@@ -20,6 +20,8 @@ WHERE_PUBLISHED = {
               "https://nijianmo.github.io/amazon/index.html",
     "user_item_timestamp": "a `user item timestamp` file (e.g. the authors' user_item_mapped.txt)",
     "user_sequences": "a `user item item ...` file, one time-ordered user per line",
+    "delimited": "your CSV/TSV file of events (columns: config.data.columns)",
+    "recbole": "a RecBole atomic .inter file (https://recbole.io/dataset_list.html)",
 }
 
 
@@ -45,17 +47,19 @@ def load_sequences(data_cfg, tfds_dir: str | None = None) -> UserSequences:
         gamma=s.gamma, epsilon=s.epsilon, cluster_exponent=s.cluster_exponent,
         item_exponent=s.item_exponent, seed=data_cfg.seed, mean_len=s.mean_len,
         min_len=s.min_len)
-  from idw_jax.data import readers
-  if data_cfg.source not in readers.FORMATS:
-    raise ValueError(f"config.data.source must be 'synthetic' or one of {readers.FORMATS}, "
+  from idw_jax.data import formats
+  if data_cfg.source not in formats.FORMATS:
+    raise ValueError(f"config.data.source must be 'synthetic' or one of {formats.FORMATS}, "
                      f"got {data_cfg.source!r}")
   path = resolve_path(data_cfg)
   if not path.is_file():
     raise FileNotFoundError(missing_data_message(data_cfg, path))
+  from idw_jax.data import delimited
+  options = delimited.options(data_cfg)
   if data_cfg.use_tfds and tfds_dir:
     from idw_jax.data import tfds_builders
-    return tfds_builders.load_via_tfds(data_cfg.source, path, tfds_dir)
-  return readers.read(data_cfg.source, path)
+    return tfds_builders.load_via_tfds(data_cfg.source, path, tfds_dir, options)
+  return formats.read(data_cfg.source, path, **options)
 
 
 def make_splits(data_cfg, seqs: UserSequences) -> protocol.Splits:

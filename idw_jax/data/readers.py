@@ -6,6 +6,8 @@ Formats (`FORMATS`):
                         with the authors' filters (time threshold, single-pass < 5 filter).
   user_item_timestamp:  `user item timestamp` per line (the authors' `user_item_mapped.txt`).
   user_sequences:       `user item item ...` per line, already oldest first.
+(CSV/TSV and RecBole `.inter` files: delimited.py, on these conventions; every format:
+formats.py.)
 
 Every file may be gzipped (detected by its magic bytes, not its name). Conventions shared by all
 readers, so that any two of them agree on the same data:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import itertools
+import json
 import os
 import re
 import shutil
@@ -35,7 +36,7 @@ from absl import logging
 from tensorflow_datasets.proto import tf_example_pb2
 
 from idw_jax import logs
-from idw_jax.data import readers
+from idw_jax.data import formats
 from idw_jax.data.types import UserSequences
 
 GROUPLENS_ML1M_URL = "https://grouplens.org/datasets/movielens/1m/"
@@ -47,12 +48,15 @@ _READ_BATCH = 1 << 16
 
 @dataclasses.dataclass(eq=False)
 class RawFileConfig(tfds.core.BuilderConfig):
-  """Which raw file of `manual_dir` to read, and as which format (`readers.FORMATS`).
+  """Which raw file of `manual_dir` to read, and as which format (`formats.FORMATS`).
 
   filename None: the builder looks for its known file names (`RAW_FILES`), first found wins.
+  options: the reader's keyword arguments as sorted (name, value) pairs (delimited, recbole:
+  the separator and columns; `delimited.options`).
   """
   filename: str | None = None
   format: str | None = None
+  options: tuple = ()
 
 
 class _UserSequencesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
@@ -108,9 +112,17 @@ class _UserSequencesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=T
     except (AssertionError, ValueError):  # TFDS: manual_dir missing or empty.
       manual_dir = getattr(dl_manager, "_manual_dir", None) or "<manual_dir not set>"
     path, fmt = self.raw_file(manual_dir)
-    seqs = readers.read(fmt, path)
+    seqs = formats.read(fmt, path, **dict(self.builder_config.options))
     self.info.metadata.update(_metadata(seqs, path, fmt))
     return {_SPLIT: self._generate_examples(seqs)}
+
+  # TFDS prints "Downloading and preparing dataset ..." and "... downloaded and prepared" on
+  # stdout for every build; nothing is downloaded here, so a build says one line in the log.
+  def _log_download_bytes(self) -> None:
+    logging.info("building %s from the local file %s", self.name, self.builder_config.filename)
+
+  def _log_download_done(self) -> None:
+    pass
 
   def _generate_examples(self, seqs: UserSequences):
     users = seqs.user_ids.astype(str)
@@ -147,7 +159,7 @@ def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
-# One builder per dataset, and two for the generic text formats.
+# One builder per dataset, and one per generic format (text, delimited, RecBole).
 
 
 class IdwMovielens1m(_UserSequencesBuilder):
@@ -220,11 +232,27 @@ class IdwUserSequences(_UserSequencesBuilder):
       "by RawFileConfig(filename=...).")
 
 
+class IdwDelimited(_UserSequencesBuilder):
+  """Any CSV/TSV file of events, columns as its RawFileConfig's options say (data/delimited.py)."""
+
+  FORMAT = "delimited"
+  MANUAL_DOWNLOAD_INSTRUCTIONS = "Name the file with RawFileConfig(filename=..., options=...)."
+
+
+class IdwRecbole(_UserSequencesBuilder):
+  """Any RecBole atomic .inter file (data/delimited.py)."""
+
+  FORMAT = "recbole"
+  MANUAL_DOWNLOAD_INSTRUCTIONS = "Name the file with RawFileConfig(filename=...)."
+
+
 BUILDER_FOR_FORMAT: dict[str, type[_UserSequencesBuilder]] = {
     "movielens": IdwMovielens1m,
     "amazon": IdwAmazonReviews,
     "user_item_timestamp": IdwUserItemTimestamp,
     "user_sequences": IdwUserSequences,
+    "delimited": IdwDelimited,
+    "recbole": IdwRecbole,
 }
 
 
@@ -232,14 +260,19 @@ BUILDER_FOR_FORMAT: dict[str, type[_UserSequencesBuilder]] = {
 # Build and read back.
 
 
-def file_config(path: str | os.PathLike,
-                format: str) -> RawFileConfig:  # pylint: disable=redefined-builtin
-  """A config naming one file; its name follows the file's path, size and mtime (no stale cache)."""
+def file_config(path: str | os.PathLike, format: str,  # pylint: disable=redefined-builtin
+                options: dict | None = None) -> RawFileConfig:
+  """A config naming one file read with the reader's `options`; its name follows the file's
+  path, size and mtime and the options (no stale cache)."""
   path = Path(path).resolve()
   stat = path.stat()
-  digest = hashlib.sha1(f"{path}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:10]
+  key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
+  if options:   # only then: the other formats keep the names of the datasets built before
+    key += "|" + json.dumps(options, sort_keys=True)
+  digest = hashlib.sha1(key.encode()).hexdigest()[:10]
   stem = re.sub(r"[^a-z0-9]+", "_", path.name.lower()).strip("_")[:40]
   return RawFileConfig(name=f"{stem}_{digest}", filename=path.name, format=format,
+                       options=tuple(sorted((options or {}).items())),
                        description=f"{format} file {path}")
 
 
@@ -268,10 +301,11 @@ def prepare(builder_cls: type[_UserSequencesBuilder], manual_dir: str | os.PathL
 
 
 def load_via_tfds(format: str, path: str | os.PathLike,  # pylint: disable=redefined-builtin
-                  data_dir: str | os.PathLike) -> UserSequences:
-  """Builds `path` (a raw file of `format`) under data_dir with TFDS if needed; reads it back."""
+                  data_dir: str | os.PathLike, options: dict | None = None) -> UserSequences:
+  """Builds `path` (a raw file of `format`, read with the reader's `options`) under data_dir
+  with TFDS if needed; reads it back."""
   if format not in BUILDER_FOR_FORMAT:
-    raise ValueError(f"unknown data format {format!r}; expected one of {readers.FORMATS}")
+    raise ValueError(f"unknown data format {format!r}; expected one of {formats.FORMATS}")
   path = Path(path).expanduser()
   builder_cls = BUILDER_FOR_FORMAT[format]
   if not path.is_file():
@@ -279,7 +313,7 @@ def load_via_tfds(format: str, path: str | os.PathLike,  # pylint: disable=redef
   with logs.quiet(logging.ERROR):   # TFDS: "custom data configuration", a fresh build's notes
     if not sys.stderr.isatty():
       tfds.disable_progress_bar()     # in a log file the bars are noise
-    builder = prepare(builder_cls, path.parent, data_dir, config=file_config(path, format))
+    builder = prepare(builder_cls, path.parent, data_dir, config=file_config(path, format, options))
   return sequences_from_builder(builder)
 
 
