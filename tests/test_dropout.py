@@ -126,6 +126,7 @@ def _numbers(workdir):
                          for h in r["history"]]}
 
 
+@pytest.mark.slow
 def test_killed_mid_epoch_with_dropout_resumes_to_identical_metrics(tmp_path):
   _launch(tmp_path / "ref")
   r, want = _numbers(tmp_path / "ref")

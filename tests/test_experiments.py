@@ -345,6 +345,7 @@ def tiny_ctx(tmp_path_factory):
 @pytest.mark.parametrize("name", [
     pytest.param(n, marks=pytest.mark.slow) if n in ("fig1", "fig3", "fig6") else n
     for n in figures.FIGURES])
+@pytest.mark.slow
 def test_figure_tiny(name, tiny_ctx):
   paths = figures.FIGURES[name](tiny_ctx)
   png = [p for p in paths if p.suffix == ".png"]
@@ -391,6 +392,7 @@ def test_figures_cli_fig9(tmp_path):
   assert (tmp_path / "tiny" / "fig9_synthetic.png").stat().st_size > 0   # --tiny: own folder
 
 
+@pytest.mark.slow
 def test_grid_reuses_the_base_runs_pretraining(tmp_path):
   """mur_idw listed first still runs after mur and starts from its finished run."""
   specs = specs_lib.make_specs(SYNTHETIC, ["mur_idw", "mur"], [0], fixed=TINY)

@@ -138,6 +138,7 @@ def test_a_locked_run_names_its_holder_and_no_empty_table_is_written(tmp_path):
   assert "no run of this grid has finished" in lines[-1], lines
 
 
+@pytest.mark.slow
 def test_a_grid_that_finished_nothing_exits_non_zero_and_keeps_the_table(tmp_path):
   # Reproduces 31.7: a grid with no finished run exited 0 and wrote a table of n_seeds 0.
   base = [sys.executable, "-m", "idw_jax.experiments.grid", f"--config={SYNTHETIC}:mur,tiny",

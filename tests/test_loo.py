@@ -173,6 +173,7 @@ print(jax.device_count(), bool(np.array_equal(one, three)))
 """
 
 
+@pytest.mark.slow
 def test_ranking_without_history_on_a_mesh_is_the_one_device_ranking():
   env = {**os.environ, "JAX_PLATFORMS": "cpu",
          "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=3"}
@@ -214,6 +215,7 @@ def test_windows_split_evaluation_has_no_history_ranking():
   assert set(out) == {"full", "sampled", "ranks"} and set(out["ranks"]) == {"full", "sampled"}
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_tiny_ml1m_run_end_to_end(tmp_path):
   from idw_jax import driver

@@ -402,6 +402,7 @@ def test_top_k_takes_any_sequence_of_ids(run):
     rec.top_k(["1 2", 7])
 
 
+@pytest.mark.slow
 def test_cli_input_file_with_a_bom(run, tmp_path):
   # Reproduces: a UTF-8 BOM at the start of an --input file made the first id unknown.
   path = tmp_path / "histories.txt"
@@ -415,6 +416,7 @@ def test_cli_input_file_with_a_bom(run, tmp_path):
   assert "unknown" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_a_damaged_newest_checkpoint_is_set_aside_by_recommend_and_export(run, tmp_path):
   # Reproduces: a damaged newest checkpoint made recommend and export crash with a 148-line
   # traceback (a bare Exception); now they read the one before (set aside, said, the same

@@ -179,6 +179,7 @@ def _in_a_full_disk(tmp_path, *args):
 
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"),
                     reason="mounting a small tmpfs needs root and unshare")
+@pytest.mark.slow
 def test_a_full_disk_is_one_line(tmp_path):
   # Reproduces: a full disk printed ~920 lines of Orbax tracebacks (its background threads, the
   # event loop they leave) before the one-line error.

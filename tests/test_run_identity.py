@@ -180,6 +180,7 @@ def test_data_root_finds_a_moved_file_behind_an_absolute_data_path(trained, tmp_
   assert got == before and f"rebuilt it from {moved / data.name}" in err
 
 
+@pytest.mark.slow
 def test_resuming_on_changed_data_is_one_line_naming_both_fingerprints(trained, tmp_path):
   # Reproduces: a run resumed on a file with one id renamed (same counts) without a word. A
   # checkpoint from before fingerprints (none stored) still resumes, and the run ends with one.
