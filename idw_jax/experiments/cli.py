@@ -72,10 +72,12 @@ def config_flag_parts(flag) -> tuple[str, str | None, dict[str, Any]]:
   return file, arg or None, overrides
 
 
-def fixed_overrides(arg: str | None, overrides: dict[str, Any]) -> dict[str, Any]:
+def fixed_overrides(arg: str | None, overrides: dict[str, Any],
+                    data_source: str = "synthetic") -> dict[str, Any]:
   """Every run's overrides: the fields the config arg sets beside method and preset (`tiny`:
-  `config.TINY`), then the --config.a.b=v flags. The specs are built from the config file
-  alone, so without this `--config=configs/synthetic.py:mur,tiny` would drop the `tiny`."""
+  `config.tiny_fields(data_source)`), then the --config.a.b=v flags. The specs are built from
+  the config file alone, so without this `--config=configs/synthetic.py:mur,tiny` would drop
+  the `tiny`."""
   parts = [p.strip() for p in (arg or "").split(",") if p.strip()]
   other = [p for p in parts if p not in config_lib.METHODS and p not in config_lib.PRESETS
            and p != "tiny"]
@@ -83,14 +85,15 @@ def fixed_overrides(arg: str | None, overrides: dict[str, Any]) -> dict[str, Any
     raise ValueError(f"--config: the grid applies a config arg's method, preset and 'tiny' only, "
                      f"not {', '.join(map(repr, other))}; set its fields with --config.a.b=v "
                      "(the config file's docstring lists them) or run launch.py")
-  return {**(config_lib.TINY if "tiny" in parts else {}), **overrides}
+  tiny = config_lib.tiny_fields(data_source) if "tiny" in parts else {}
+  return {**tiny, **overrides}
 
 
 def experiment_config(flag) -> tuple[str, str, dict[str, Any]]:
   """(config file, preset, every run's overrides) of the --config flag: the overrides of its
   arg and of --config.a.b=v, less the preset (a grid argument); method and seed stay in."""
   file, arg, overrides = config_flag_parts(flag)
-  overrides = fixed_overrides(arg, overrides)
+  overrides = fixed_overrides(arg, overrides, flag.value.data.source)
   return file, overrides.pop("preset", flag.value.preset), overrides
 
 
