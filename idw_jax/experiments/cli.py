@@ -1,9 +1,13 @@
 """The experiment commands' shared flags and flag values (grid, search, figures): --config and
 its overrides for every run, --jobs / --compilation_cache, and the parsers of --seeds,
---methods, --set and lists of numbers, each naming its flag in a one-line error."""
+--methods, --set and lists of numbers, each naming its flag in a one-line error; and the rule
+that a default output folder git tracks is written into only when named (committed_defaults)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+from pathlib import Path
 from typing import Any, Sequence
 
 from idw_jax import cli
@@ -120,3 +124,29 @@ def quiet_absl_logging():
   from absl import flags, logging
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
+
+
+def is_committed(folder: str | os.PathLike) -> bool:
+  """Whether git tracks a file under `folder` (relative to the working directory): a committed
+  folder. False for a folder outside a git checkout, or where git is not installed."""
+  path = Path(folder).resolve()
+  cwd = next(p for p in (path, *path.parents) if p.is_dir())
+  try:
+    proc = subprocess.run(["git", "--literal-pathspecs", "ls-files", "--", str(path)], cwd=cwd,
+                          capture_output=True, text=True, timeout=60)
+  except (OSError, subprocess.SubprocessError):
+    return False
+  return proc.returncode == 0 and bool(proc.stdout.strip())
+
+
+def refuse_committed_defaults(command: str, defaults: dict[str, str | os.PathLike]):
+  """ValueError (one line) when a flag left at its default would write into a committed
+  folder: `defaults` maps each flag the user did not pass ("--out") to its default folder, or
+  file (a name with a suffix, e.g. results/ml1m/idw_search.md: its folder is checked).
+  Committed results (results/ml1m, ...) change only when the command names them."""
+  folder = lambda path: Path(path).parent if Path(path).suffix else Path(path)
+  flags = [f"{flag}={path}" for flag, path in defaults.items() if is_committed(folder(path))]
+  if flags:
+    raise ValueError(f"{command}: not writing into the committed folder(s) of its default "
+                     f"{' '.join(flags)} (git tracks files there): pass {' '.join(flags)} to "
+                     "add to them, or other folders")

@@ -49,6 +49,8 @@ Arguments and flags: the figures to draw (positional: fig1 ... fig9, or all; def
   --[no]tiny           seconds-sized runs (a smoke test)
   --jobs, --compilation_cache   as for the grid
   --debug              the full traceback of a user error instead of one line
+A default folder that git tracks (--out, --runs) is written into only when its flag names it
+(a one-line refusal otherwise): `figures fig5 --out=results/figures --runs=results/synthetic`.
 """
 
 from __future__ import annotations
@@ -546,6 +548,9 @@ def main(argv):
                 projection=f.projection, tiny=f.tiny, out=Path(f.out),
                 runs=Path(f.runs) if f.runs else None, jobs=f.jobs, controls=f.controls,
                 compilation_cache=f.compilation_cache, echo=lambda s: print(s, flush=True))
+  exp_cli.refuse_committed_defaults("figures", {
+      **({"--out": ctx.out} if not f["out"].present else {}),
+      **({"--runs": ctx.runs_dir()} if f.runs is None and not f.tiny else {})})
   for name in names:
     for path in FIGURES[name](ctx):
       print(f"{name}: {path}", flush=True)
