@@ -169,6 +169,11 @@ def test_tables_cli_never_overwrites_with_fewer_runs(tmp_path, capsys):
 
   main = lambda force=False: tables.rebuild(tmp_path, force)
   assert main() == 0 and table() == {"mur": ("2", "80.5000"), "mur_idw": ("1", "80.0000")}
+  printed = capsys.readouterr()                      # the table itself; the files on stderr
+  assert printed.out == (tmp_path / "table.md").read_text()
+  assert "| MUR | 5 | **80.50 ± 0.71** | **40.50 ± 0.71** | 2 |" in printed.out   # 80, 81
+  assert printed.err.strip() == "tables: wrote " + ", ".join(
+      str(tmp_path / n) for n in ("table.md", "table.csv", "fig5.md", "fig5.png"))
   (tmp_path / "records" / "mur-paper-seed1.json").unlink()   # then the run folder's results.json
   assert main() == 0 and table()["mur"] == ("2", "85.0000")
   before = {n: (tmp_path / n).read_bytes() for n in ("table.md", "table.csv", "fig5.md")}
