@@ -550,7 +550,8 @@ def main(argv):
                 compilation_cache=f.compilation_cache, echo=lambda s: print(s, flush=True))
   exp_cli.refuse_committed_defaults("figures", {
       **({"--out": ctx.out} if not f["out"].present else {}),
-      **({"--runs": ctx.runs_dir()} if f.runs is None and not f.tiny else {})})
+      **({"--runs": ctx.runs_dir()} if f.runs is None and not f.tiny and names != ["fig9"]
+         else {})})                                  # fig9 reads the data only
   for name in names:
     for path in FIGURES[name](ctx):
       print(f"{name}: {path}", flush=True)
