@@ -251,3 +251,21 @@ def test_tiny_keeps_a_few_users_of_every_real_dataset():
   grid = exp_cli.fixed_overrides("mur,tiny", {}, "user_sequences")
   assert grid["data.protocol.max_users"] == 200 and grid["data.use_tfds"] is False
   assert "data.protocol.max_users" not in exp_cli.fixed_overrides("tiny", {})
+
+
+@pytest.mark.realdata
+def test_tiny_ml1m_reads_its_first_200_users():
+  import numpy as np
+  from idw_jax.data import pipeline
+  from tests.conftest_data import shared_data_dir
+  root = shared_data_dir("ml-1m/ml-1m_user_sequences.txt.gz")
+  cfg = dict(_config_files())["ml1m"].get_config("mur,tiny")
+  config_lib.set_field(cfg, "data.root", str(root))
+  cfg = config_lib.finalize(cfg)
+  seqs = pipeline.load_sequences(cfg.data, tfds_dir=str(root / "no-tfds-here"))  # not read
+  splits = pipeline.make_splits(cfg.data, seqs)
+  assert not (root / "no-tfds-here").exists()          # read straight from the file
+  assert (splits.report["users_in"], splits.report["users_kept"]) == (6040, 200)
+  assert np.unique(splits.window_user).max() < 200
+  first = seqs.lengths[:200].astype(np.int64)          # windows of 30, the remainder kept
+  assert splits.num_windows <= int(np.sum(-(-first // 30)))
