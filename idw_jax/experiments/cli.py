@@ -1,7 +1,8 @@
 """The experiment commands' shared flags and flag values (grid, search, figures): --config and
 its overrides for every run, --jobs / --compilation_cache, and the parsers of --seeds,
 --methods, --set and lists of numbers, each naming its flag in a one-line error; and the rule
-that a default output folder git tracks is written into only when named (refuse_committed_defaults)."""
+that a default output folder git tracks is written into only when a flag names it
+(refuse_committed_defaults)."""
 
 from __future__ import annotations
 
