@@ -478,3 +478,12 @@ def test_a_config_arg_variant_the_grid_cannot_apply_is_refused():
   assert exp_cli.fixed_overrides("tiny", {})["train.max_epochs"] == 2
   with pytest.raises(ValueError, match="not 'sasrec'"):
     exp_cli.fixed_overrides("sur,sasrec", {})
+
+
+def test_tiny_figures_on_real_data_keep_its_first_users(tmp_path):
+  ml1m = str(ROOT / "configs" / "ml1m.py")
+  fixed = figures.Context(config_file=ml1m, tiny=True, out=tmp_path).fixed
+  assert fixed["data.protocol.max_users"] == 200 and fixed["data.use_tfds"] is False
+  assert fixed["train.max_epochs"] == 1                              # TINY_SWEEP's
+  synthetic = figures.Context(config_file=SYNTHETIC, tiny=True, out=tmp_path).fixed
+  assert synthetic == config_lib.TINY_SWEEP

@@ -78,7 +78,8 @@ from idw_jax.experiments import specs as specs_lib
 from idw_jax.experiments import tables
 from idw_jax.experiments.plotting import Embedding, Panel, Series
 
-# --tiny runs config.TINY_SWEEP: a grid of seconds (the shapes of the figures, not their numbers).
+# --tiny runs config.TINY_SWEEP (real data: and TINY_REAL): a grid of seconds (the shapes of the
+# figures, not their numbers).
 EXPONENTS = (0.0, 0.5, 1.0, 1.5, 2.0)
 NUM_INTERESTS = (1, 2, 3, 5, 8)
 ETAS = tuple(k * 1e-4 for k in range(1, 8))
@@ -111,8 +112,10 @@ class Context:
 
   def __post_init__(self):
     self.out = Path(self.out)
-    if self.tiny:
-      self.fixed = {**config_lib.TINY_SWEEP, **self.fixed}
+    if self.tiny:   # on real data also its first users (config.TINY_REAL)
+      real = specs_lib.load_config(self.config_file).data.source != "synthetic"
+      self.fixed = {**config_lib.TINY_SWEEP, **(config_lib.TINY_REAL if real else {}),
+                    **self.fixed}
 
   def config(self):
     """The dataset config with the fixed overrides (not finalized)."""
