@@ -309,11 +309,11 @@ def test_a_committed_folder_is_one_git_tracks_a_file_in(tmp_path, monkeypatch):
   monkeypatch.chdir(repo)                                          # relative to the cwd
   assert exp_cli.is_committed("results/synthetic")
   with pytest.raises(ValueError) as e:
-    exp_cli.refuse_committed_defaults("search", {"--out": "results/mine",
-                                                 "--table": "results/synthetic/t.md"})
+    exp_cli.refuse_committed_defaults({"--out": "results/mine",
+                                       "--table": "results/synthetic/t.md"})
   assert len(str(e.value).splitlines()) == 1
   assert "--table=results/synthetic/t.md" in str(e.value) and "--out" not in str(e.value)
-  exp_cli.refuse_committed_defaults("grid", {"--out": "results/mine"})   # not committed: fine
+  exp_cli.refuse_committed_defaults({"--out": "results/mine"})   # not committed: fine
 
 
 def test_grid_writes_into_a_committed_folder_only_when_out_names_it(tmp_path):
@@ -328,7 +328,7 @@ def test_grid_writes_into_a_committed_folder_only_when_out_names_it(tmp_path):
   proc = run()                                     # default --out=results/synthetic: refused
   assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
   (line,) = proc.stderr.strip().splitlines()
-  assert "committed" in line and "pass --out=results/synthetic" in line
+  assert "committed folder" in line and "pass --out=results/synthetic to add" in line
   assert sorted(p.name for p in committed.iterdir()) == before     # nothing written
   proc = run("--out=results/synthetic")            # named: the committed record is read
   assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]

@@ -140,14 +140,14 @@ def is_committed(folder: str | os.PathLike) -> bool:
   return proc.returncode == 0 and bool(proc.stdout.strip())
 
 
-def refuse_committed_defaults(command: str, defaults: dict[str, str | os.PathLike]):
+def refuse_committed_defaults(defaults: dict[str, str | os.PathLike]):
   """ValueError (one line) when a flag left at its default would write into a committed
   folder: `defaults` maps each flag the user did not pass ("--out") to its default folder, or
   file (a name with a suffix, e.g. results/ml1m/idw_search.md: its folder is checked).
   Committed results (results/ml1m, ...) change only when the command names them."""
   folder = lambda path: Path(path).parent if Path(path).suffix else Path(path)
-  flags = [f"{flag}={path}" for flag, path in defaults.items() if is_committed(folder(path))]
+  flags = " ".join(f"{flag}={path}" for flag, path in defaults.items()
+                   if is_committed(folder(path)))
   if flags:
-    raise ValueError(f"{command}: not writing into the committed folder(s) of its default "
-                     f"{' '.join(flags)} (git tracks files there): pass {' '.join(flags)} to "
-                     "add to them, or other folders")
+    raise ValueError(f"{flags} (by default) would write into a committed folder (git tracks "
+                     f"files there); pass {flags} to add to it, or another folder")

@@ -551,7 +551,7 @@ def main(argv):
                 projection=f.projection, tiny=f.tiny, out=Path(f.out),
                 runs=Path(f.runs) if f.runs else None, jobs=f.jobs, controls=f.controls,
                 compilation_cache=f.compilation_cache, echo=lambda s: print(s, flush=True))
-  exp_cli.refuse_committed_defaults("figures", {
+  exp_cli.refuse_committed_defaults({
       **({"--out": ctx.out} if not f["out"].present else {}),
       **({"--runs": ctx.runs_dir()} if f.runs is None and not f.tiny and names != ["fig9"]
          else {})})                                  # fig9 reads the data only

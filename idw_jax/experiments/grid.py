@@ -220,7 +220,7 @@ def main(argv):
   specs = specs_lib.make_specs(file, methods, seeds, sweep, overrides, preset)
   out = f.out or f"results/{base.data.name}"
   if f.out is None:
-    exp_cli.refuse_committed_defaults("grid", {"--out": out})
+    exp_cli.refuse_committed_defaults({"--out": out})
   print(f"grid: {len(specs)} runs ({len(methods)} methods x {len(seeds)} seeds"
         + "".join(f" x {len(v)} {k}" for k, v in sweep.items()) + f") under {out}/runs, "
         f"jobs={f.jobs}", flush=True)

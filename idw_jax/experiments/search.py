@@ -269,7 +269,7 @@ def main(argv):
   dataset = f["config"].value.data.name
   out = Path(f.out or f"results/{dataset}-idw-search")
   table = Path(f.table or f"results/{dataset}/idw_search.md")
-  exp_cli.refuse_committed_defaults("search", {
+  exp_cli.refuse_committed_defaults({
       **({"--out": out} if f.out is None else {}),
       **({"--table": table} if f.table is None else {}),
       **({"--figure_dir": f.figure_dir} if f.figure and not f["figure_dir"].present else {})})
