@@ -1,4 +1,9 @@
-"""Amazon 2014 Clothing 5-core STAND-IN (not the paper's 2018 data; pipeline checks only)."""
+"""Amazon 2014 Clothing 5-core STAND-IN (not the paper's 2018 data; pipeline checks only).
+Arg: method[,preset][,tiny].
+
+`tiny`: a smoke run of seconds on the file's first 200 users (idw_jax.config.TINY, TINY_REAL);
+its numbers check the machinery, are not results, and may change between versions.
+"""
 
 from idw_jax import config as config_lib
 

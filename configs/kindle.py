@@ -2,6 +2,9 @@
 
 Needs the review file `Kindle_Store.json.gz` of the Amazon review data (2018), published at
 https://nijianmo.github.io/amazon/index.html; set data.path (relative to data.root).
+
+`tiny`: a smoke run of seconds on the file's first 200 users (idw_jax.config.TINY, TINY_REAL);
+its numbers check the machinery, are not results, and may change between versions.
 """
 
 from idw_jax import config as config_lib

@@ -6,6 +6,9 @@ https://grouplens.org/datasets/movielens/1m/) or a time-ordered `user item item 
 (data.source=user_sequences), relative to data.root ($IDW_DATA_DIR or ../shared/data).
 Batch size and training schedule per preset: the ml1m columns of `idw_jax.config.TABLE`
 (`python -m idw_jax.config` prints it).
+
+`tiny`: a smoke run of seconds on the file's first 200 users (idw_jax.config.TINY, TINY_REAL);
+its numbers check the machinery, are not results, and may change between versions.
 """
 
 from idw_jax import config as config_lib

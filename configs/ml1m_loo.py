@@ -25,7 +25,8 @@ loss: an in-batch softmax over the batch's targets with the logQ correction (Eq.
 SASRec trains a binary cross-entropy of each target against one random negative; and early
 stopping on validation (patience 10) where SASRec reports its last epoch.
 
-`tiny`: the first 100 users, windows of 21, two epochs of batch 32: seconds, for tests.
+`tiny`: the first 100 users, windows of 21, two epochs of batch 32: seconds, for tests (a smoke
+run: its numbers may change between versions; idw_jax.config.TINY).
 """
 
 from idw_jax import config as config_lib
@@ -47,7 +48,6 @@ SASREC = {
 TINY_LOO = {
     "data.protocol.max_users": 100,
     "data.protocol.max_len": 21,
-    "data.use_tfds": False,
 }
 
 
@@ -65,7 +65,8 @@ def get_config(arg=None):
       "eval.ks": (5, 10, 20),
       "eval.early_stop_metric": "NDCG@10",
   }, ",".join(p for p in parts if p not in own))
-  for variant, fields in (("sasrec", SASREC), ("tiny", {**config_lib.TINY, **TINY_LOO})):
+  tiny = {**config_lib.tiny_fields(c.data.source), **TINY_LOO}
+  for variant, fields in (("sasrec", SASREC), ("tiny", tiny)):
     if variant in parts:
       for field, value in fields.items():
         config_lib.set_field(c, field, value)

@@ -38,11 +38,17 @@ PRESETS = ("paper", "authors_code")               # config.preset (docs/design.m
 
 @dataclasses.dataclass(frozen=True)
 class SameAs:
-  """A TABLE value that is another field's value."""
+  """A TABLE value that is another field's value; with times > 0, a tuple of that many copies
+  of it (the item tower's widths follow model.embed_dim: (d, d))."""
   field: str
+  times: int = 0
 
   def __str__(self):
-    return f"= {self.field}"
+    return f"= {self.field}" if not self.times else f"= ({self.field},) * {self.times}"
+
+  def resolve(self, c):
+    value = _get(c, self.field)
+    return (value,) * self.times if self.times else value
 
 
 # The values the presets and datasets give the fields that `base_config` declares without a
@@ -68,9 +74,9 @@ TABLE = {
     "model.embed_dim": {"paper": 16, "authors_code": 4, "amazon/authors_code": 8},
     "model.num_layers": {"paper": 2, "authors_code": 1, "amazon/authors_code": 2},
     "model.num_heads": {"paper": 4, "authors_code": 1, "amazon/authors_code": 4},
-    # authors_code: embedding 4, then Dense(4)
-    "model.item_mlp_dims": {"paper": (16, 16), "authors_code": (4, 4),
-                            "amazon/authors_code": (8, 8)},
+    # (d, d) of the row above, whatever sets d (authors_code: embedding 4, then Dense(4))
+    "model.item_mlp_dims": {"paper": SameAs("model.embed_dim", times=2),
+                            "authors_code": SameAs("model.embed_dim", times=2)},
     "model.affinity": {"paper": "mixture", "authors_code": "max"},                  # Eq. 4
     "model.temperature": {"paper": 1.0, "authors_code": 0.01, "amazon/authors_code": 1.0},
     "model.positions": {"paper": True, "authors_code": False},
@@ -141,9 +147,10 @@ def table_markdown() -> str:
   return "\n".join(lines)
 
 
-# The tiny run: config arg "tiny" (configs/synthetic.py:mur_idw,tiny), the tests' runs. A
-# synthetic run small enough to train in seconds, to check the machinery, not the numbers: two
-# epochs of several jitted calls (so a run can stop mid-epoch), one IDW iteration.
+# The tiny run: config arg "tiny" (configs/synthetic.py:mur_idw,tiny), the tests' runs. A run
+# small enough to train in seconds, to check the machinery, not the numbers (a smoke preset:
+# they may change from one version to the next): two epochs of several jitted calls (so a run
+# can stop mid-epoch), one IDW iteration. On a real dataset (tiny_fields) also TINY_REAL.
 TINY = {
     "data.synthetic.num_users": 400,
     "train.batch_size": 32,
@@ -152,6 +159,12 @@ TINY = {
     "idw.max_iterations": 1,
     "idw.wake_max_epochs": 2,
     "idw.calibration_max_epochs": 1,
+}
+# Tiny on real data (any data.source but "synthetic"): the first 200 users of the file, read
+# without a TFDS build (which would convert the whole file beside the workdir).
+TINY_REAL = {
+    "data.protocol.max_users": 200,
+    "data.use_tfds": False,
 }
 # Its variant for sweeps of many runs (figures --tiny, the grid tests): one epoch a phase, and
 # skewed interest clusters so that head and tail differ.
@@ -164,6 +177,11 @@ TINY_SWEEP = {
     "idw.wake_max_epochs": 1,
     "idw.calibration_max_epochs": 1,
 }
+
+
+def tiny_fields(source: str) -> dict[str, Any]:
+  """The fields config arg "tiny" sets on a dataset of data.source `source`."""
+  return {**TINY, **(TINY_REAL if source != "synthetic" else {})}
 
 
 def repo_root() -> Path:
@@ -246,7 +264,8 @@ def _declared() -> ml_collections.ConfigDict:
   m.dropout = within("[0, 1)", 0.0)  # user tower, training only: after the embeddings, on
   #                               the attention weights and in the feed-forward block (SASRec's
   #                               0.2; not in the paper)
-  m.item_mlp_dims = from_table(tuple)  # item tower widths; the last equals d
+  m.item_mlp_dims = from_table(tuple)  # item tower widths; the last equals d (unset: (d, d),
+  #                               so model.embed_dim alone sets both)
   m.affinity = one_of(("mixture", "max"))   # "mixture" (Eq. 4) | "max" (affinity.AFFINITIES)
   m.temperature = within("(0, inf)", float)  # logits / temperature (for Item Norm:
   #                               effective_temperature)
@@ -463,7 +482,7 @@ def finalize(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.model.num_interests = method.num_interests
   for field, value in preset_values(c.data.name, c.preset).items():
     if _get(c, field) is None:
-      _set(c, field, _get(c, value.field) if isinstance(value, SameAs) else value)
+      _set(c, field, value.resolve(c) if isinstance(value, SameAs) else value)
   if method.num_interests is not None and c.model.num_interests != method.num_interests:
     raise ValueError(f"config.model.num_interests must be {method.num_interests} for method "
                      f"{c.method!r}")
@@ -552,7 +571,7 @@ def _check_relations(c):
 
 def get_config_for(dataset_defaults: dict, arg: str | None) -> ml_collections.ConfigDict:
   """Shared body of configs/*.py: arg = "method[,preset][,tiny]" (e.g. "mur_idw,authors_code";
-  "tiny" applies TINY)."""
+  "tiny" applies tiny_fields of the dataset's data.source)."""
   c = base_config()
   for field, value in dataset_defaults.items():
     _set(c, field, value)
@@ -564,7 +583,7 @@ def get_config_for(dataset_defaults: dict, arg: str | None) -> ml_collections.Co
       elif part in PRESETS:
         c.preset = part
       elif part == "tiny":
-        for field, value in TINY.items():
+        for field, value in tiny_fields(c.data.source).items():
           _set(c, field, value)
       else:
         raise ValueError(f"config arg {part!r} is neither a method {METHODS}, a preset "

@@ -228,6 +228,7 @@ class Driver:
     reporting.save_embeddings(self.workdir, self.trainer, params, "final",
                               state.arrays["item_weight"][1:])
     state = state.replace(log=state.log.replace(results=results))
+    self.observers.evaluated(state.cursor, results)
     return self._phase_done(state, "evaluate", {"timing": dict(watch.parts)}), DONE
 
 

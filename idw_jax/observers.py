@@ -1,9 +1,10 @@
 """What a run reports while it runs, behind one interface the driver calls by event.
 
 The driver calls `observer.phase_started(...)`, `observer.epoch_done(...)` and so on; the log
-lines and progress bar (`Echo`), the phase table (`PhaseTable`) and TensorBoard scalars
-(`TensorBoard`) are observers, and so is any a caller adds (a test's recorder, the kill switch
-of resume tests in idw_jax/checkpoints.py). Observers report; they change no state.
+lines and progress bar (`Echo`), the phase table (`PhaseTable`) and TensorBoard (`TensorBoard`:
+curves, test metrics, hyper-parameters) are observers, and so is any a caller adds (a test's
+recorder, the kill switch of resume tests in idw_jax/checkpoints.py). Observers report; they
+change no state.
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ class Observer:
 
   def sleep_done(self, row: dict):
     """A sleep ended: its IDW trace row."""
+
+  def evaluated(self, cursor, results: dict):
+    """The final evaluation ended: results.json's "test" and "valid" ({kind: {split:
+    {metric: value}}}, e.g. test.sampled.overall.NDCG@20)."""
 
   def saved(self, save: int, checkpoints):
     """Checkpoint `save` is being written (checkpoints.wait() waits for it)."""
@@ -142,12 +147,40 @@ class PhaseTable(Observer):
               f"{_fmt(row.get('silhouette'), '.3f'):>12}{row['seconds']:>9.1f}{note}", flush=True)
 
 
+def flat_hparams(config: dict, prefix: str = "") -> dict[str, bool | int | float | str]:
+  """A config dict as TensorBoard hyper-parameters: {"model.embed_dim": 16, ...}, each a
+  bool, number or string (a tuple is its text, "(16, 16)"; None is left out)."""
+  out = {}
+  for key, value in config.items():
+    if isinstance(value, dict):
+      out.update(flat_hparams(value, f"{prefix}{key}."))
+    elif value is not None:
+      out[f"{prefix}{key}"] = (value if isinstance(value, (bool, int, float, str)) else
+                               str(tuple(value)) if isinstance(value, list) else str(value))
+  return out
+
+
+def final_metrics(results: dict) -> dict[str, float]:
+  """{"test/<kind>/<split>/<metric>": value, "final_valid/...": ...} of the final evaluation
+  (test and valid of results.json; counts left out), e.g. test/sampled/overall/NDCG_20: a tag
+  holds letters, digits and -/_. only (tensorboardX writes the valid/ curves' HR@20 as HR_20),
+  and the hparams plugin finds a metric by its exact tag. final_valid, not valid: the epochs'
+  validation curves have the valid/ tags."""
+  return {f"{tag}/{kind}/{split}/{name.replace('@', '_')}": value
+          for part, tag in (("test", "test"), ("valid", "final_valid"))
+          for kind, block in (results.get(part) or {}).items() if block
+          for split, values in block.items()
+          for name, value in values.items() if name != "count"}
+
+
 class TensorBoard(Observer):
   """TensorBoard scalars (tensorboardX, no TensorFlow) on process 0: each epoch's training loss
-  and validation metrics, each sleep's weight change, silhouette and validation metrics."""
+  and validation metrics, each sleep's weight change, silhouette and validation metrics; at the
+  end the test and validation metrics (final_metrics) and the resolved config as the hparams
+  plugin's hyper-parameters (flat_hparams), so runs compare side by side."""
 
-  def __init__(self, logdir: Path):
-    self._writer = None
+  def __init__(self, logdir: Path, config: dict | None = None):
+    self._writer, self.config = None, config or {}
     if jax.process_index() == 0:
       from tensorboardX import SummaryWriter
       self._writer = SummaryWriter(str(logdir))
@@ -170,6 +203,16 @@ class TensorBoard(Observer):
         "idw/weight_change": row["weight_change"], "idw/silhouette": row["silhouette"],
         **{f"idw/valid_{k}": v for k, v in (row["valid"] or {}).items() if k != "count"}})
 
+  def evaluated(self, cursor, results):
+    values = final_metrics(results)
+    self._scalars(cursor.epochs_total, values)
+    if self._writer is None:
+      return
+    from tensorboardX import summary
+    for proto in summary.hparams(flat_hparams(self.config), values):  # experiment, start, end
+      self._writer.file_writer.add_summary(proto)
+    self._writer.flush()
+
   def run_done(self):
     if self._writer is not None:
       self._writer.close()
@@ -180,4 +223,4 @@ def standard(echo: Callable[..., None], cfg, workdir: Path, windows: int,
   """What every run reports: log lines, the phase table, TensorBoard scalars."""
   return [Echo(echo, cfg, workdir, windows, steps_per_epoch),
           PhaseTable(cfg.eval.early_stop_metric, echo),
-          TensorBoard(Path(workdir) / "tensorboard")]
+          TensorBoard(Path(workdir) / "tensorboard", cfg.to_dict())]

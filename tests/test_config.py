@@ -192,3 +192,80 @@ def test_backfill_of_a_resolved_config_is_itself():
   for arg in ("mur_idw", "sur,authors_code", "item_norm"):
     saved = _finalize(arg).to_dict()
     assert config_lib.backfill(saved) == saved
+
+
+# ------------------------------------------------------------- issue 34.5: papercuts
+@pytest.mark.parametrize("arg,data,want", [
+    ("mur", None, (16, 16)),                                   # the presets' (d, d) ...
+    ("mur,authors_code", None, (4, 4)),
+    ("mur,authors_code", {"data.name": "kindle", "data.source": "amazon", "data.path": "x"},
+     (8, 8)),                                                  # ... whatever column sets d
+])
+def test_item_tower_widths_follow_embed_dim(arg, data, want):
+  assert _finalize(arg, data).model.item_mlp_dims == want
+  assert _finalize(arg, data, **{"model.embed_dim": 32}).model.item_mlp_dims == (32, 32)
+  explicit = {"model.embed_dim": 32, "model.item_mlp_dims": (64, 32)}   # set: kept
+  assert _finalize(arg, data, **explicit).model.item_mlp_dims == (64, 32)
+
+
+def test_embed_dim_and_item_widths_set_apart_are_one_line_naming_both():
+  with pytest.raises(ValueError) as e:
+    _finalize(**{"model.embed_dim": 32, "model.item_mlp_dims": (16, 16)})
+  assert str(e.value) == ("config.model.item_mlp_dims: last width must equal "
+                          "model.embed_dim=32, got (16, 16)")
+
+
+def test_embed_dim_alone_trains_a_tiny_run(tmp_path):
+  import numpy as np
+  from tests.tiny import tiny_run
+  run = tiny_run("sur", tmp_path, **{"model.embed_dim": 32})
+  assert tuple(run.results["config"]["model"]["item_mlp_dims"]) == (32, 32)
+  emb = np.load(tmp_path / "embeddings" / "final.npz")["item_emb"]
+  assert emb.shape == (50, 32)                                  # 50 synthetic items, d = 32
+
+
+def _config_files():
+  import importlib.util
+  for path in sorted((config_lib.repo_root() / "configs").glob("[!_]*.py")):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    yield path.stem, module
+
+
+def test_tiny_keeps_a_few_users_of_every_real_dataset():
+  seen = set()
+  for name, module in _config_files():
+    full, tiny = (config_lib.finalize(module.get_config(f"mur{t}")) for t in ("", ",tiny"))
+    if tiny.data.source == "synthetic":     # its own size: data.synthetic.num_users
+      assert tiny.data.protocol.max_users == full.data.protocol.max_users == 0, name
+      assert tiny.data.synthetic.num_users == config_lib.TINY["data.synthetic.num_users"]
+      continue
+    seen.add(name)
+    assert full.data.protocol.max_users == 0 and full.data.use_tfds, name
+    assert 0 < tiny.data.protocol.max_users <= 200 and not tiny.data.use_tfds, name
+    assert tiny.train.max_epochs == 2, name
+  assert {"ml1m", "ml1m_loo", "clothing", "kindle", "clothing_standin"} <= seen
+  # The grid's `--config=<real dataset>:mur,tiny` gives its runs the same fields.
+  from idw_jax.experiments import cli as exp_cli
+  grid = exp_cli.fixed_overrides("mur,tiny", {}, "user_sequences")
+  assert grid["data.protocol.max_users"] == 200 and grid["data.use_tfds"] is False
+  assert "data.protocol.max_users" not in exp_cli.fixed_overrides("tiny", {})
+
+
+@pytest.mark.realdata
+def test_tiny_ml1m_reads_its_first_200_users():
+  import numpy as np
+  from idw_jax.data import pipeline
+  from tests.conftest_data import shared_data_dir
+  root = shared_data_dir("ml-1m/ml-1m_user_sequences.txt.gz")
+  cfg = dict(_config_files())["ml1m"].get_config("mur,tiny")
+  config_lib.set_field(cfg, "data.root", str(root))
+  cfg = config_lib.finalize(cfg)
+  seqs = pipeline.load_sequences(cfg.data, tfds_dir=str(root / "no-tfds-here"))  # not read
+  splits = pipeline.make_splits(cfg.data, seqs)
+  assert not (root / "no-tfds-here").exists()          # read straight from the file
+  assert (splits.report["users_in"], splits.report["users_kept"]) == (6040, 200)
+  assert np.unique(splits.window_user).max() < 200
+  first = seqs.lengths[:200].astype(np.int64)          # windows of 30, the remainder kept
+  assert splits.num_windows <= int(np.sum(-(-first // 30)))

@@ -169,6 +169,11 @@ def test_tables_cli_never_overwrites_with_fewer_runs(tmp_path, capsys):
 
   main = lambda force=False: tables.rebuild(tmp_path, force)
   assert main() == 0 and table() == {"mur": ("2", "80.5000"), "mur_idw": ("1", "80.0000")}
+  printed = capsys.readouterr()                      # the table itself; the files on stderr
+  assert printed.out == (tmp_path / "table.md").read_text()
+  assert "| MUR | 5 | **80.50 ± 0.71** | **40.50 ± 0.71** | 2 |" in printed.out   # 80, 81
+  assert printed.err.strip() == "tables: wrote " + ", ".join(
+      str(tmp_path / n) for n in ("table.md", "table.csv", "fig5.md", "fig5.png"))
   (tmp_path / "records" / "mur-paper-seed1.json").unlink()   # then the run folder's results.json
   assert main() == 0 and table()["mur"] == ("2", "85.0000")
   before = {n: (tmp_path / n).read_bytes() for n in ("table.md", "table.csv", "fig5.md")}
@@ -272,6 +277,65 @@ def test_grid_finds_a_record_by_its_config_under_another_name(tiny_grid, tmp_pat
   (rec,) = grid.run_grid([spec], tmp_path, max_new_runs=0, write_tables=False)
   assert (rec.status, rec.name) == ("stale", name) and "max_epochs" in rec.error
   assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+# ------------------------------------------------- committed folders: written only when named
+def _git_repo(root: Path) -> Path:
+  """A git checkout at `root` whose results/synthetic holds a committed grid (one MUR record, the
+  run `grid --config=<synthetic> --methods=mur --seeds=0` asks for) and whose results/mine holds
+  an untracked file."""
+  def git(*args):
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=root,
+                   check=True, capture_output=True)
+  root.mkdir()
+  git("init", "-q")
+  handmade.grid_folder(root / "results" / "synthetic", specs_lib.make_specs(SYNTHETIC, ["mur"],
+                                                                             [0]), ranks=False)
+  git("add", "results")
+  git("commit", "-q", "-m", "results")
+  (root / "results" / "mine").mkdir()
+  (root / "results" / "mine" / "notes.txt").write_text("not added")
+  return root
+
+
+def test_a_committed_folder_is_one_git_tracks_a_file_in(tmp_path, monkeypatch):
+  repo = _git_repo(tmp_path / "repo")
+  assert exp_cli.is_committed(repo / "results" / "synthetic")
+  assert exp_cli.is_committed(repo / "results")
+  assert not exp_cli.is_committed(repo / "results" / "mine")       # untracked files only
+  assert not exp_cli.is_committed(repo / "results" / "none")       # no such folder
+  (tmp_path / "plain").mkdir()
+  assert not exp_cli.is_committed(tmp_path / "plain")              # no git checkout
+  monkeypatch.chdir(repo)                                          # relative to the cwd
+  assert exp_cli.is_committed("results/synthetic")
+  with pytest.raises(ValueError) as e:
+    exp_cli.refuse_committed_defaults({"--out": "results/mine",
+                                       "--table": "results/synthetic/t.md"})
+  assert len(str(e.value).splitlines()) == 1
+  assert "--table=results/synthetic/t.md" in str(e.value) and "--out" not in str(e.value)
+  exp_cli.refuse_committed_defaults({"--out": "results/mine"})   # not committed: fine
+
+
+def test_grid_writes_into_a_committed_folder_only_when_out_names_it(tmp_path):
+  repo = _git_repo(tmp_path / "repo")
+  committed = repo / "results" / "synthetic"
+  before = sorted(p.name for p in committed.iterdir())
+  cmd = [sys.executable, "-m", "idw_jax.experiments.grid", f"--config={SYNTHETIC}",
+         "--methods=mur", "--seeds=0", "--compilation_cache="]
+  run = lambda *extra: subprocess.run(cmd + list(extra), cwd=repo, capture_output=True,
+                                      text=True, timeout=300,
+                                      env={**os.environ, "JAX_PLATFORMS": "cpu"})
+  proc = run()                                     # default --out=results/synthetic: refused
+  assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+  (line,) = proc.stderr.strip().splitlines()
+  assert "committed folder" in line and "pass --out=results/synthetic to add" in line
+  assert sorted(p.name for p in committed.iterdir()) == before     # nothing written
+  proc = run("--out=results/synthetic")            # named: the committed record is read
+  assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+  assert " cached " in proc.stdout and (committed / "table.md").is_file()
+  # A default folder that is not committed is still the default (nothing trains here).
+  proc = run("--config.data.name=mine", "--max_new_runs=0")
+  assert "under results/mine/runs" in proc.stdout, proc.stdout + proc.stderr[-2000:]
 
 
 # -------------------------------------------------------------------- a real, interrupted grid
@@ -416,3 +480,12 @@ def test_a_config_arg_variant_the_grid_cannot_apply_is_refused():
   assert exp_cli.fixed_overrides("tiny", {})["train.max_epochs"] == 2
   with pytest.raises(ValueError, match="not 'sasrec'"):
     exp_cli.fixed_overrides("sur,sasrec", {})
+
+
+def test_tiny_figures_on_real_data_keep_its_first_users(tmp_path):
+  ml1m = str(ROOT / "configs" / "ml1m.py")
+  fixed = figures.Context(config_file=ml1m, tiny=True, out=tmp_path).fixed
+  assert fixed["data.protocol.max_users"] == 200 and fixed["data.use_tfds"] is False
+  assert fixed["train.max_epochs"] == 1                              # TINY_SWEEP's
+  synthetic = figures.Context(config_file=SYNTHETIC, tiny=True, out=tmp_path).fixed
+  assert synthetic == config_lib.TINY_SWEEP

@@ -1,9 +1,14 @@
 """The experiment commands' shared flags and flag values (grid, search, figures): --config and
 its overrides for every run, --jobs / --compilation_cache, and the parsers of --seeds,
---methods, --set and lists of numbers, each naming its flag in a one-line error."""
+--methods, --set and lists of numbers, each naming its flag in a one-line error; and the rule
+that a default output folder git tracks is written into only when a flag names it
+(refuse_committed_defaults)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+from pathlib import Path
 from typing import Any, Sequence
 
 from idw_jax import cli
@@ -72,10 +77,12 @@ def config_flag_parts(flag) -> tuple[str, str | None, dict[str, Any]]:
   return file, arg or None, overrides
 
 
-def fixed_overrides(arg: str | None, overrides: dict[str, Any]) -> dict[str, Any]:
+def fixed_overrides(arg: str | None, overrides: dict[str, Any],
+                    data_source: str = "synthetic") -> dict[str, Any]:
   """Every run's overrides: the fields the config arg sets beside method and preset (`tiny`:
-  `config.TINY`), then the --config.a.b=v flags. The specs are built from the config file
-  alone, so without this `--config=configs/synthetic.py:mur,tiny` would drop the `tiny`."""
+  `config.tiny_fields(data_source)`), then the --config.a.b=v flags. The specs are built from
+  the config file alone, so without this `--config=configs/synthetic.py:mur,tiny` would drop
+  the `tiny`."""
   parts = [p.strip() for p in (arg or "").split(",") if p.strip()]
   other = [p for p in parts if p not in config_lib.METHODS and p not in config_lib.PRESETS
            and p != "tiny"]
@@ -83,14 +90,15 @@ def fixed_overrides(arg: str | None, overrides: dict[str, Any]) -> dict[str, Any
     raise ValueError(f"--config: the grid applies a config arg's method, preset and 'tiny' only, "
                      f"not {', '.join(map(repr, other))}; set its fields with --config.a.b=v "
                      "(the config file's docstring lists them) or run launch.py")
-  return {**(config_lib.TINY if "tiny" in parts else {}), **overrides}
+  tiny = config_lib.tiny_fields(data_source) if "tiny" in parts else {}
+  return {**tiny, **overrides}
 
 
 def experiment_config(flag) -> tuple[str, str, dict[str, Any]]:
   """(config file, preset, every run's overrides) of the --config flag: the overrides of its
   arg and of --config.a.b=v, less the preset (a grid argument); method and seed stay in."""
   file, arg, overrides = config_flag_parts(flag)
-  overrides = fixed_overrides(arg, overrides)
+  overrides = fixed_overrides(arg, overrides, flag.value.data.source)
   return file, overrides.pop("preset", flag.value.preset), overrides
 
 
@@ -117,3 +125,29 @@ def quiet_absl_logging():
   from absl import flags, logging
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
+
+
+def is_committed(folder: str | os.PathLike) -> bool:
+  """Whether git tracks a file under `folder` (relative to the working directory): a committed
+  folder. False for a folder outside a git checkout, or where git is not installed."""
+  path = Path(folder).resolve()
+  cwd = next(p for p in (path, *path.parents) if p.is_dir())
+  try:
+    proc = subprocess.run(["git", "--literal-pathspecs", "ls-files", "--", str(path)], cwd=cwd,
+                          capture_output=True, text=True, timeout=60)
+  except (OSError, subprocess.SubprocessError):
+    return False
+  return proc.returncode == 0 and bool(proc.stdout.strip())
+
+
+def refuse_committed_defaults(defaults: dict[str, str | os.PathLike]):
+  """ValueError (one line) when a flag left at its default would write into a committed
+  folder: `defaults` maps each flag the user did not pass ("--out") to its default folder, or
+  file (a name with a suffix, e.g. results/ml1m/idw_search.md: its folder is checked).
+  Committed results (results/ml1m, ...) change only when the command names them."""
+  folder = lambda path: Path(path).parent if Path(path).suffix else Path(path)
+  flags = " ".join(f"{flag}={path}" for flag, path in defaults.items()
+                   if is_committed(folder(path)))
+  if flags:
+    raise ValueError(f"{flags} (by default) would write into a committed folder (git tracks "
+                     f"files there); pass {flags} to add to it, or another folder")

@@ -49,6 +49,8 @@ Arguments and flags: the figures to draw (positional: fig1 ... fig9, or all; def
   --[no]tiny           seconds-sized runs (a smoke test)
   --jobs, --compilation_cache   as for the grid
   --debug              the full traceback of a user error instead of one line
+A default folder that git tracks (--out, --runs) is written into only when its flag names it
+(a one-line refusal otherwise): `figures fig5 --out=results/figures --runs=results/synthetic`.
 """
 
 from __future__ import annotations
@@ -76,7 +78,8 @@ from idw_jax.experiments import specs as specs_lib
 from idw_jax.experiments import tables
 from idw_jax.experiments.plotting import Embedding, Panel, Series
 
-# --tiny runs config.TINY_SWEEP: a grid of seconds (the shapes of the figures, not their numbers).
+# --tiny runs config.TINY_SWEEP (real data: and TINY_REAL): a grid of seconds (the shapes of the
+# figures, not their numbers).
 EXPONENTS = (0.0, 0.5, 1.0, 1.5, 2.0)
 NUM_INTERESTS = (1, 2, 3, 5, 8)
 ETAS = tuple(k * 1e-4 for k in range(1, 8))
@@ -109,8 +112,10 @@ class Context:
 
   def __post_init__(self):
     self.out = Path(self.out)
-    if self.tiny:
-      self.fixed = {**config_lib.TINY_SWEEP, **self.fixed}
+    if self.tiny:   # on real data also its first users (config.TINY_REAL)
+      real = specs_lib.load_config(self.config_file).data.source != "synthetic"
+      self.fixed = {**config_lib.TINY_SWEEP, **(config_lib.TINY_REAL if real else {}),
+                    **self.fixed}
 
   def config(self):
     """The dataset config with the fixed overrides (not finalized)."""
@@ -546,6 +551,10 @@ def main(argv):
                 projection=f.projection, tiny=f.tiny, out=Path(f.out),
                 runs=Path(f.runs) if f.runs else None, jobs=f.jobs, controls=f.controls,
                 compilation_cache=f.compilation_cache, echo=lambda s: print(s, flush=True))
+  exp_cli.refuse_committed_defaults({
+      **({"--out": ctx.out} if not f["out"].present else {}),
+      **({"--runs": ctx.runs_dir()} if f.runs is None and not f.tiny and names != ["fig9"]
+         else {})})                                  # fig9 reads the data only
   for name in names:
     for path in FIGURES[name](ctx):
       print(f"{name}: {path}", flush=True)

@@ -60,7 +60,8 @@ Flags:
   --methods            comma-separated methods, or all (Table 1 order); default: the config's
   --seeds              0,1,2 or 0-4; default: the config's seed
   --set                a grid dimension, dotted.key=v1,v2,... (repeatable: the product)
-  --out                results folder (default results/<data.name>)
+  --out                results folder (default results/<data.name>, unless git tracks files in
+                       it: a committed folder is written into only when --out names it)
   --jobs               runs at a time (default 1; > 1: launch.py subprocesses)
   --max_new_runs       compute at most this many unfinished runs
   --[no]reuse_pretraining  IDW runs start from their base run's checkpoints (default on)
@@ -218,6 +219,8 @@ def main(argv):
   sweep = exp_cli.parse_sweep(f.set or [])
   specs = specs_lib.make_specs(file, methods, seeds, sweep, overrides, preset)
   out = f.out or f"results/{base.data.name}"
+  if f.out is None:
+    exp_cli.refuse_committed_defaults({"--out": out})
   print(f"grid: {len(specs)} runs ({len(methods)} methods x {len(seeds)} seeds"
         + "".join(f" x {len(v)} {k}" for k, v in sweep.items()) + f") under {out}/runs, "
         f"jobs={f.jobs}", flush=True)
@@ -243,7 +246,8 @@ def _define_flags():
   flags.DEFINE_string("seeds", None, "Seeds: '0,1,2' or '0-4'. Default: the config's seed.")
   flags.DEFINE_multi_string("set", [], "A grid dimension: dotted.key=v1,v2,... (repeatable; "
                             "the grid is the product).")
-  flags.DEFINE_string("out", None, "Results folder (default results/<data.name>).")
+  flags.DEFINE_string("out", None, "Results folder (default results/<data.name>; a folder git "
+                      "tracks only when named here).")
   flags.DEFINE_integer("max_new_runs", None, "Compute at most this many unfinished runs.")
   flags.DEFINE_bool("reuse_pretraining", True, "IDW runs start from the finished run of their "
                     "base method (mur for mur_idw, same config and seed) when the grid has it.")

@@ -35,6 +35,8 @@ Flags:
   --[no]controls    also run each IDW run's m = 1 control (default on)
   --[no]figure      also draw Fig. 7 (default on); --figure_dir: where (default results/figures)
   --debug           the full traceback of a user error instead of one line
+A default folder that git tracks (--out, --table's folder, --figure_dir) is written into only
+when its flag names it (a one-line refusal otherwise).
 """
 
 from __future__ import annotations
@@ -266,6 +268,11 @@ def main(argv):
     raise ValueError(f"--methods must be IDW methods {config_lib.IDW_METHODS}, not {bad}")
   dataset = f["config"].value.data.name
   out = Path(f.out or f"results/{dataset}-idw-search")
+  table = Path(f.table or f"results/{dataset}/idw_search.md")
+  exp_cli.refuse_committed_defaults({
+      **({"--out": out} if f.out is None else {}),
+      **({"--table": table} if f.table is None else {}),
+      **({"--figure_dir": f.figure_dir} if f.figure and not f["figure_dir"].present else {})})
   specs = specs_lib.make_specs(file, methods, exp_cli.parse_seeds(f.seeds), sweep, overrides,
                                preset)
   print(f"search: {len(specs)} runs under {out}/runs", flush=True)
@@ -292,7 +299,6 @@ def main(argv):
   for row, r in zip(rows, recs):
     row["ranks"] = records_lib.run_ranks(out, r.name, r.workdir)
   entries = summarize(rows, controls=controls, control_ranks=control_ranks)
-  table = Path(f.table or f"results/{dataset}/idw_search.md")
   table.parent.mkdir(parents=True, exist_ok=True)
   command = "python -m idw_jax.experiments.search " + " ".join(sys.argv[1:])
   table.write_text(markdown(entries, "NDCG@20", command))

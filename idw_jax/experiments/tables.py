@@ -2,10 +2,11 @@
 
   python -m idw_jax.experiments.tables results/ml1m [--force]
 
-rebuilds table.md, table.csv, fig5.md and fig5.png in a grid's out folder from its committed
-files: the manifest grid.json and one record per finished run, records/<name>.json (a run
-without a record is read from its folder's runs/<name>/results.json, which is git-ignored; see
-idw_jax.experiments.grid for the layout). So a fresh clone rebuilds the committed tables.
+prints table.md (Markdown) and rebuilds table.md, table.csv, fig5.md and fig5.png in a grid's
+out folder (their names go to stderr) from its committed files: the manifest grid.json and one
+record per finished run, records/<name>.json (a run without a record is read from its folder's
+runs/<name>/results.json, which is git-ignored; see idw_jax.experiments.grid for the layout).
+So a fresh clone rebuilds the committed tables.
 
 Nothing committed is overwritten with less: when table.csv exists and the runs found hold fewer
 finished runs than it does, the command writes nothing, says what it found against what the
@@ -334,9 +335,10 @@ def count_finished_csv(path: str | Path) -> int | None:
 
 
 def rebuild(out: str | os.PathLike, force: bool = False) -> int:
-  """The command: the tables of the grid folder `out` from its manifest and records; 0 when
-  written, 1 when refused (a record the grid would call stale, a damaged file, no finished
-  run, or fewer than table.csv holds without force), 2 when `out` is not a grid folder.
+  """The command: the tables of the grid folder `out` from its manifest and records, table.md
+  printed on stdout and the files written named on stderr; 0 when written, 1 when refused (a
+  record the grid would call stale, a damaged file, no finished run, or fewer than table.csv
+  holds without force), 2 when `out` is not a grid folder.
   Errors are one line on stderr (one per refused record)."""
   out = Path(out)
   try:
@@ -361,8 +363,9 @@ def rebuild(out: str | os.PathLike, force: bool = False) -> int:
     return 1
   for line in mixed_cpu_warnings(rows):
     print(f"tables: warning: {line}", file=sys.stderr)
-  for path in write_all(rows, out):
-    print(path)
+  written = write_all(rows, out)
+  print((out / "table.md").read_text(), end="")
+  print("tables: wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
   return 0
 
 
