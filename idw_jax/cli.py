@@ -234,6 +234,9 @@ def user_errors_in_one_line(main: Callable) -> Callable:
   """Wraps an absl main: USER_ERRORS become one line and exit code 1 (unless --debug)."""
   @functools.wraps(main)
   def wrapped(argv):
+    from absl import logging as absl_logging
+    if "verbosity" in flags.FLAGS and not flags.FLAGS["verbosity"].present:
+      absl_logging.set_verbosity(absl_logging.WARNING)   # Orbax logs every checkpoint at INFO
     try:
       return main(argv)
     except USER_ERRORS as e:
