@@ -1,20 +1,22 @@
 """The Python API: a preset config, a run trained (or resumed, or a finished one's results
-printed), a finished run loaded and its recommendations.
+printed), a finished run loaded and its top-k recommendations.
 
   import idw_jax
   cfg = idw_jax.get_config("ml1m", "mur_idw", tiny=True, overrides={"seed": 1})
   results = idw_jax.train_run(cfg, "workdirs/demo")      # results.json's dict
   run = idw_jax.load_run("workdirs/demo")                 # a finished run's Recommender
-  recs = idw_jax.recommend(run, ["1193 661 914"], k=10)   # .rows(): raw ids, scores, interests
+  recs = idw_jax.top_k(run, ["1193 661 914"], k=10)      # .rows(): raw ids, scores, interests
 
 `train_run` is launch.py without its flags (launch.py calls it): the same workdir checks,
 compilation cache and resume. Importing this module imports no jax; `train_run`, `load_run` and
-`recommend` import it when called.
+`top_k` import it when called. A name here is never a module's of the package: importing
+that module would replace the function on `idw_jax`.
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -68,7 +70,8 @@ def train_run(cfg, workdir: str | os.PathLike | None = None, *, flag: str = "wor
   """Trains the run of `cfg` in `workdir` (default: `default_workdir`) to the end, resuming
   from its checkpoints, and returns results.json's dict; prints as launch.py does. A finished
   run of the same config and data is printed from its files, without reading the data
-  (idw_jax/finished.py). flag names the workdir in errors (launch.py: "--workdir")."""
+  (idw_jax/finished.py). The dict is results.json's as read back (lists, string keys) either
+  way. flag names the workdir in errors (launch.py: "--workdir")."""
   cfg = config_lib.finalize(cfg)
   workdir = Path(workdir) if workdir else default_workdir(cfg)
   done = finished.check(cfg, workdir)
@@ -103,7 +106,7 @@ def train_run(cfg, workdir: str | os.PathLike | None = None, *, flag: str = "wor
     raise
   if jax.process_index() == 0:
     print(f"results: {workdir / 'results.json'}", flush=True)
-  return results
+  return json.loads(json.dumps(results, default=str))   # as results.json holds it
 
 
 def _make_workdir(workdir: Path, flag: str) -> list[Path]:
@@ -126,9 +129,11 @@ def load_run(workdir: str | os.PathLike, data_root: str | None = None):
   return recommend_lib.load_run(workdir, data_root=data_root)
 
 
-def recommend(run, histories, k: int = 20, *, exclude_history: bool = True):
-  """Top-k items of each history (idw_jax.recommend.top_k): run is a workdir or `load_run`'s
-  Recommender; histories a string of raw ids or a list of them. Returns Recommendations
-  (`.rows()`: raw ids, scores, the interest behind each item)."""
+def top_k(run, histories, k: int = 20, *, exclude_history: bool = True):
+  """Top-k items of each history (idw_jax.recommend.top_k; `run.top_k` is the same): run is a
+  workdir or `load_run`'s Recommender; histories a string of raw ids or a list of them. Returns
+  Recommendations (`.rows()`: raw ids, scores, the interest behind each item). Not called
+  `recommend`: `idw_jax.recommend` is the module, which replaces such an attribute once
+  imported."""
   from idw_jax import recommend as recommend_lib
   return recommend_lib.top_k(run, histories, k, exclude_history=exclude_history)
