@@ -1,20 +1,23 @@
 """idw-jax: multi-interest sequential recommendation with Iterative Density Weighting.
 
-The Python API (idw_jax/api.py), loaded on first use so that `import idw_jax` stays cheap:
-`get_config`, `train_run`, `load_run`, `top_k`; the preset configs are `idw_jax.configs`."""
+The Python API (idw_jax/api.py) and the preset configs (idw_jax.configs), loaded on first use so
+that `import idw_jax` stays cheap (no jax): `get_config`, `train_run`, `load_run`, `top_k`."""
 
 from __future__ import annotations
 
-# Never the name of a module of the package: importing it would replace the attribute.
+import importlib
+
+# Never the name of a module of the package: importing that module would replace the attribute.
 API = ("get_config", "train_run", "load_run", "top_k")
 
 
 def __getattr__(name: str):
   if name in API:
-    from idw_jax import api
-    return getattr(api, name)
+    return getattr(importlib.import_module("idw_jax.api"), name)
+  if name == "configs":
+    return importlib.import_module("idw_jax.configs")
   raise AttributeError(f"module 'idw_jax' has no attribute {name!r}")
 
 
 def __dir__():
-  return sorted([*globals(), *API])
+  return sorted([*globals(), *API, "configs"])
