@@ -40,11 +40,10 @@ def _launch(*flags, cwd=ROOT):
 
 def test_every_config_file_is_a_registered_preset():
   files = sorted(p.stem for p in (ROOT / "configs").glob("*.py") if p.stem != "__init__")
-  assert sorted(configs.names()) == files
+  assert set(files) <= set(configs.names()), "a configs/*.py file that is not in the registry"
   for stem in files:
     for arg in (None, "sur", "mur_idw,authors_code,tiny"):
-      from_file = config_lib.finalize(_config_file(stem).get_config(arg)).to_dict()
-      assert from_file == config_lib.finalize(configs.get(stem, arg)).to_dict(), (stem, arg)
+      assert _config_file(stem).get_config(arg).to_dict() == configs.get(stem, arg).to_dict()
 
 
 def test_get_config_is_the_config_file_with_its_overrides():
