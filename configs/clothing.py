@@ -1,20 +1,8 @@
 """Amazon 2018 Clothing, Shoes & Jewelry (Table 1). Arg: method[,preset][,tiny].
 
-Needs `Clothing_Shoes_and_Jewelry.json.gz` of the Amazon review data (2018), published at
-https://nijianmo.github.io/amazon/index.html; set data.path (relative to data.root). The
-2014 5-core stand-in in ../shared/data is `configs/clothing_standin.py`.
-
-`tiny`: a smoke run of seconds on the file's first 200 users (idw_jax.config.TINY, TINY_REAL);
-its numbers check the machinery, are not results, and may change between versions.
+The preset ships in the package: idw_jax/configs/clothing.py (its docstring says more).
 """
 
-from idw_jax import config as config_lib
+from idw_jax import configs
 
-
-def get_config(arg=None):
-  return config_lib.get_config_for({
-      "data.name": "clothing",
-      "data.source": "amazon",
-      "data.path": "amazon2018/Clothing_Shoes_and_Jewelry.json.gz",
-      "train.pack_windows": True,  # batches of packed rows (batch size: config.TABLE)
-  }, arg)
+get_config = configs.getter("clothing")

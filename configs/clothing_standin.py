@@ -1,17 +1,8 @@
-"""Amazon 2014 Clothing 5-core STAND-IN (not the paper's 2018 data; pipeline checks only).
-Arg: method[,preset][,tiny].
+"""Amazon 2014 Clothing 5-core STAND-IN (not the paper's 2018 data). Arg: method[,preset][,tiny].
 
-`tiny`: a smoke run of seconds on the file's first 200 users (idw_jax.config.TINY, TINY_REAL);
-its numbers check the machinery, are not results, and may change between versions.
+The preset ships in the package: idw_jax/configs/clothing_standin.py (its docstring says more).
 """
 
-from idw_jax import config as config_lib
+from idw_jax import configs
 
-
-def get_config(arg=None):
-  return config_lib.get_config_for({
-      "data.name": "clothing-2014-standin",
-      "data.source": "user_sequences",
-      "data.path": "amazon2014_clothing_5core_STANDIN/Clothing.txt",
-      "train.pack_windows": True,  # batches of packed rows (batch size: config.TABLE)
-  }, arg)
+get_config = configs.getter("clothing_standin")

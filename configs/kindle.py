@@ -1,19 +1,8 @@
 """Amazon 2018 Kindle Store (Table 1). Arg: method[,preset][,tiny].
 
-Needs the review file `Kindle_Store.json.gz` of the Amazon review data (2018), published at
-https://nijianmo.github.io/amazon/index.html; set data.path (relative to data.root).
-
-`tiny`: a smoke run of seconds on the file's first 200 users (idw_jax.config.TINY, TINY_REAL);
-its numbers check the machinery, are not results, and may change between versions.
+The preset ships in the package: idw_jax/configs/kindle.py (its docstring says more).
 """
 
-from idw_jax import config as config_lib
+from idw_jax import configs
 
-
-def get_config(arg=None):
-  return config_lib.get_config_for({
-      "data.name": "kindle",
-      "data.source": "amazon",
-      "data.path": "amazon2018/Kindle_Store.json.gz",
-      "train.pack_windows": True,  # batches of packed rows (batch size: config.TABLE)
-  }, arg)
+get_config = configs.getter("kindle")

@@ -1,22 +1,8 @@
-"""MovieLens-1M (Table 1, 2, 4). Arg: method[,preset][,tiny], e.g. `:mur_idw` or
-`:mur,authors_code`.
+"""MovieLens-1M (Table 1, 2, 4). Arg: method[,preset][,tiny].
 
-data.path points at either the GroupLens `ratings.dat` (data.source=movielens; published at
-https://grouplens.org/datasets/movielens/1m/) or a time-ordered `user item item ...` file
-(data.source=user_sequences), relative to data.root ($IDW_DATA_DIR or ../shared/data).
-Batch size and training schedule per preset: the ml1m columns of `idw_jax.config.TABLE`
-(`python -m idw_jax.config` prints it).
-
-`tiny`: a smoke run of seconds on the file's first 200 users (idw_jax.config.TINY, TINY_REAL);
-its numbers check the machinery, are not results, and may change between versions.
+The preset ships in the package: idw_jax/configs/ml1m.py (its docstring says more).
 """
 
-from idw_jax import config as config_lib
+from idw_jax import configs
 
-
-def get_config(arg=None):
-  return config_lib.get_config_for({
-      "data.name": "ml1m",
-      "data.source": "user_sequences",
-      "data.path": "ml-1m/ml-1m_user_sequences.txt.gz",
-  }, arg)
+get_config = configs.getter("ml1m")

@@ -1,11 +1,8 @@
-"""Synthetic HMM benchmark (paper Appendix A). Arg: method[,preset][,tiny], e.g. `:mur_idw` or
-`:sur`.
+"""Synthetic HMM benchmark (paper Appendix A). Arg: method[,preset][,tiny].
 
-  python launch.py --config=configs/synthetic.py:mur --config.data.synthetic.cluster_exponent=2
+The preset ships in the package: idw_jax/configs/synthetic.py (its docstring says more).
 """
 
-from idw_jax import config as config_lib
+from idw_jax import configs
 
-
-def get_config(arg=None):
-  return config_lib.get_config_for({"data.name": "synthetic", "data.source": "synthetic"}, arg)
+get_config = configs.getter("synthetic")

@@ -16,6 +16,7 @@ import jax
 import numpy as np
 
 from idw_jax import reporting
+from idw_jax import results_text
 
 
 class Observer:
@@ -93,8 +94,7 @@ class Echo(Observer):
                  f"{self.workdir}",
         "pretrained": f"{run}: pretraining reused from {state.log.pretrained_from} "
                       f"({c.epochs_total} epochs), workdir {self.workdir}",
-        "resumed": f"resuming {self.workdir} at phase {c.phase} (IDW iteration {c.idw_iter}, "
-                   f"epoch {c.epoch}, step {c.step})"}[how], flush=True)
+        "resumed": results_text.resumed_line(self.workdir, c)}[how], flush=True)
 
   def epoch_started(self, cursor, total):
     self._total = total
@@ -121,10 +121,6 @@ class Echo(Observer):
               f"{row['train_loss']:.4f}, {seen}, {seconds:.1f} s", flush=True)
 
 
-def _fmt(x, spec=".2f"):
-  return "-" if x is None else format(x, spec)
-
-
 class PhaseTable(Observer):
   """One row per phase (pretraining, every sleep and wake, calibration, evaluation); a resumed
   run prints the rows of its checkpoint first."""
@@ -138,13 +134,9 @@ class PhaseTable(Observer):
 
   def phase_done(self, row):
     if not self._header:
-      self.echo(f"{'phase':<14}{'epochs':>7}{'valid ' + self.metric:>15}{'|dw|':>10}"
-                f"{'silhouette':>12}{'seconds':>9}", flush=True)
+      self.echo(results_text.phase_header(self.metric), flush=True)
       self._header = True
-    note = f"  (best_valid: {row['metric']})" if "metric" in row else ""
-    self.echo(f"{row['phase']:<14}{_fmt(row.get('epochs'), 'd'):>7}"
-              f"{_fmt(row.get('best_valid')):>15}{_fmt(row.get('weight_change'), '.2e'):>10}"
-              f"{_fmt(row.get('silhouette'), '.3f'):>12}{row['seconds']:>9.1f}{note}", flush=True)
+    self.echo(results_text.phase_line(row), flush=True)
 
 
 def flat_hparams(config: dict, prefix: str = "") -> dict[str, bool | int | float | str]:

@@ -14,6 +14,7 @@ import numpy as np
 import tqdm
 
 from idw_jax import provenance
+from idw_jax.results_text import results_table  # noqa: F401 (moved there: no jax)
 from idw_jax.data import vocab
 from idw_jax.run_state import TRAIN_PHASES
 
@@ -151,29 +152,3 @@ def write_results(workdir: Path, results: dict):
   tmp = Path(workdir) / "results.json.tmp"
   tmp.write_text(json.dumps(results, indent=1, default=str))
   tmp.replace(Path(workdir) / "results.json")
-
-
-def results_table(results: dict) -> str:
-  """Test metrics as a small text table: rows overall/head/tail, full and sampled ranking."""
-  lines = []
-  negatives = (results.get("config") or {}).get("data", {}).get("protocol", {}).get(
-      "num_negatives", 99)
-  for kind in ("full", "full_no_history", "sampled"):
-    block = results["test"].get(kind)
-    if block is None:
-      continue
-    keys = [k for k in block["overall"] if k != "count"]
-    title = {"full": "full-corpus ranking",
-             "full_no_history": "full-corpus ranking without the user's history",
-             "sampled": f"sampled (1 + {negatives}) ranking"}[kind]
-    lines.append(f"test, {title} (%):")
-    lines.append(f"  {'split':<9}{'count':>8}" + "".join(f"{k:>10}" for k in keys))
-    for split in ("overall", "head", "tail"):
-      m = block[split]
-      lines.append(f"  {split:<9}{m['count']:>8d}" + "".join(f"{m[k]:>10.2f}" for k in keys))
-  if results.get("silhouette") is not None:
-    lines.append(f"mean silhouette of item embeddings: {results['silhouette']:.3f}")
-  lines.append(f"wall time {results['wall_seconds']:.1f} s on {results['device']['count']} x "
-               f"{results['device']['kind']}"
-               + (f" ({provenance.cpu_identity(results)})" if results.get("host") else ""))
-  return "\n".join(lines)

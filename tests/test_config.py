@@ -233,19 +233,28 @@ def _config_files():
     yield path.stem, module
 
 
+def _with_a_path(c):
+  """configs/custom.py names no file: the user's --config.data.path does."""
+  if not c.data.path:
+    c.data.path = "my.csv"
+  return c
+
+
 def test_tiny_keeps_a_few_users_of_every_real_dataset():
   seen = set()
   for name, module in _config_files():
-    full, tiny = (config_lib.finalize(module.get_config(f"mur{t}")) for t in ("", ",tiny"))
+    full, tiny = (config_lib.finalize(_with_a_path(module.get_config(f"mur{t}")))
+                  for t in ("", ",tiny"))
     if tiny.data.source == "synthetic":     # its own size: data.synthetic.num_users
       assert tiny.data.protocol.max_users == full.data.protocol.max_users == 0, name
       assert tiny.data.synthetic.num_users == config_lib.TINY["data.synthetic.num_users"]
       continue
     seen.add(name)
-    assert full.data.protocol.max_users == 0 and full.data.use_tfds, name
+    assert full.data.protocol.max_users == 0, name
+    assert full.data.use_tfds == (name != "custom"), name   # custom reads a small file directly
     assert 0 < tiny.data.protocol.max_users <= 200 and not tiny.data.use_tfds, name
     assert tiny.train.max_epochs == 2, name
-  assert {"ml1m", "ml1m_loo", "clothing", "kindle", "clothing_standin"} <= seen
+  assert {"ml1m", "ml1m_loo", "clothing", "kindle", "clothing_standin", "custom"} <= seen
   # The grid's `--config=<real dataset>:mur,tiny` gives its runs the same fields.
   from idw_jax.experiments import cli as exp_cli
   grid = exp_cli.fixed_overrides("mur,tiny", {}, "user_sequences")

@@ -36,6 +36,8 @@ def test_own_test_data_gives_the_runs_test_metrics_exactly(mur_run, tmp_path):
   assert out["unknown"]["items"] == out["unknown"]["events"] == 0
   assert out["test"] == mur_run.results["test"]      # every block, every float, bit for bit
   assert out["queries"]["scored"] == mur_run.results["test"]["full"]["overall"]["count"]
+  import idw_jax   # the API's call is the same function
+  assert idw_jax.evaluate_run(mur_run.workdir, tmp_path / "own.csv")["test"] == out["test"]
 
 
 def test_unknown_items_are_counted_and_left_out(mur_run, tmp_path):

@@ -13,10 +13,11 @@ The layers, bottom to top; a module imports modules of its own layer or lower on
                   (the plumbing every command uses); data.types; export (serving: its loader
                   needs jax, numpy and flatbuffers only)
   1 math, data    density, losses, metrics, data.*
-  2 setup         config, workdir
-  3 training      train, checkpoints, reporting
-  4 the run       driver
+  2 setup         config, workdir, configs (the presets)
+  3 training      train, checkpoints, reporting, results_text
+  4 the run       driver, finished (a finished run's rerun)
   5 applications  recommend, evaluate, experiments.*
+  6 the API       api, and the package itself (it loads the API lazily)
 and inside experiments, bottom to top:
   0 records (the record files), specs (run specs and names), plotting (draws numbers only)
   1 cache (which runs are finished), cli (the commands' shared flags), tables
@@ -24,8 +25,8 @@ and inside experiments, bottom to top:
   3 grid
   4 search
   5 figures
-Beside the layers: only experiments.executors imports the driver (recommend reads a run
-without it), and nothing outside experiments imports it.
+Beside the layers: only experiments.executors and the API import the driver (recommend reads a
+run without it), and nothing outside experiments imports experiments.
 """
 
 from __future__ import annotations
@@ -39,13 +40,15 @@ PACKAGE = Path(__file__).resolve().parents[1] / "idw_jax"
 
 LAYERS = (
     {"affinity", "models", "packing", "sharding", "methods", "logs", "provenance",
-     "compilation_cache", "cli", "data.types", "export", "", "data", "experiments",
+     "compilation_cache", "cli", "data.types", "export", "data", "experiments",
      "config_spec", "config_upgrade", "run_state", "clock"},
     {"density", "losses", "metrics", "data.*"},
-    {"config", "workdir"},
-    {"train", "reporting", "sleep", "epochs", "run_data", "checkpoints", "observers", "phases"},
-    {"driver"},
+    {"config", "workdir", "configs", "configs.*"},
+    {"train", "reporting", "sleep", "epochs", "run_data", "checkpoints", "observers", "phases",
+     "results_text"},
+    {"driver", "finished"},
     {"recommend", "evaluate", "experiments.*"},
+    {"api", ""},
 )
 EXPERIMENT_LAYERS = (
     {"records", "specs", "plotting"},
@@ -160,8 +163,8 @@ def layer_violations(graph: dict[str, set[str]]) -> list[str]:
         bad.append(f"{a} (layer {la}) imports {b} (layer {lb})")
       elif la == 0 and b.startswith("idw_jax."):
         bad.append(f"{a} is a foundation: it imports nothing of idw_jax, yet imports {b}")
-      if b == "idw_jax.driver" and a != "idw_jax.experiments.executors":
-        bad.append(f"{a} imports the driver (only experiments.executors may)")
+      if b == "idw_jax.driver" and a not in ("idw_jax.experiments.executors", "idw_jax.api"):
+        bad.append(f"{a} imports the driver (only experiments.executors and api may)")
       if b.startswith("idw_jax.experiments.") and not a.startswith("idw_jax.experiments."):
         bad.append(f"{a} imports {b}: nothing outside experiments does")
       ea, eb = short(a).removeprefix("experiments."), short(b).removeprefix("experiments.")
@@ -213,8 +216,8 @@ def test_the_checks_find_what_they_look_for(graph, cycle):
         "idw_jax.recommend": {"idw_jax.driver"}}
   assert layer_violations(up) == [
       "idw_jax.metrics (layer 1) imports idw_jax.driver (layer 4)",
-      "idw_jax.metrics imports the driver (only experiments.executors may)",
-      "idw_jax.recommend imports the driver (only experiments.executors may)"]
+      "idw_jax.metrics imports the driver (only experiments.executors and api may)",
+      "idw_jax.recommend imports the driver (only experiments.executors and api may)"]
   src = ("from idw_jax import config\nfrom idw_jax.export import Recommender\n"
          "def f():\n  import idw_jax.metrics\n"
          "if __name__ == '__main__':\n  from idw_jax import driver\n")
