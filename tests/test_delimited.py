@@ -56,7 +56,9 @@ def test_csv_inter_and_user_item_timestamp_agree(tmp_path, gz):
       f"{u}\t{i}\t4.5\t{t}\n" for u, i, t in ROWS)
   csv_ = formats.read("delimited", _write(tmp_path / "e.csv.gz", _csv(ROWS), gz))
   rec = formats.read("recbole", _write(tmp_path / "e.inter", inter, gz))
-  for seqs in (csv_, rec):
+  typed = delimited.read_recbole(tmp_path / "e.inter", user="user_id:token",
+                                 item="item_id:token", time="timestamp:float")
+  for seqs in (csv_, rec, typed):   # a column may be named as the header spells it, type too
     _same(seqs, uit)
     assert seqs.report["lines"] == 7 and seqs.report["header_lines"] == 1
 

@@ -171,12 +171,21 @@ def _plain_header(path: Path, line: int, row: list[str]) -> list[str]:
   return names
 
 
+RECBOLE_TYPES = ("token", "token_seq", "float", "float_seq")
+
+
+def _untyped(column: str) -> str:
+  """`user_id:token` -> `user_id`: a column named as a RecBole header spells it."""
+  name, colon, kind = column.rpartition(":")
+  return name if colon and name and kind in RECBOLE_TYPES else column
+
+
 def _recbole_header(path: Path, line: int, row: list[str]) -> list[str]:
   """Field names of a RecBole header (`name:type` each); anything else is a DataError."""
   names = []
   for field in row:
     name, colon, kind = field.strip().rpartition(":")
-    if not colon or not name or kind not in ("token", "token_seq", "float", "float_seq"):
+    if not colon or not name or kind not in RECBOLE_TYPES:
       raise _error(path, line, f"expected a RecBole header of name:type fields (type token, "
                    f"token_seq, float or float_seq), got {field!r} in {row}")
     names.append(name)
@@ -199,8 +208,9 @@ def read_delimited(path, *, delimiter: str = "", header: bool = True, user: str 
 def read_recbole(path, *, user: str = "", item: str = "", time: str = "",
                  drop_duplicates: bool = True) -> UserSequences:
   """Reads a RecBole atomic `.inter` file (module docstring); user/item/time: field names
-  ("" each: user_id, item_id, timestamp; time="none": no time column)."""
-  columns = tuple(c or d for c, d in zip((user, item, time), RECBOLE_COLUMNS))
+  ("" each: user_id, item_id, timestamp; time="none": no time column), with or without their
+  type as the header spells them (`user_id:token`)."""
+  columns = tuple(_untyped(c) or d for c, d in zip((user, item, time), RECBOLE_COLUMNS))
   expected = f"a RecBole .inter file: a tab-separated name:type header naming {columns}"
   return _read_table(path, "recbole", "\t", csv.QUOTE_NONE, True, columns, _recbole_header,
                      drop_duplicates, expected)
