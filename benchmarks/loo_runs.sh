@@ -4,7 +4,7 @@
 # from a worktree at a fixed commit. Every step is a grid or search over results/ml1m-loo: finished
 # runs are cached (records) and unfinished ones resume from their checkpoints, so rerunning the
 # script continues where it stopped. Copy results/ml1m-loo/records into main and commit them as
-# runs finish; then `python -m idw_jax.experiments.loo_table` rebuilds the README's table.
+# runs finish.
 cd "${WT:?set WT to a worktree at a fixed commit}"
 . "${VENV:-$WT/.venv}/bin/activate"
 export PYTHONPATH=$WT
