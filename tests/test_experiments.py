@@ -473,13 +473,29 @@ def test_grid_reuses_the_base_runs_pretraining(tmp_path):
                                           write_tables=False)] == ["cached", "cached"]
 
 
-def test_a_config_arg_variant_the_grid_cannot_apply_is_refused():
+def test_a_config_arg_variant_is_applied_as_launch_py_applies_it_or_refused():
   # configs/ml1m_loo.py:sasrec in a grid used to run the paper variant silently.
+  from idw_jax import api
   from idw_jax.experiments import cli as exp_cli
   assert exp_cli.fixed_overrides("mur,paper", {"seed": 1}) == {"seed": 1}
   assert exp_cli.fixed_overrides("tiny", {})["train.max_epochs"] == 2
-  with pytest.raises(ValueError, match="not 'sasrec'"):
+  with pytest.raises(ValueError, match="not 'sasrec'"):       # no preset named: no variants
     exp_cli.fixed_overrides("sur,sasrec", {})
+  loo = str(ROOT / "configs" / "ml1m_loo.py")
+  with pytest.raises(ValueError, match="not 'sasrc'"):
+    exp_cli.fixed_overrides("sur,sasrc", {}, "user_sequences", loo)
+  # The grid's overrides on the method's config give launch.py's config, field by field; the
+  # --config.a.b=v flags come last.
+  for arg, flags in (("sur,sasrec", {}), ("sur,sasrec,tiny", {}),
+                     ("mur,sasrec", {"train.patience": 3})):
+    fixed = exp_cli.fixed_overrides(arg, flags, "user_sequences", loo)
+    method = arg.split(",")[0]
+    words = arg.split(",")
+    got = api.get_config("ml1m_loo", method, overrides=fixed)
+    want = api.get_config("ml1m_loo", method, variants=["sasrec"], tiny="tiny" in words,
+                          overrides=flags)
+    assert got.to_dict() == want.to_dict(), arg
+  assert fixed["model.embed_dim"] == 50 and fixed["train.patience"] == 3
 
 
 def test_tiny_figures_on_real_data_keep_its_first_users(tmp_path):

@@ -78,27 +78,39 @@ def config_flag_parts(flag) -> tuple[str, str | None, dict[str, Any]]:
 
 
 def fixed_overrides(arg: str | None, overrides: dict[str, Any],
-                    data_source: str = "synthetic") -> dict[str, Any]:
-  """Every run's overrides: the fields the config arg sets beside method and preset (`tiny`:
-  `config.tiny_fields(data_source)`), then the --config.a.b=v flags. The specs are built from
-  the config file alone, so without this `--config=configs/synthetic.py:mur,tiny` would drop
-  the `tiny`."""
+                    data_source: str = "synthetic", config_file: str | None = None
+                    ) -> dict[str, Any]:
+  """Every run's overrides: the fields the config arg sets beside method and preset (a variant
+  of the preset the config file names, e.g. ml1m_loo's `sasrec`, then `tiny`:
+  `config.tiny_fields(data_source)` and the preset's own tiny fields), then the --config.a.b=v
+  flags. The specs are built from the config file alone, so without this
+  `--config=configs/synthetic.py:mur,tiny` would drop the `tiny`."""
+  from idw_jax import configs
   parts = [p.strip() for p in (arg or "").split(",") if p.strip()]
+  dataset = configs.REGISTRY.get(Path(config_file).stem) if config_file else None
+  variants = dataset.variants if dataset is not None else {}
   other = [p for p in parts if p not in config_lib.METHODS and p not in config_lib.PRESETS
-           and p != "tiny"]
-  if other:   # e.g. configs/ml1m_loo.py:sasrec: the specs would silently run without it
-    raise ValueError(f"--config: the grid applies a config arg's method, preset and 'tiny' only, "
-                     f"not {', '.join(map(repr, other))}; set its fields with --config.a.b=v "
-                     "(the config file's docstring lists them) or run launch.py")
-  tiny = config_lib.tiny_fields(data_source) if "tiny" in parts else {}
-  return {**tiny, **overrides}
+           and p != "tiny" and p not in variants]
+  if other:   # e.g. a config file of one's own with a variant: the specs would run without it
+    raise ValueError(f"--config: the grid applies a config arg's method, preset, 'tiny' and the "
+                     f"variants of a preset in idw_jax/configs, not {', '.join(map(repr, other))}; "
+                     "set its fields with --config.a.b=v (the config file's docstring lists "
+                     "them) or run launch.py")
+  fields: dict[str, Any] = {}
+  for word in variants:                    # in the preset's order, as Dataset.config applies them
+    if word in parts:
+      fields.update(variants[word])
+  if "tiny" in parts:
+    fields.update(config_lib.tiny_fields(data_source))
+    fields.update(dataset.tiny if dataset is not None else {})
+  return {**fields, **overrides}
 
 
 def experiment_config(flag) -> tuple[str, str, dict[str, Any]]:
   """(config file, preset, every run's overrides) of the --config flag: the overrides of its
   arg and of --config.a.b=v, less the preset (a grid argument); method and seed stay in."""
   file, arg, overrides = config_flag_parts(flag)
-  overrides = fixed_overrides(arg, overrides, flag.value.data.source)
+  overrides = fixed_overrides(arg, overrides, flag.value.data.source, file)
   return file, overrides.pop("preset", flag.value.preset), overrides
 
 
