@@ -25,7 +25,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
-from sklearn import metrics as sk_metrics
 
 from idw_jax import sharding
 
@@ -380,6 +379,7 @@ def mean_silhouette(emb, clusters) -> float:
     raise ValueError(f"mean_silhouette: need emb [N, d] and clusters [N], got {emb.shape} and "
                      f"{labels.shape}")
   keep = labels >= 0
+  from sklearn import metrics as sk_metrics   # here, not at the top: importing sklearn costs ~2 s
   return float(sk_metrics.silhouette_score(emb[keep], labels[keep], metric="euclidean"))
 
 

@@ -8,7 +8,10 @@ subprocess of launch.py with those flags resumes or reprints them.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import pickle
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,16 @@ import pytest
 # made by launch.py must give the same numbers bit for bit. Set before anything imports jax
 # (the test modules import it; this file imports nothing that does).
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+# Under pytest-xdist (-n N) each worker keeps to its own share of the cores (and its subprocesses
+# inherit it), so N workers do not fight over every core with N thread pools.
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _worker.startswith("gw") and hasattr(os, "sched_setaffinity"):
+  _cores = sorted(os.sched_getaffinity(0))
+  _n = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+  _i = int(_worker[2:])
+  if _n > 1 and len(_cores) >= _n:
+    os.sched_setaffinity(0, _cores[_i * len(_cores) // _n:(_i + 1) * len(_cores) // _n])
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -27,12 +40,47 @@ def _compilation_cache():
   compilation_cache.enable()
 
 
+def _once(tmp_path_factory, name: str, make):
+  """make(folder) once per test session: under pytest-xdist the first worker to ask makes it in
+  a folder all workers share (the others wait on a lock, then read its pickled value), so the
+  session's runs are trained once however many workers there are. Tests only read the folder."""
+  if not os.environ.get("PYTEST_XDIST_WORKER"):
+    return make(tmp_path_factory.mktemp(name))
+  shared = tmp_path_factory.getbasetemp().parent / "shared"   # pytest-N/, above popen-gwK/
+  shared.mkdir(exist_ok=True)
+  with open(shared / f"{name}.lock", "w") as lock, contextlib.ExitStack() as stack:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    stack.callback(fcntl.flock, lock, fcntl.LOCK_UN)
+    value_file = shared / f"{name}.pickle"
+    if value_file.exists():
+      return pickle.loads(value_file.read_bytes())
+    folder = shared / name
+    if folder.exists():                   # a worker that failed half-way: start again
+      import shutil
+      shutil.rmtree(folder)
+    folder.mkdir()
+    value = make(folder)
+    value_file.write_bytes(pickle.dumps(value))
+    return value
+
+
+@pytest.hookimpl(tryfirst=True)      # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items):
+  """Tests that share a module-scoped fixture (a killed run, a worker subprocess) run on one
+  pytest-xdist worker (`--dist loadgroup`), so the fixture is made once, not once a worker."""
+  for item in items:
+    defs = getattr(item, "_fixtureinfo", None)
+    names = defs.name2fixturedefs if defs is not None else {}
+    if any(d and d[-1].scope == "module" for d in names.values()):
+      item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
 @pytest.fixture(scope="session")
 def mur_idw_run(tmp_path_factory):
   """A finished tiny MUR-IDW run (pretrain, sleep 0, wake 1, sleep 1, calibrate, evaluate): a
   tests.tiny.FinishedRun."""
   from tests.tiny import tiny_run
-  return tiny_run("mur_idw", tmp_path_factory.mktemp("mur_idw"))
+  return _once(tmp_path_factory, "mur_idw", lambda folder: tiny_run("mur_idw", folder))
 
 
 @pytest.fixture(scope="session")
@@ -40,17 +88,20 @@ def mur_run(tmp_path_factory):
   """A finished tiny MUR run: MUR-IDW's pretraining, run as a method of its own (M = 5, 50
   synthetic items, window 19)."""
   from tests.tiny import tiny_run
-  return tiny_run("mur", tmp_path_factory.mktemp("mur"))
+  return _once(tmp_path_factory, "mur", lambda folder: tiny_run("mur", folder))
 
 
 @pytest.fixture(scope="session")
 def tiny_grid(tmp_path_factory):
   """A finished tiny grid (config_lib.TINY_SWEEP; sur and mur, seed 0): its folder and specs.
   Copy what a test changes (e.g. with shutil.copytree)."""
+  return _once(tmp_path_factory, "grid", _make_tiny_grid)
+
+
+def _make_tiny_grid(out: Path):
   from idw_jax import config as config_lib
   from idw_jax.experiments import grid
   from idw_jax.experiments import specs as specs_lib
-  out = tmp_path_factory.mktemp("grid")
   synthetic = str(Path(__file__).resolve().parents[1] / "configs" / "synthetic.py")
   specs = specs_lib.make_specs(synthetic, ["sur", "mur"], [0], fixed=dict(config_lib.TINY_SWEEP))
   recs = grid.run_grid(specs, out, echo=lambda s: None)

@@ -94,6 +94,7 @@ def test_importing_idw_jax_and_building_a_config_imports_no_jax():
   assert out.split() == ["ml1m", "False"]
 
 
+@pytest.mark.slow      # launch.py and the API, each a whole tiny run
 def test_the_readme_example_gives_launch_pys_run_and_recommend_s_top_k(tmp_path, capsys):
   cfg = idw_jax.get_config("synthetic", "mur", tiny=True, overrides={"train.max_epochs": 1})
   results = idw_jax.train_run(cfg, tmp_path / "api")

@@ -215,6 +215,7 @@ def test_embed_dim_and_item_widths_set_apart_are_one_line_naming_both():
                           "model.embed_dim=32, got (16, 16)")
 
 
+@pytest.mark.slow      # a whole tiny run
 def test_embed_dim_alone_trains_a_tiny_run(tmp_path):
   import numpy as np
   from tests.tiny import tiny_run

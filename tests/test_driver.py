@@ -95,6 +95,7 @@ def killed_after_sleep(mur_idw_run, tmp_path_factory):
 # A killed run is a launch.py process; its resume runs here (tests.tiny.tiny_run: the same
 # config and code path as launch.py without a debug exit).
 @pytest.mark.slow      # a launch.py process, killed
+@pytest.mark.xdist_group("tests.test_driver")   # [sleep] reads killed_after_sleep (module scope)
 @pytest.mark.parametrize("where", ["sleep", "mid_epoch_wake", "during_save"])
 def test_killed_run_resumes_to_identical_metrics(reference, tmp_path, where, request):
   ref_wd, _ = reference

@@ -111,7 +111,7 @@ def test_old_configs_without_dropout_read_as_zero_and_stay_cached():
 def _launch(workdir, *extra, check=True):
   cmd = [sys.executable, str(ROOT / "launch.py"), f"--workdir={workdir}",
          "--config=" + str(ROOT / "configs/synthetic.py") + ":mur", *TINY_OVERRIDES,
-         "--config.checkpoint.every_steps=2", "--config.model.dropout=0.2", *extra]
+         "--config.checkpoint.every_steps=5", "--config.model.dropout=0.2", *extra]
   proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False,
                         env={**os.environ, "JAX_PLATFORMS": "cpu"}, timeout=600)
   if check and proc.returncode != 0:

@@ -90,6 +90,7 @@ def test_reader_overrides_and_errors(mur_run, tmp_path):
   assert out["queries"]["short_windows_dropped"] == 1      # 2 events: no window
 
 
+@pytest.mark.slow      # evaluate.py processes
 def test_cli_writes_the_json_and_help_exits_0(mur_run, tmp_path):
   path = _own_data_file(mur_run, tmp_path / "own.csv")
   env_py = [sys.executable, "-m", "idw_jax.evaluate"]
@@ -113,6 +114,7 @@ def test_config_of_a_synthetic_run_picks_the_reader_by_name():
     assert evaluate.reader_config(run_data, Path(name), None).source == source
 
 
+@pytest.mark.slow      # a whole tiny leave-one-out run
 def test_leave_one_out_run_on_its_own_data(tmp_path):
   """A leave-one-out run with sampled negatives (200 items): its own data gives its test
   metrics, the ranking without history and the sampled one included, bit for bit."""

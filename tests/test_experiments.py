@@ -316,6 +316,7 @@ def test_a_committed_folder_is_one_git_tracks_a_file_in(tmp_path, monkeypatch):
   exp_cli.refuse_committed_defaults({"--out": "results/mine"})   # not committed: fine
 
 
+@pytest.mark.slow      # grid processes
 def test_grid_writes_into_a_committed_folder_only_when_out_names_it(tmp_path):
   repo = _git_repo(tmp_path / "repo")
   committed = repo / "results" / "synthetic"

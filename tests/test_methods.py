@@ -57,7 +57,8 @@ def test_each_phase_stops_early_on_its_own_metric():
   assert phases.stopping(plain, WAKE)["metric"] == ("overall", plain.eval.early_stop_metric)
 
 
-@pytest.mark.parametrize("restore_best", [True, pytest.param(False, marks=pytest.mark.slow)])
+@pytest.mark.slow      # two tiny runs each
+@pytest.mark.parametrize("restore_best", [True, False])
 def test_a_sleep_reports_the_kept_epochs_validation_without_validating_again(
     tmp_path, monkeypatch, restore_best):
   """Each sleep's validation metrics are those of the epoch whose parameters the last training

@@ -57,7 +57,9 @@ def _worker() -> dict:
   """Same steps at the same global batch on 1 device and on a 4-device mesh."""
   import jax
   from jax.sharding import NamedSharding
+  from idw_jax import compilation_cache
   from idw_jax import sharding
+  compilation_cache.enable()        # as launch.py does: a second session compiles nothing
   from idw_jax.data import pipeline
   from idw_jax.train import Trainer
 

@@ -12,9 +12,9 @@ from idw_jax import config as config_lib
 
 # As command-line flags, for tests that run launch.py or the grid.
 TINY_OVERRIDES = [f"--config.{k}={v}" for k, v in config_lib.TINY.items()]
-# The fields of tiny_run's runs besides TINY (a checkpoint every 2 steps: resume tests find
+# The fields of tiny_run's runs besides TINY (a checkpoint every 5 steps: resume tests find
 # mid-epoch saves), and all of them as launch.py flags.
-RUN_FIELDS = {"checkpoint.every_steps": 2}
+RUN_FIELDS = {"checkpoint.every_steps": 5}
 RUN_OVERRIDES = TINY_OVERRIDES + [f"--config.{k}={v}" for k, v in RUN_FIELDS.items()]
 
 
