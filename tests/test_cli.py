@@ -27,6 +27,8 @@ ENTRY_POINTS = {
                      ("metric", "against", "a", "b", "label_a", "label_b", "debug"),
                      "paired t-test"),
     "claims": (["-m", "idw_jax.experiments.claims"], ("out", "debug"), "Verdict words"),
+    "literature": (["-m", "idw_jax.experiments.literature"], ("records", "out", "debug"),
+                   "published numbers"),
     "search": (["-m", "idw_jax.experiments.search"],
                CONFIG + ("methods", "seeds", "momenta", "etas", "max_iterations", "out", "table",
                          "max_new_runs", "controls", "figure", "figure_dir"), "Sec. 4.4"),

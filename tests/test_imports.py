@@ -54,7 +54,7 @@ EXPERIMENT_LAYERS = (
     {"records", "specs", "plotting"},
     {"cache", "cli", "tables"},
     {"executors", "significance"},
-    {"grid", "claims"},
+    {"grid", "claims", "literature"},
     {"search"},
     {"figures"},
 )
