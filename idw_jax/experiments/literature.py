@@ -8,9 +8,10 @@ record of one kind (SUR at SASRec's settings, SUR / MUR / MUR-IDW of the paper p
 m = 1 control), mean ± standard deviation over its seeds, on three rankings of the held-out last
 item: SASRec's sampled metric (against 100 items the user never interacted with), the full
 corpus with the user's earlier items left in ("full") and taken out ("full, no history"). The
-seconds per epoch are the pretraining epochs' own (history "seconds": steps, validation,
-checkpoint) and the wall time the record's (for an IDW run or its control, the part after its
-reused pretraining). Published rows are data (PUBLISHED) with their source and protocol; only
+seconds per epoch are the median over the record's epochs (history "timing" total: steps,
+validation, checkpoint; the median, as a run paused by SIGSTOP for a timing elsewhere has one
+long epoch that its wall_seconds counts too) and the training time is epochs x that median (for
+an IDW run or its control, the epochs after its reused pretraining). Published rows are data (PUBLISHED) with their source and protocol; only
 numbers checked in their source are listed.
 """
 
@@ -92,17 +93,16 @@ def _cell(values: Sequence[float]) -> str:
   return f"{v[0]:.4f}" if v.size == 1 else f"{v.mean():.4f} ± {v.std(ddof=1):.4f}"
 
 
-def epoch_seconds(record: dict) -> float:
-  """Mean seconds of the record's pretraining epochs (of its wake epochs for a reused one)."""
-  secs = [h["seconds"] for h in record["history"] if h["phase"] == "pretrain"] or \
-      [h["seconds"] for h in record["history"]]
-  return float(np.mean(secs))
+def epoch_seconds(record: dict) -> tuple[float, int]:
+  """(median seconds of the record's epochs, number of epochs)."""
+  secs = [h["timing"]["total"] for h in record["history"]]    # "seconds" counts from the start
+  return float(np.median(secs)), len(secs)
 
 
 def table(rows: dict[str, list[dict]]) -> str:
   """The markdown table: our rows in ORDER (then any other), then the published ones."""
   head = ["model", "seeds"] + [f"{label}: HR@10 / NDCG@10" for _, label in RANKINGS] + [
-      "s / epoch", "wall (min)", "source"]
+      "epochs", "s / epoch", "training (min)", "source"]
   lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
   for name in [*[n for n in ORDER if n in rows], *sorted(set(rows) - set(ORDER))]:
     recs = rows[name]
@@ -112,12 +112,13 @@ def table(rows: dict[str, list[dict]]) -> str:
       cells.append("-" if any(g is None for g in got) else
                    _cell([g["overall"]["HR@10"] for g in got]) + " / " +
                    _cell([g["overall"]["NDCG@10"] for g in got]))
-    cells += [f"{np.mean([epoch_seconds(r) for r in recs]):.0f}",
-              f"{np.mean([r['wall_seconds'] for r in recs]) / 60:.0f}", "ours (records)"]
+    timing = [epoch_seconds(r) for r in recs]
+    cells += [f"{np.mean([n for _, n in timing]):.0f}", f"{np.mean([s for s, _ in timing]):.0f}",
+              f"{np.mean([s * n for s, n in timing]) / 60:.0f}", "ours (records)"]
     lines.append("| " + " | ".join(cells) + " |")
   for p in PUBLISHED:
     cells = [p.name, "-"] + [f"{p.hr10} / {p.ndcg10}" if key == p.ranking else "-"
-                             for key, _ in RANKINGS] + ["-", "-", f"{p.source}; {p.note}"]
+                             for key, _ in RANKINGS] + ["-", "-", "-", f"{p.source}; {p.note}"]
     lines.append("| " + " | ".join(cells) + " |")
   return "\n".join(lines)
 
