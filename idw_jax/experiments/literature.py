@@ -11,8 +11,8 @@ corpus with the user's earlier items left in ("full") and taken out ("full, no h
 seconds per epoch are the median over the record's epochs (history "timing" total: steps,
 validation, checkpoint; the median, as a run paused by SIGSTOP for a timing elsewhere has one
 long epoch that its wall_seconds counts too) and the training time is epochs x that median (for
-an IDW run or its control, the epochs after its reused pretraining). Published rows are data (PUBLISHED) with their source and protocol; only
-numbers checked in their source are listed.
+an IDW run or its control, the epochs after its reused pretraining). Published rows are data
+(PUBLISHED) with their source and protocol; only numbers checked in their source are listed.
 """
 
 from __future__ import annotations
