@@ -4,11 +4,12 @@
   python benchmarks/eval.py --config=configs/synthetic.py --set eval.block_users=512
 
 With a config it times, on freshly initialised parameters (the cost does not depend on the
-values): the user representations of every window (`Trainer.user_reps`), the sampled 1 + 99
-ranking and the full-corpus ranking (`metrics.full_corpus_ranks`), each warm (a first call
-compiles). `--queries Q --items N` instead times `full_corpus_ranks` alone on random
-representations (e.g. Kindle scale: --queries 140000 --items 99000); `--fraction f` times a
-fraction f of the queries and extrapolates linearly (for sizes that take long on a CPU).
+values): the user representations of every test query (`Trainer.user_reps`: a window, or a
+leave-one-out user), the sampled ranking (1 + 99, or 1 + 100 under leave-one-out) and the
+full-corpus ranking (`metrics.full_corpus_ranks`), each warm (a first call compiles).
+`--queries Q --items N` instead times `full_corpus_ranks` alone on random representations
+(e.g. Kindle scale: --queries 140000 --items 99000); `--fraction f` times a fraction f of the
+queries and extrapolates linearly (for sizes that take long on a CPU).
 
 Flags (absl, `--help` lists them):
   --config, --set   config file[:method[,preset]] and KEY=VALUE overrides (benchmarks/common.py)
@@ -59,23 +60,27 @@ def synthetic_sizes(args, cfg, mesh) -> dict:
 
 
 def config_sizes(args, cfg, mesh) -> dict:
-  """user_reps, sampled and full-corpus ranking of the config's dataset (test split)."""
+  """user_reps, sampled and full-corpus ranking of the config's dataset (test queries)."""
   splits, data_seconds = common.load_splits(cfg, args.tfds_dir)
   tr = Trainer(cfg, splits, mesh)
   params = tr.init_params(jax.random.key(cfg.seed))
-  w = splits.num_windows
-  out = {"num_windows": w, "num_items": splits.num_items, "data_seconds": common.fmt(data_seconds)}
   tr.user_reps(params, "test").block_until_ready()
   with common.Timer() as t:
     z = tr.user_reps(params, "test").block_until_ready()
+  # The queries are the test examples: one per window under the paper's split, one per user
+  # under leave-one-out (where the windows are training windows and outnumber the queries).
+  w = int(z.shape[0])
+  out = {"num_windows": splits.num_windows, "num_queries": w, "num_items": splits.num_items,
+         "data_seconds": common.fmt(data_seconds)}
   out.update(user_reps_seconds=common.fmt(t.seconds),
              user_reps_queries_per_s=common.fmt(w / t.seconds))
-  item_emb = tr.item_embeddings(params)
-  targets = splits.eval_targets("test")
+  item_emb = tr.item_embeddings(params, training=False)
+  queries = splits.queries("test")
+  targets = queries.targets
   if splits.negatives is not None:
-    tr._sampled_ranks(z, item_emb, targets)  # pylint: disable=protected-access
+    tr._sampled_ranks(z, item_emb, targets, queries.user)  # pylint: disable=protected-access
     with common.Timer() as t:
-      tr._sampled_ranks(z, item_emb, targets)  # pylint: disable=protected-access
+      tr._sampled_ranks(z, item_emb, targets, queries.user)  # pylint: disable=protected-access
     out.update(sampled_seconds=common.fmt(t.seconds),
                sampled_queries_per_s=common.fmt(w / t.seconds))
   q = max(1, int(round(w * args.fraction)))

@@ -237,3 +237,19 @@ def test_tiny_ml1m_run_end_to_end(tmp_path):
   ranks = np.load(tmp_path / "test_ranks.npz")
   assert set(ranks.files) == {"full", "full_no_history", "sampled"}
   assert np.all(ranks["full_no_history"] <= ranks["full"]) and ranks["sampled"].max() <= 100
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_eval_benchmark_counts_one_query_per_user():
+  # benchmarks/eval.py times the test queries: under leave-one-out one per evaluated user (100
+  # in the tiny variant), not one per training window, and the sampled ranking of each user.
+  root = shared_data_dir("ml-1m/ml-1m_user_sequences.txt.gz")
+  proc = subprocess.run(
+      [sys.executable, "benchmarks/eval.py", "--config=configs/ml1m_loo.py:sur,sasrec,tiny",
+       "--set", f"data.root={root}"], cwd=ROOT, capture_output=True, text=True, check=False,
+      env={**os.environ, "JAX_PLATFORMS": "cpu"}, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  out = json.loads(proc.stdout.strip().splitlines()[-1])
+  assert out["num_queries"] == 100 and out["num_windows"] > out["num_queries"]
+  assert out["sampled_seconds"] > 0 and out["full_queries_timed"] == 100
