@@ -185,3 +185,32 @@ def test_cli_against_another_method_writes_its_own_file(tmp_path, capsys):
   against_sur = (tmp_path / "significance_vs_sur.md").read_text()
   assert "| MUR | 1 | -36.91 |" in against_sur and "| MUR-IDW | 1 | +0.00 |" in against_sur
   capsys.readouterr()
+
+
+def test_leave_one_out_records_are_compared_on_the_fields_metrics(tmp_path, capsys):
+  # Records with a "full_no_history" ranking (SASRec's leave-one-out protocol) are compared at
+  # K = 10 on the sampled ranking and the full corpus without the history. Per seed, a ranks
+  # every user first (sampled) and third (no history); b second and fourth: the per-user NDCG@10
+  # differences are 100 (1 - 1/log2 3) and 100 (1/log2 4 - 1/log2 5), at every seed.
+  def write(label, seed, sampled, no_hist):
+    test = {"sampled": {"overall": {"NDCG@10": 100 / math.log2(sampled + 2) + seed,
+                                    "HR@10": 100.0}},
+            "full": {"overall": {"NDCG@10": 1.0}},
+            "full_no_history": {"overall": {"NDCG@10": 100 / math.log2(no_hist + 2) + seed}}}
+    (tmp_path / f"{label}-seed{seed}.json").write_text(json.dumps({"seed": seed, "test": test}))
+    np.savez(tmp_path / f"{label}-seed{seed}.test_ranks.npz", sampled=np.full(30, sampled),
+             full=np.full(30, no_hist + 5), full_no_history=np.full(30, no_hist))
+  for seed in (0, 1):
+    write("a", seed, 0, 2)
+    write("b", seed, 1, 3)
+  assert sig.run([], a=f"{tmp_path}/a-*.json", b=f"{tmp_path}/b-*.json") == 0
+  out = capsys.readouterr().out
+  sampled, no_hist = 100 * (1 - 1 / math.log2(3)), 100 * (0.5 - 1 / math.log2(5))
+  assert "### NDCG@10, sampled (1 + 100)" in out and "### HR@10, sampled (1 + 100)" in out
+  assert "### NDCG@10, full corpus, history removed" in out and "NDCG@20" not in out
+  assert f"| a | 2 | +{sampled:.2f} |" in out and f"| a | 2 | +{no_hist:.2f} |" in out
+  assert "| NDCG@10 sampled | HR@10 sampled | NDCG@10 full, no history |" in out
+  # --metric=X: X on all three rankings.
+  assert sig.run([], a=f"{tmp_path}/a-*.json", b=f"{tmp_path}/b-*.json", metric="NDCG@10") == 0
+  out = capsys.readouterr().out
+  assert "### NDCG@10, full corpus (" in out and "### NDCG@10, full corpus, history removed" in out

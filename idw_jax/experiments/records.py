@@ -71,14 +71,15 @@ def write_record(out: str | os.PathLike, name: str, results: dict,
 
 
 def load_ranks(path: Path) -> dict | None:
-  """{"sampled", "full"} test ranks of a run (those it has), or None without the file; a file
-  that is not a readable .npz (cut short, overwritten) is a ValueError naming it, in one line."""
+  """{"sampled", "full", "full_no_history"} test ranks of a run (those it has; the last under
+  leave-one-out only), or None without the file; a file that is not a readable .npz (cut short,
+  overwritten) is a ValueError naming it, in one line."""
   path = Path(path)
   if not path.exists():
     return None
   try:
     with np.load(path) as f:
-      return {k: f[k] for k in ("sampled", "full") if k in f}
+      return {k: f[k] for k in ("sampled", "full", "full_no_history") if k in f}
   except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
     raise DamagedFile(f"{path}: damaged test ranks file ({type(e).__name__}: {e}); restore it "
                      "(git checkout) or delete it (the run's paired intervals are then n/a)") \

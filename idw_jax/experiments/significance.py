@@ -9,7 +9,9 @@ The second form compares any two sets of run records (comma-separated globs), pa
 seeds.
 
 For every method against a reference method (MUR by default) and each of METRICS (test NDCG@20
-and HR@20 on the sampled protocol, NDCG@20 over the full corpus; --metric=X: X on both):
+and HR@20 on the sampled protocol, NDCG@20 over the full corpus; leave-one-out runs: LOO_METRICS,
+NDCG@10 and HR@10 sampled, NDCG@10 over the full corpus without the user's history; --metric=X:
+X on every ranking the runs have):
 - the mean difference and a paired t-test over seeds (the same seed's runs form a pair);
 - Holm's correction of those p-values within the family: one table (its methods) on one metric;
 - two 95% bootstrap intervals from the runs' test ranks (records/<name>.test_ranks.npz): over
@@ -26,7 +28,7 @@ data, stop the command with one line each. Writes <out>/significance.md (with --
 than mur, significance_vs_X.md).
 
 Arguments and flags: the grid's out folder (positional, one) or --a / --b, not both;
-  --metric    HR@K or NDCG@K, on both protocols (default: the three of METRICS)
+  --metric    HR@K or NDCG@K, on every ranking (default: the three of METRICS or LOO_METRICS)
   --against   the reference method of the grid-folder form (default mur)
   --a, --b    the --a/--b form: comma-separated globs of record files (records/<name>.json)
   --label_a, --label_b   their names in the table (default a, b)
@@ -104,6 +106,12 @@ def paired_bootstrap(ranks_a: Sequence[np.ndarray], ranks_b: Sequence[np.ndarray
 # The comparisons every table makes: (protocol, metric). The paper's Table 1 metrics on its
 # sampled protocol, and NDCG@20 over the full corpus.
 METRICS = (("sampled", "NDCG@20"), ("sampled", "HR@20"), ("full", "NDCG@20"))
+# Under SASRec's leave-one-out protocol (records with a "full_no_history" ranking): the field's
+# metrics at K = 10 on its sampled ranking (1 + 100) and the full corpus with the user's history
+# taken out (how the published full-corpus rows rank).
+LOO_METRICS = (("sampled", "NDCG@10"), ("sampled", "HR@10"), ("full_no_history", "NDCG@10"))
+RANKINGS = {"sampled": "sampled (1 + 99)", "full": "full corpus",
+            "full_no_history": "full corpus, history removed"}
 ALPHA = 0.05
 
 
@@ -260,13 +268,15 @@ def _point_tables(entries: Sequence[dict], comparisons, level: str) -> list[str]
   def name(m):
     return NAMES.get(m, m)
   lines = []
+  loo = any(kind == "full_no_history" for kind, _ in comparisons)
   for key in comparisons:
     rows = [e for e in entries if key in e["tests"]]
     if not rows:
       continue
     kind, metric = key
     family = rows[0]["tests"][key]["family"]
-    lines += [f"{level} {metric}, {'sampled (1 + 99)' if kind == 'sampled' else 'full corpus'} "
+    label = RANKINGS[kind] if kind != "sampled" or not loo else "sampled (1 + 100)"
+    lines += [f"{level} {metric}, {label} "
               f"(Holm family: {family} test{'s' if family != 1 else ''})", "",
               "| method | seeds | difference | p | Holm p | windows 95% | seeds x windows 95% "
               "| verdict |", "|---|---|---|---|---|---|---|---|"]
@@ -282,7 +292,8 @@ def _point_tables(entries: Sequence[dict], comparisons, level: str) -> list[str]
                  "saved): no intervals, so no verdict."), ""]
   keys = [k for k in comparisons if any(k in e["tests"] for e in entries)]
   if len(keys) > 1:
-    titles = [f"{m} {'sampled' if k == 'sampled' else 'full'}" for k, m in keys]
+    short = {"sampled": "sampled", "full": "full", "full_no_history": "full, no history"}
+    titles = [f"{m} {short[k]}" for k, m in keys]
     lines += [f"{level} Verdicts side by side", "",
               "| method | " + " | ".join(titles) + " | metrics agree? |",
               "|---|" + "---|" * (len(keys) + 1)]
@@ -344,12 +355,12 @@ def _compare_record_sets(a: str, b: str, label_a: str, label_b: str, metric: str
   if la == lb:
     print(f"error: --label_a and --label_b are both {la!r}", file=sys.stderr)
     return 2
-  comparisons = _comparisons(metric)
   try:
     rows = rows_from_records(paths["a"], la) + rows_from_records(paths["b"], lb)
   except ValueError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
+  comparisons = _comparisons(metric, rows)
   mixed = _mixed_data(rows)
   if mixed:
     print(f"error: {mixed}", file=sys.stderr)
@@ -400,9 +411,14 @@ def _points(rows: Sequence[dict]) -> list[tuple[dict, list[dict]]]:
   return list(groups.values())
 
 
-def _comparisons(metric: str | None):
-  """metric X: X on both protocols; None: METRICS."""
-  return METRICS if metric is None else (("sampled", metric), ("full", metric))
+def _comparisons(metric: str | None, rows: Sequence[dict] = ()):
+  """metric X: X on every ranking the runs have (sampled, full and, under leave-one-out, full
+  without the history); None: METRICS, or LOO_METRICS for leave-one-out runs."""
+  loo = any((r.get("results") or {}).get("test", {}).get("full_no_history") is not None
+            for r in rows)
+  if metric is None:
+    return LOO_METRICS if loo else METRICS
+  return (("sampled", metric), ("full", metric)) + ((("full_no_history", metric),) if loo else ())
 
 
 def run(folders: Sequence[str], metric: str | None = None, against: str | None = None,
@@ -429,7 +445,7 @@ def run(folders: Sequence[str], metric: str | None = None, against: str | None =
   except ValueError as e:
     print(f"error: {e}", file=sys.stderr)
     return 1 if isinstance(e, records.DamagedFile) else 2
-  comparisons, against = _comparisons(metric), against or "mur"
+  comparisons, against = _comparisons(metric, rows), against or "mur"
   finished = sorted({r["method"] for r in rows if r.get("results")})
   if against not in finished:
     print(f"error: --against={against!r}: no finished run of it in {out / 'grid.json'} "
@@ -462,8 +478,10 @@ def main(argv: Sequence[str]) -> int:
 
 def _define_flags():
   from absl import flags
-  flags.DEFINE_string("metric", None, "Compare this metric (HR@K or NDCG@K) on both protocols; "
-                      "default: sampled NDCG@20 and HR@20, full-corpus NDCG@20.")
+  flags.DEFINE_string("metric", None, "Compare this metric (HR@K or NDCG@K) on every ranking "
+                      "the runs have; default: sampled NDCG@20 and HR@20, full-corpus NDCG@20 "
+                      "(leave-one-out runs: sampled NDCG@10 and HR@10, full-corpus NDCG@10 "
+                      "without the history).")
   flags.DEFINE_string("against", "mur", "The reference method of the grid-folder form.")
   flags.DEFINE_string("a", None, "Record files of the first set: comma-separated globs "
                       "(records/<name>.json); paired by seed with --b.")
