@@ -8,10 +8,11 @@ subprocess of launch.py with those flags resumes or reprints them.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import pickle
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,16 @@ def _compilation_cache():
   compilation_cache.enable()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _temp_files_under_pytest(tmp_path_factory):
+  """Temporary files of this process (TFDS leaves an empty mkdtemp("tfds") folder behind every
+  dataset it builds) go under pytest's own folder, which it prunes, not into /tmp."""
+  before = tempfile.tempdir
+  tempfile.tempdir = str(tmp_path_factory.mktemp("tempfile"))
+  yield
+  tempfile.tempdir = before
+
+
 def _once(tmp_path_factory, name: str, make):
   """make(folder) once per test session: under pytest-xdist the first worker to ask makes it in
   a folder all workers share (the others wait on a lock, then read its pickled value), so the
@@ -48,15 +59,13 @@ def _once(tmp_path_factory, name: str, make):
     return make(tmp_path_factory.mktemp(name))
   shared = tmp_path_factory.getbasetemp().parent / "shared"   # pytest-N/, above popen-gwK/
   shared.mkdir(exist_ok=True)
-  with open(shared / f"{name}.lock", "w") as lock, contextlib.ExitStack() as stack:
+  with open(shared / f"{name}.lock", "w") as lock:   # closing the file releases the lock
     fcntl.flock(lock, fcntl.LOCK_EX)
-    stack.callback(fcntl.flock, lock, fcntl.LOCK_UN)
     value_file = shared / f"{name}.pickle"
     if value_file.exists():
       return pickle.loads(value_file.read_bytes())
     folder = shared / name
     if folder.exists():                   # a worker that failed half-way: start again
-      import shutil
       shutil.rmtree(folder)
     folder.mkdir()
     value = make(folder)
