@@ -4,12 +4,9 @@
 # rerunning the script continues where it stopped. Copy results/ml1m-verdict/records into main and
 # commit them as runs finish.
 # The verdict issue's training runs (items 4 and 5), one at a time, from the worktree at a fixed commit.
-cd "${WT:?set WT to a worktree at a fixed commit}"
-. "${VENV:-$WT/.venv}/bin/activate"
-export PYTHONPATH=$WT
+QUEUE_LOG_NAME=verdict.log . "$(dirname "$0")/queue.sh"
 G="python -m idw_jax.experiments.grid --config=configs/ml1m.py --out=results/ml1m-verdict"
 S="python -m idw_jax.experiments.search --config=configs/ml1m.py --out=results/ml1m-verdict --table=results/ml1m-verdict/idw_search.md --nofigure --max_iterations=32"
-step() { echo "== $(date -u +%FT%TZ) $*" >> "${LOG:-$WT/verdict.log}"; nice -n 10 "$@" >> "${LOG:-$WT/verdict.log}" 2>&1; echo "== rc $? $(date -u +%FT%TZ)" >> "${LOG:-$WT/verdict.log}"; }
 # Item 4: calibration pairs (each IDW run scores test before and after calibration), seeds 0-4, MUR-IDW first.
 for s in 0 1 2 3 4; do step $G --methods=mur,mur_idw --seeds=$s; done
 # Item 5: MUR-IDW search cells without a control (13, 18, 20, 21, 25 wake phases at seed 0), rerun beside their controls from one pretraining
@@ -22,4 +19,4 @@ step $S --methods=sur_idw --seeds=0 --momenta=0.7,0.8,0.9 --etas=1e-4,2e-4,3e-4,
 step $S --methods=sur_idw --seeds=0 --momenta=0.99 --etas=1e-4
 # the whole manifest and tables
 step $G --methods=sur,mur,sur_idw,mur_idw --seeds=0-4
-echo "== all done $(date -u +%FT%TZ)" >> "${LOG:-$WT/verdict.log}"
+echo "== all done $(date -u +%FT%TZ)" >> "$LOG"
