@@ -23,6 +23,10 @@ from idw_jax import checkpoints
 from idw_jax import recommend
 from tests.tiny import TINY_OVERRIDES
 
+# Whole runs through launch.py processes (14 s of setup each on one core): the full suite's, not
+# the fast subset's (docs/design.md, "The test suite").
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 HISTORY = "10 11 12 13 14"
 
@@ -180,7 +184,6 @@ def test_data_root_finds_a_moved_file_behind_an_absolute_data_path(trained, tmp_
   assert got == before and f"rebuilt it from {moved / data.name}" in err
 
 
-@pytest.mark.slow
 def test_resuming_on_changed_data_is_one_line_naming_both_fingerprints(trained, tmp_path):
   # Reproduces: a run resumed on a file with one id renamed (same counts) without a word. A
   # checkpoint from before fingerprints (none stored) still resumes, and the run ends with one.
