@@ -120,12 +120,19 @@ def test_max_gradient_splits_ties_like_jnp_max():
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
 
 
-def test_single_interest_is_dot_product():
+@pytest.mark.parametrize("d", [5, 3])
+def test_single_interest_is_dot_product(d):
+  """M = 1 (SUR): value z v^T and the hand-written VJP's g v, g^T z against float64."""
   rng = np.random.default_rng(2)
-  z, v = rng.normal(size=(4, 1, 3)), rng.normal(size=(6, 3))
+  z, v, g = rng.normal(size=(4, 1, d)), rng.normal(size=(6, d)), rng.normal(size=(4, 6))
+  f32 = lambda x: jnp.asarray(x, jnp.float32)
   for kind in ("mixture", "max"):
-    got = affinity.affinity(jnp.asarray(z, jnp.float32), jnp.asarray(v, jnp.float32), kind)
+    got = affinity.affinity(f32(z), f32(v), kind)
     np.testing.assert_allclose(got, z[:, 0] @ v.T, rtol=1e-5, atol=1e-6)
+    gz, gv = jax.grad(lambda z_, v_: jnp.sum(f32(g) * affinity.affinity(z_, v_, kind)),
+                      argnums=(0, 1))(f32(z), f32(v))
+    np.testing.assert_allclose(np.asarray(gz)[:, 0], g @ v, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(gv), g.T @ z[:, 0], rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("kind,use_logq,hits,weighted", [
