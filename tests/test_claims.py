@@ -73,3 +73,27 @@ def test_verdict_words_follow_the_outcomes_on_every_metric(tmp_path):
   assert set(fam) == {6}
   text = claims.markdown(list(rows.values()))
   assert "**reversed**" in text and "not run yet" in text and "Not testable here: no data" in text
+
+
+def test_readme_line_shows_the_comparison_the_verdict_rests_on(tmp_path):
+  """Two comparisons: one holds on both metrics with a small NDCG gain, the other gains far more
+  NDCG but loses HR. The short line names the second (it makes the verdict mixed), although the
+  first has the smaller first-metric difference."""
+  rng = np.random.default_rng(1)
+  base = rng.integers(0, 40, 4000)
+  for s in range(4):
+    _record(tmp_path, "base", s, base)
+    _record(tmp_path, "small", s, np.maximum(base - 1 - s % 2, 0))
+    _record(tmp_path, "lopsided", s,
+            np.where(base < 15, 0, np.where((base >= 16 + s % 2) & (base < 20), 40, base)))
+  claim = claims.Claim("two", "t", "both beat base", "", (
+      ("small - base", "r/small-seed*.json", "r/base-seed*.json"),
+      ("lopsided - base", "r/lopsided-seed*.json", "r/base-seed*.json")), (claims.NDCG, claims.HR))
+  (row,) = claims.evaluate([claim], root=tmp_path, num_samples=300)
+  got = {(t["label"], claims._metric_name(t["metric"])): t for t in row["tests"]}
+  assert got["lopsided - base", "NDCG@20"]["diff"] > got["small - base", "NDCG@20"]["diff"] > 0
+  assert [got["small - base", m]["outcome"] for m in ("NDCG@20", "HR@20")] == ["+", "+"]
+  assert [got["lopsided - base", m]["outcome"] for m in ("NDCG@20", "HR@20")] == ["+", "-"]
+  assert row["verdict"] == "mixed: comparisons disagree"
+  line = claims.markdown([row], short=True).splitlines()[-1]
+  assert "| lopsided - base: NDCG@20 +" in line and "small - base" not in line
