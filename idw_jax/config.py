@@ -307,6 +307,11 @@ def _declared() -> ml_collections.ConfigDict:
   #                               an in-batch softmax over its own targets only, one Adam step
   #                               on their mean: the negatives of a batch of B / G at the step
   #                               count of B
+  t.compact_targets = False     # every-prefix training on one device: the loss keeps only
+  #                               the batch's real targets (padded slots of short windows
+  #                               dropped before the [N, C] logit block; rows sized from the
+  #                               data: train.target_capacity()); same loss up to float
+  #                               rounding, ~30% faster steps at SASRec's ML-1M settings
   t.max_epochs = within("[1, inf)", int)   # pretraining epochs at most
   t.patience = within("[1, inf)", int)     # early stopping in pretraining: epochs
   #                               without a gain in validation (eval.early_stop_metric); wake

@@ -107,6 +107,8 @@ class StepSpec:
   mesh: Mesh | None           # the 1-D "data" mesh batches are split over (None: one device)
   held_out: int = 2           # items at a training window's end that are no targets
                               # (Splits.held_out: 2 windows, 0 leave-one-out)
+  target_capacity: int = 0    # train.compact_targets: rows the loss keeps (0: all B x T;
+                              # set per epoch by Trainer, `epoch_capacity`)
 
   @classmethod
   def from_config(cls, cfg, splits: Splits, mesh: Mesh | None) -> "StepSpec":
@@ -124,6 +126,38 @@ class StepSpec:
   def dropout(self) -> bool:
     """Whether training draws dropout masks (model.dropout > 0)."""
     return self.user.dropout > 0
+
+
+def window_targets(lengths: np.ndarray, max_len: int, held_out: int) -> np.ndarray:
+  """Every-prefix training targets of each window (`window_loss`'s mask, summed per window)."""
+  return np.clip(np.asarray(lengths, np.int64) - 1 - held_out, 0, max_len - 1 - held_out)
+
+
+def epoch_capacity(targets: np.ndarray, perm: np.ndarray, batch_size: int, num_rows: int,
+                   multiple: int | None = None) -> int:
+  """Rows a compacted loss needs in an epoch: the most training targets any of its batches
+  (perm cut into batch_size windows; targets[w]: window w's) holds, rounded up to `multiple`
+  (default num_rows / 32, at least 8: few distinct values, so few compilations) and at most
+  num_rows (= batch_size x positions). A function of the whole epoch, so a run resumed
+  mid-epoch compiles the same step."""
+  multiple = multiple or max(8, num_rows // 32)
+  per_batch = np.asarray(targets)[np.asarray(perm)].reshape(-1, batch_size).sum(axis=1)
+  return int(min(max(-(-int(per_batch.max()) // multiple) * multiple, multiple), num_rows))
+
+
+def _compact_check(cfg, splits: Splits, mesh: Mesh | None) -> bool:
+  """Whether train.compact_targets is on; a one-line error where it cannot apply."""
+  if not cfg.train.compact_targets:
+    return False
+  why = ("needs data.protocol.train_targets='every_prefix'"
+         if splits.train_targets != "every_prefix" else
+         "does not apply to packed rows (train.pack_windows), which hold few padded slots"
+         if cfg.train.pack_windows else
+         "needs train.softmax_groups=1" if cfg.train.softmax_groups != 1 else
+         "runs on one device only" if sharding.num_devices(mesh) > 1 else "")
+  if why:
+    raise ValueError(f"config.train.compact_targets {why}")
+  return True
 
 
 def item_embed(spec: StepSpec, item_params, ids, training: bool):
@@ -155,6 +189,8 @@ def window_loss(spec: StepSpec, params, windows, lengths, tables: dict, focal_ga
     mask = jnp.arange(t_len)[None, :] <= lengths[:, None] - 2 - h
     z = z.reshape(b * tt, m, d)
     tgt, mask = tgt.reshape(-1), mask.reshape(-1)
+    if spec.target_capacity:
+      return compact_softmax_loss(spec, params, z, tgt, mask, tables, focal_gamma)
   else:
     # One target per window (position n-1-h, predicted at n-2-h): pool only that prefix.
     at = jnp.clip(lengths - 2 - h, 0, t_len - 1)
@@ -175,6 +211,19 @@ def packed_loss(spec: StepSpec, params, rows: dict, tables: dict, focal_gamma: f
   mask = (seg[:, :-1] == seg[:, 1:]) & (seg[:, :-1] > 0)
   return _softmax_loss(spec, params, z.reshape(b * tt, m, d),
                        rows["tokens"][:, 1:].reshape(-1), mask.reshape(-1), tables, focal_gamma)
+
+
+def compact_softmax_loss(spec: StepSpec, params, z, tgt, mask, tables: dict,
+                         focal_gamma: float):
+  """`_softmax_loss` over the valid examples only, moved (in order) into the first
+  spec.target_capacity rows: the padded slots of short windows (44% of SASRec's ML-1M batches)
+  cost nothing in the [N, C] logit block. The same loss and gradients up to float rounding.
+  The capacity must hold every batch's targets (`epoch_capacity`); no fallback branch, since
+  a lax.cond under the gradient keeps both branches' residuals (slower than no compaction)."""
+  cap = spec.target_capacity
+  idx = jnp.nonzero(mask, size=cap, fill_value=0)[0]
+  keep = jnp.arange(cap) < jnp.sum(mask)
+  return _softmax_loss(spec, params, z[idx], jnp.asarray(tgt)[idx], keep, tables, focal_gamma)
 
 
 def _softmax_loss(spec: StepSpec, params, z, tgt, mask, tables: dict, focal_gamma: float):
@@ -277,6 +326,10 @@ class Trainer:
     # 1-D "data" mesh with Auto axes (None on one device): batches split, the rest replicated.
     self.mesh = sharding.check_mesh(mesh)
     self.spec = StepSpec.from_config(cfg, splits, self.mesh)
+    # train.compact_targets: each window's training targets (the padding window W: none).
+    self.window_targets = (np.append(window_targets(splits.lengths, splits.max_len,
+                                                    splits.held_out), 0)
+                           if _compact_check(cfg, splits, self.mesh) else None)
     self.user, self.item = self.spec.user, self.spec.item
     self.batch_size = cfg.train.batch_size
     n_dev = sharding.num_devices(self.mesh)
@@ -411,7 +464,12 @@ class Trainer:
       if dropout is None:
         dropout = self.dropout_key(jax.random.key(self.cfg.seed), 0)
       args = (*args, self._replicate(dropout))
-    return args, {"spec": self.spec, "focal_gamma": float(focal_gamma)}
+    spec = self.spec
+    if self.window_targets is not None:
+      spec = dataclasses.replace(spec, target_capacity=epoch_capacity(
+          self.window_targets, perm, self.batch_size,
+          self.batch_size * (spec.max_len - 1 - spec.held_out)))
+    return args, {"spec": spec, "focal_gamma": float(focal_gamma)}
 
   def dropout_key(self, run_key, phase_id: int):
     """`dropout_key` of the phase where the model has dropout, else None."""

@@ -9,6 +9,7 @@ import pytest
 
 from idw_jax import config as config_lib
 from idw_jax.data import pipeline
+from idw_jax import train
 from idw_jax.train import Trainer
 from tests.tiny import tiny_config
 
@@ -432,3 +433,68 @@ def test_softmax_groups_are_separate_in_batch_softmaxes(groups, n):
 def test_softmax_groups_must_divide_the_batch():
   with pytest.raises(ValueError, match="train.softmax_groups"):
     tiny_config("mur", **{"train.softmax_groups": 5, "train.batch_size": 8})
+
+
+def test_epoch_capacity_holds_the_fullest_batch_of_the_epoch():
+  """Hand-worked: windows with 0, 5, 7 and 9 targets (and the padding window, none), two
+  batches of two; the fullest batch holds 9 + 5 = 14."""
+  from idw_jax import train
+  t = np.array([0, 5, 7, 9, 0])
+  perm = np.array([3, 1, 0, 2])
+  assert train.epoch_capacity(t, perm, 2, 100, multiple=1) == 14
+  assert train.epoch_capacity(t, perm, 2, 100, multiple=8) == 16     # rounded up
+  assert train.epoch_capacity(t, perm, 2, 10, multiple=8) == 10      # never above B x T
+  assert train.epoch_capacity(t, np.array([0, 4, 1, 2]), 2, 100, multiple=1) == 12
+  np.testing.assert_array_equal(train.window_targets([3, 5, 30, 31], 31, 2), [0, 2, 27, 28])
+
+
+@pytest.mark.parametrize("extra", [0, 9])   # exactly full, room to spare
+def test_compacted_loss_is_the_full_loss(extra):
+  """train.compact_targets: the loss over the valid slots moved to the first rows equals the
+  loss over all B x T slots, with the same gradients."""
+  from idw_jax import train
+  tr = _trainer(tiny_config("mur", **{"train.batch_size": 4}))
+  params = tr.init_params(jax.random.key(0))
+  big = tr.spec.max_len
+  lengths = np.array([big, 3, big // 2, 5], np.int32)
+  windows = np.where(np.arange(big)[None, :] < lengths[:, None],
+                     np.asarray(tr.splits.windows[:4]), 0).astype(np.int32)
+  tables = {k: jnp.asarray(x) for k, x in dataclasses.asdict(tr.tables(None)).items()}
+  count = int(train.window_targets(lengths, big, tr.spec.held_out).sum())
+
+  def loss(spec):
+    f = lambda p: train.window_loss(spec, p, windows, lengths, tables, 0.0)
+    return jax.value_and_grad(f, has_aux=True)(params)
+
+  (want, want_aux), want_g = loss(tr.spec)
+  assert int(want_aux["count"]) == count and count < 4 * (big - 3)   # padded slots exist
+  (got, aux), got_g = loss(dataclasses.replace(tr.spec, target_capacity=count + extra))
+  assert int(aux["count"]) == count
+  np.testing.assert_allclose(float(got), float(want), rtol=1e-6)
+  for a, b in zip(jax.tree.leaves(got_g), jax.tree.leaves(want_g)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-7)
+
+
+def test_compact_targets_trains_as_the_full_loss_and_names_what_it_cannot_do():
+  """Two epochs of every-prefix training on short windows (lengths 3 to 12 of 12): the same
+  parameters with and without train.compact_targets, up to float rounding."""
+  fields = {"train.batch_size": 4, "train.max_epochs": 2}
+  full = _trainer(tiny_config("mur", **fields))
+  lengths = 3 + np.arange(full.splits.num_windows) % (full.splits.max_len - 2)
+  splits = dataclasses.replace(full.splits, lengths=lengths.astype(np.int32), windows=np.where(
+      np.arange(full.splits.max_len)[None, :] < lengths[:, None], full.splits.windows, 0))
+  full = Trainer(full.cfg, splits)
+  compact = Trainer(tiny_config("mur", **fields, **{"train.compact_targets": True}), splits)
+  perm = compact.epoch_permutation(jax.random.key(0))
+  cap = compact._train_args(None, perm, 0, 1, compact.tables(None), True, 0.0,
+                            train.Schedule(peak=1e-3), 0)[1]["spec"].target_capacity
+  assert 0 < cap < compact.batch_size * (compact.spec.max_len - 3)    # padding dropped
+  params = full.init_params(jax.random.key(0))
+  want, got = _train(full, params, 2 * full.steps_per_epoch), _train(
+      compact, params, 2 * compact.steps_per_epoch)
+  for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-3, atol=1e-5)
+  for bad in ({"train.pack_windows": True}, {"train.softmax_groups": 2},
+              {"data.protocol.train_targets": "last"}):
+    with pytest.raises(ValueError, match="config.train.compact_targets"):
+      _trainer(tiny_config("mur", **{"train.compact_targets": True, "train.batch_size": 4, **bad}))
