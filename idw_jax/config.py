@@ -310,8 +310,9 @@ def _declared() -> ml_collections.ConfigDict:
   t.compact_targets = False     # every-prefix training on one device: the loss keeps only
   #                               the batch's real targets (padded slots of short windows
   #                               dropped before the [N, C] logit block; rows sized from the
-  #                               data: train.target_capacity()); same loss up to float
-  #                               rounding, ~30% faster steps at SASRec's ML-1M settings
+  #                               data: idw_jax.train.epoch_capacity); same loss up to
+  #                               float rounding, 16% faster epochs at SASRec's ML-1M
+  #                               settings (docs/performance.md)
   t.max_epochs = within("[1, inf)", int)   # pretraining epochs at most
   t.patience = within("[1, inf)", int)     # early stopping in pretraining: epochs
   #                               without a gain in validation (eval.early_stop_metric); wake

@@ -219,9 +219,11 @@ def eval_splits(cfg, queries: protocol.Queries, known: UserSequences, counts: np
 
 def _eval_config(cfg, devices: int):
   """The run's config for a Trainer that only evaluates: the smallest batch (one window a
-  device: any data fits), nothing packed."""
+  device: any data fits), nothing packed, the full loss (train.compact_targets is one device's)."""
   c = ml_collections.ConfigDict(cfg.to_dict())
   c.train.batch_size, c.train.pack_windows = devices, False
+  if "compact_targets" in c.train:
+    c.train.compact_targets = False
   return c
 
 

@@ -156,7 +156,7 @@ def _compact_check(cfg, splits: Splits, mesh: Mesh | None) -> bool:
          "needs train.softmax_groups=1" if cfg.train.softmax_groups != 1 else
          "runs on one device only" if sharding.num_devices(mesh) > 1 else "")
   if why:
-    raise ValueError(f"config.train.compact_targets {why}")
+    raise ValueError(f"config.train.compact_targets: {why}")
   return True
 
 

@@ -127,3 +127,15 @@ def test_leave_one_out_run_on_its_own_data(tmp_path):
   assert set(out["test"]) == {"sampled", "full", "full_no_history"}
   assert out["test"] == run.results["test"]
   assert out["queries"]["split"] == "leave_one_out"
+
+
+def test_evaluation_trainer_takes_the_full_loss():
+  """train.compact_targets runs on one device only; evaluation builds its Trainer on every
+  device, so its config turns compaction off (and still reads configs from before the field)."""
+  from tests.tiny import tiny_config
+  cfg = tiny_config("mur", **{"train.compact_targets": True})
+  got = evaluate._eval_config(cfg, 4)
+  assert not got.train.compact_targets and got.train.batch_size == 4
+  old = cfg.to_dict()
+  del old["train"]["compact_targets"]
+  assert "compact_targets" not in evaluate._eval_config(ml_collections.ConfigDict(old), 2).train
